@@ -1,0 +1,17 @@
+"""qfab: parameterized quantum circuits for QML on a fabric of devices.
+
+>>> import qfab
+>>> circ = qfab.from_qiskit(qc)
+>>> qfab.gradient(circ, SparsePauliOp("Z" + "I" * (n - 1)), params)
+"""
+from .api import expectation, gradient, sample, statevector
+from .engine import InsufficientMemoryError
+from .frontend import UnsupportedInstruction, from_qiskit, load_qasm
+from .ir import Circuit, Operation, ParamRef
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Circuit", "Operation", "ParamRef", "from_qiskit", "load_qasm", "statevector", "expectation",
+    "gradient", "sample", "UnsupportedInstruction", "InsufficientMemoryError",
+]

@@ -1,0 +1,130 @@
+"""The public functions: ``statevector``, ``expectation``, ``gradient``, ``sample``.
+
+Each takes ``params`` of shape ``(P,)`` for one parameter set or ``(B, P)`` for a batch, in the
+order of ``circuit.parameters`` (Qiskit's order), and a ``device``. Inputs are checked here,
+before any device does work, so that a bad call fails with a message and not half-way.
+"""
+from __future__ import annotations
+
+import numpy as np
+from qiskit import QuantumCircuit
+
+from .engine import CPUEngine
+from .frontend import from_qiskit
+from .ir import Circuit
+from .observables import as_pauli_sums
+
+__all__ = ["statevector", "expectation", "gradient", "sample"]
+
+_DEVICES = {"cpu": CPUEngine()}
+
+
+def _device(device):
+    if isinstance(device, str):
+        if device not in _DEVICES:
+            raise ValueError(f"unknown device {device!r}; available: {sorted(_DEVICES)}")
+        return _DEVICES[device]
+    return device
+
+
+def _circuit(circuit) -> Circuit:
+    if isinstance(circuit, QuantumCircuit):
+        return from_qiskit(circuit)
+    if not isinstance(circuit, Circuit):
+        raise TypeError(f"expected a qfab.Circuit or qiskit.QuantumCircuit, got {type(circuit).__name__}")
+    return circuit
+
+
+def _params(circuit: Circuit, params) -> tuple[np.ndarray, bool]:
+    """Parameters as a (B, P) float array, and whether the caller gave a batch."""
+    values = np.asarray([] if params is None else params, dtype=np.float64)
+    if values.ndim == 1 and values.size == 0 and circuit.num_parameters > 0:
+        raise ValueError(f"the circuit has {circuit.num_parameters} parameters; no values given")
+    batched = values.ndim == 2
+    if values.ndim == 1:
+        values = values[None, :]
+    if values.ndim != 2 or values.shape[1] != circuit.num_parameters:
+        raise ValueError(
+            f"params must have shape ({circuit.num_parameters},) or (B, {circuit.num_parameters}) "
+            f"for parameters {list(circuit.parameters)[:8]}{'...' if circuit.num_parameters > 8 else ''}; "
+            f"got shape {np.shape(params)}"
+        )
+    if not np.all(np.isfinite(values)):
+        raise ValueError("params contain NaN or infinity")
+    return np.ascontiguousarray(values), batched
+
+
+def statevector(circuit, params=None, device="cpu", dtype=np.complex128) -> np.ndarray:
+    """``U(params)|0...0>`` in Qiskit's little-endian order, global phase included."""
+    circuit = _circuit(circuit)
+    values, batched = _params(circuit, params)
+    out = _device(device).statevector(circuit, values, dtype=dtype)
+    return out if batched else out[0]
+
+
+def expectation(circuit, observables, params=None, device="cpu", dtype=np.complex128) -> np.ndarray:
+    """``<psi|O|psi>`` for one observable -> ``()``/``(B,)``, or a list of K -> ``(K,)``/``(B, K)``."""
+    circuit = _circuit(circuit)
+    sums, many = as_pauli_sums(observables, circuit.num_qubits)
+    values, batched = _params(circuit, params)
+    out = _device(device).expectation(circuit, sums, values, dtype=dtype)
+    out = out if many else out[:, 0]
+    return out if batched else out[0]
+
+
+def gradient(circuit, observables, params=None, device="cpu", method="adjoint", dtype=np.complex128) -> np.ndarray:
+    """d<O>/dparams: ``(P,)``, ``(B, P)``, or with a list of K observables ``(K, P)``/``(B, K, P)``.
+
+    ``method="adjoint"`` (one forward and one backward pass for every parameter and observable)
+    or ``"parameter-shift"`` (the rule hardware uses; here as a reference).
+    """
+    circuit = _circuit(circuit)
+    sums, many = as_pauli_sums(observables, circuit.num_qubits)
+    for position, s in enumerate(sums):
+        if not s.hermitian:
+            raise ValueError(f"observable {position} is not Hermitian (complex coefficients); its gradient is undefined")
+    values, batched = _params(circuit, params)
+    engine = _device(device)
+    if method == "adjoint":
+        out = engine.adjoint_gradient(circuit, sums, values, dtype=dtype)
+    elif method == "parameter-shift":
+        out = engine.parameter_shift_gradient(circuit, sums, values, dtype=dtype)
+    else:
+        raise ValueError(f"unknown gradient method {method!r}; use 'adjoint' or 'parameter-shift'")
+    out = out if many else out[:, 0, :]
+    return out if batched else out[0]
+
+
+def sample(circuit, params=None, shots: int = 1024, seed=None, device="cpu"):
+    """Measurement counts as Qiskit writes them (``{'0110': 12, ...}``, clbit 0 rightmost).
+
+    The circuit's final measurements decide which qubits land in which clbits; a circuit without
+    measurements is measured on every qubit. A batch of parameter sets gives a list of dicts.
+    """
+    circuit = _circuit(circuit)
+    if not isinstance(shots, (int, np.integer)) or shots < 1:
+        raise ValueError(f"shots must be a positive integer, got {shots!r}")
+    values, batched = _params(circuit, params)
+    probabilities = np.abs(_device(device).statevector(circuit, values)) ** 2
+    rng = np.random.default_rng(seed)
+    if circuit.measurements:
+        pairs = [(m.qubit, m.clbit) for m in circuit.measurements]
+        width = circuit.num_clbits
+    else:
+        pairs = [(q, q) for q in range(circuit.num_qubits)]
+        width = circuit.num_qubits
+    indices = np.arange(2**circuit.num_qubits)
+    keys = np.zeros_like(indices)
+    for qubit, clbit in pairs:
+        keys |= ((indices >> qubit) & 1) << clbit
+    results = []
+    for probs in probabilities:
+        probs = probs / probs.sum()
+        draws = rng.multinomial(shots, probs)
+        hit = np.nonzero(draws)[0]
+        counts: dict[str, int] = {}
+        for index, count in zip(keys[hit], draws[hit]):
+            key = format(int(index), f"0{width}b")
+            counts[key] = counts.get(key, 0) + int(count)
+        results.append(counts)
+    return results if batched else results[0]
