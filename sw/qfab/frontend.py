@@ -128,12 +128,11 @@ class _Translator:
             return
         if name in gates.ROTATION_KINDS and len(operation.params) == 1:
             constant, terms = _linear_terms(operation.params[0], self.index_of, where)
-            if len(terms) != 1:
-                raise UnsupportedInstruction(
-                    f"{where}: angle {operation.params[0]} depends on {len(terms)} parameters; qfab needs one per gate"
-                )
-            (index, slope), = terms
-            self.operations.append(Operation(name, qubits, param=ParamRef(index, slope, constant), source=position))
+            # exp(-i(a+b)/2 G) = exp(-ia/2 G) exp(-ib/2 G): an angle linear in several parameters
+            # (as translation of e.g. cu(a, b, ...) produces) becomes one rotation per parameter.
+            for number, (index, slope) in enumerate(terms):
+                offset = constant if number == 0 else 0.0
+                self.operations.append(Operation(name, qubits, param=ParamRef(index, slope, offset), source=position))
             return
         self.decompose(position, operation, qubits, where)
 

@@ -1,7 +1,8 @@
 """Gate fusion: group runs of gates on at most ``width`` qubits into blocks.
 
 Each qubit remembers the last block that touched it (its *frontier*). A new gate joins the
-latest frontier block among its qubits when the union of qubits stays within ``width``; earlier
+latest frontier block among its qubits (or, on qubits nothing has touched yet, the latest block)
+when the union of qubits stays within ``width``; earlier
 frontier blocks that are the frontier of *all* their qubits (nothing later depends on them) are
 merged in too, since they act on other qubits and commute with everything in between. This keeps
 the one-pass-per-block schedule exact while letting rotation layers and CNOT ladders share
@@ -35,6 +36,8 @@ def fuse(operations: tuple[Operation, ...] | list[Operation], num_qubits: int, w
         qubits = set(op.qubits)
         touched = {frontier[q] for q in qubits if frontier[q] >= 0}
         target = max(touched) if touched else -1
+        if target < 0 and blocks and blocks[-1].alive:
+            target = len(blocks) - 1  # untouched qubits may join any block: nothing precedes them
         limit = max(width, len(qubits))
         if target >= 0:
             others = touched - {target}
