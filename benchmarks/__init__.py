@@ -1,0 +1,1 @@
+"""qfab benchmark harness: `python benchmarks/run_all.py --help`."""
