@@ -96,7 +96,7 @@ def test_diagonal_and_permutation_blocks_take_fast_paths():
 
 def test_memory_refusal_names_the_numbers():
     circ = qfab.from_qiskit(hardware_efficient(40, 1))
-    with pytest.raises(qfab.InsufficientMemoryError, match=r"n=40 needs 16384\.00 GiB .* GiB of memory is free"):
+    with pytest.raises(qfab.InsufficientMemoryError, match=r"statevector at n=40 needs 16384\.00 GiB for 1 state vector\(s\) .* GiB of memory is free"):
         qfab.statevector(circ, np.zeros(circ.num_parameters))
 
 
@@ -116,3 +116,10 @@ def test_unknown_device_and_mismatched_observable_are_refused():
         qfab.statevector(circ, np.zeros(6), device="tpu")
     with pytest.raises(ValueError, match="observable 0 acts on 2 qubits, the circuit has 3"):
         qfab.expectation(circ, SparsePauliOp("ZZ"), np.zeros(6))
+
+
+def test_gradient_memory_counts_every_adjoint_vector():
+    circ = qfab.from_qiskit(hardware_efficient(38, 1))
+    obs = [SparsePauliOp("Z" + "I" * 37), SparsePauliOp("X" + "I" * 37)]
+    with pytest.raises(qfab.InsufficientMemoryError, match=r"adjoint gradient at n=38 needs 12288\.00 GiB for 3 state vector"):
+        qfab.gradient(circ, obs, np.zeros(circ.num_parameters))

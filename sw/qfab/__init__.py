@@ -4,6 +4,7 @@
 >>> circ = qfab.from_qiskit(qc)
 >>> qfab.gradient(circ, SparsePauliOp("Z" + "I" * (n - 1)), params)
 """
+from . import devices
 from .api import expectation, gradient, sample, statevector
 from .engine import InsufficientMemoryError
 from .frontend import UnsupportedInstruction, from_qiskit, load_qasm
@@ -12,6 +13,6 @@ from .ir import Circuit, Operation, ParamRef
 __version__ = "0.1.0"
 
 __all__ = [
-    "Circuit", "Operation", "ParamRef", "from_qiskit", "load_qasm", "statevector", "expectation",
+    "devices", "Circuit", "Operation", "ParamRef", "from_qiskit", "load_qasm", "statevector", "expectation",
     "gradient", "sample", "UnsupportedInstruction", "InsufficientMemoryError",
 ]

@@ -9,22 +9,16 @@ from __future__ import annotations
 import numpy as np
 from qiskit import QuantumCircuit
 
-from .engine import CPUEngine
+from .devices import Job, get_device
 from .frontend import from_qiskit
 from .ir import Circuit
 from .observables import as_pauli_sums
 
 __all__ = ["statevector", "expectation", "gradient", "sample"]
 
-_DEVICES = {"cpu": CPUEngine()}
 
-
-def _device(device):
-    if isinstance(device, str):
-        if device not in _DEVICES:
-            raise ValueError(f"unknown device {device!r}; available: {sorted(_DEVICES)}")
-        return _DEVICES[device]
-    return device
+def _run(device, job: Job):
+    return get_device(device).run([job])[0]
 
 
 def _circuit(circuit) -> Circuit:
@@ -58,7 +52,7 @@ def statevector(circuit, params=None, device="cpu", dtype=np.complex128) -> np.n
     """``U(params)|0...0>`` in Qiskit's little-endian order, global phase included."""
     circuit = _circuit(circuit)
     values, batched = _params(circuit, params)
-    out = _device(device).statevector(circuit, values, dtype=dtype)
+    out = _run(device, Job(circuit, values, want_state=True, dtype=dtype)).states
     return out if batched else out[0]
 
 
@@ -67,7 +61,7 @@ def expectation(circuit, observables, params=None, device="cpu", dtype=np.comple
     circuit = _circuit(circuit)
     sums, many = as_pauli_sums(observables, circuit.num_qubits)
     values, batched = _params(circuit, params)
-    out = _device(device).expectation(circuit, sums, values, dtype=dtype)
+    out = _run(device, Job(circuit, values, tuple(sums), dtype=dtype)).expectations
     out = out if many else out[:, 0]
     return out if batched else out[0]
 
@@ -83,14 +77,10 @@ def gradient(circuit, observables, params=None, device="cpu", method="adjoint", 
     for position, s in enumerate(sums):
         if not s.hermitian:
             raise ValueError(f"observable {position} is not Hermitian (complex coefficients); its gradient is undefined")
-    values, batched = _params(circuit, params)
-    engine = _device(device)
-    if method == "adjoint":
-        out = engine.adjoint_gradient(circuit, sums, values, dtype=dtype)
-    elif method == "parameter-shift":
-        out = engine.parameter_shift_gradient(circuit, sums, values, dtype=dtype)
-    else:
+    if method not in ("adjoint", "parameter-shift"):
         raise ValueError(f"unknown gradient method {method!r}; use 'adjoint' or 'parameter-shift'")
+    values, batched = _params(circuit, params)
+    out = _run(device, Job(circuit, values, tuple(sums), gradient=method, dtype=dtype)).gradients
     out = out if many else out[:, 0, :]
     return out if batched else out[0]
 
@@ -105,7 +95,10 @@ def sample(circuit, params=None, shots: int = 1024, seed=None, device="cpu"):
     if not isinstance(shots, (int, np.integer)) or shots < 1:
         raise ValueError(f"shots must be a positive integer, got {shots!r}")
     values, batched = _params(circuit, params)
-    probabilities = np.abs(_device(device).statevector(circuit, values)) ** 2
+    result = _run(device, Job(circuit, values, shots=int(shots), seed=seed))
+    if result.counts is not None:  # shot-based devices count for themselves
+        return result.counts if batched else result.counts[0]
+    probabilities = np.abs(result.states) ** 2
     rng = np.random.default_rng(seed)
     if circuit.measurements:
         pairs = [(m.qubit, m.clbit) for m in circuit.measurements]

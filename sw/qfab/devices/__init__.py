@@ -1,0 +1,33 @@
+"""qfab devices: one small interface (:class:`Device`), one class per kind of hardware.
+
+``get_device(name_or_device)`` resolves what the public functions' ``device=`` argument takes.
+"""
+from __future__ import annotations
+
+from .base import (Capabilities, Device, DeviceCapabilityError, DeviceProfile, DeviceUnavailable, Job,
+                   JobResult)
+from .cpu import CPUDevice
+
+__all__ = [
+    "Capabilities", "Device", "DeviceCapabilityError", "DeviceProfile", "DeviceUnavailable", "Job", "JobResult",
+    "CPUDevice", "get_device", "available_devices",
+]
+
+_FACTORIES = {"cpu": CPUDevice}
+_INSTANCES: dict[str, Device] = {}
+
+
+def get_device(device) -> Device:
+    if isinstance(device, Device):
+        return device
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a name or a qfab Device, got {type(device).__name__}")
+    if device not in _FACTORIES:
+        raise ValueError(f"unknown device {device!r}; available: {sorted(_FACTORIES)}")
+    if device not in _INSTANCES:
+        _INSTANCES[device] = _FACTORIES[device]()
+    return _INSTANCES[device]
+
+
+def available_devices() -> dict[str, Device]:
+    return {name: get_device(name) for name in _FACTORIES}

@@ -1,0 +1,127 @@
+"""The one interface every qfab device implements.
+
+A device declares what it can do (:class:`Capabilities`), takes a list of :class:`Job` s in
+``run`` and returns one :class:`JobResult` per job, and exposes a :class:`DeviceProfile` that
+the cost model reads. ``check`` refuses, before any work starts, a job the device cannot do,
+with the reason.
+"""
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..ir import Circuit
+from ..observables import PauliSum
+
+__all__ = ["Capabilities", "DeviceProfile", "Job", "JobResult", "Device", "DeviceCapabilityError", "DeviceUnavailable"]
+
+
+class DeviceCapabilityError(ValueError):
+    """The device cannot run this job (too many qubits, a gate it lacks, a method it lacks)."""
+
+
+class DeviceUnavailable(RuntimeError):
+    """The device is not present here (missing package, no hardware), with the reason."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    max_qubits: int
+    gates: frozenset[str] | None = None  # None: any unitary
+    precisions: tuple[str, ...] = ("complex128",)
+    exact: bool = True  # False: results carry shot noise
+    gradient_methods: tuple[str, ...] = ("adjoint", "parameter-shift")
+    returns_state: bool = True
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """What the cost model needs to predict a run's time before it starts."""
+
+    name: str
+    parameters: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: a circuit over a batch of parameter sets."""
+
+    circuit: Circuit
+    params: np.ndarray  # (B, P)
+    observables: tuple[PauliSum, ...] = ()
+    gradient: str | None = None  # None, "adjoint" or "parameter-shift"
+    shots: int | None = None
+    want_state: bool = False
+    dtype: type = np.complex128
+    seed: int | None = None
+
+    @property
+    def batch(self) -> int:
+        return self.params.shape[0]
+
+
+@dataclass
+class JobResult:
+    device: str
+    seconds: float
+    expectations: np.ndarray | None = None  # (B, K)
+    gradients: np.ndarray | None = None  # (B, K, P)
+    states: np.ndarray | None = None  # (B, 2**n)
+    counts: list[dict] | None = None
+
+
+class Device(ABC):
+    name: str = "device"
+
+    @property
+    @abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    def profile(self) -> DeviceProfile:
+        return DeviceProfile(self.name)
+
+    def check(self, job: Job) -> None:
+        caps = self.capabilities
+        circuit = job.circuit
+        if circuit.num_qubits > caps.max_qubits:
+            raise DeviceCapabilityError(
+                f"device {self.name!r} holds at most {caps.max_qubits} qubits; the circuit has {circuit.num_qubits}"
+            )
+        if caps.gates is not None:
+            for position, op in enumerate(circuit.operations):
+                if op.name not in caps.gates:
+                    raise DeviceCapabilityError(
+                        f"device {self.name!r} has no gate {op.name!r} (operation {position}, from instruction "
+                        f"{op.source}); it has {sorted(caps.gates)}"
+                    )
+        if job.gradient is not None and job.gradient not in caps.gradient_methods:
+            raise DeviceCapabilityError(
+                f"device {self.name!r} cannot compute gradients by {job.gradient!r}; it offers {list(caps.gradient_methods)}"
+            )
+        if np.dtype(job.dtype).name not in caps.precisions:
+            raise DeviceCapabilityError(
+                f"device {self.name!r} runs in {list(caps.precisions)}, not {np.dtype(job.dtype).name}"
+            )
+        if job.want_state and not caps.returns_state:
+            raise DeviceCapabilityError(f"device {self.name!r} cannot return state vectors")
+
+    def run(self, jobs: list[Job]) -> list[JobResult]:
+        """Check every job first (so nothing starts when one cannot run), then run them in order."""
+        for job in jobs:
+            self.check(job)
+        results = []
+        for job in jobs:
+            start = time.perf_counter()
+            result = self.execute(job)
+            result.seconds = time.perf_counter() - start
+            results.append(result)
+        return results
+
+    @abstractmethod
+    def execute(self, job: Job) -> JobResult: ...
+
+    def __repr__(self) -> str:
+        return f"<qfab device {self.name}>"

@@ -1,0 +1,52 @@
+"""The CPU engine as a qfab device."""
+from __future__ import annotations
+
+import os
+
+import numba
+import numpy as np
+import psutil
+
+from ..engine import CPUEngine
+from ..engine.cpu import check_memory
+from .base import Capabilities, Device, DeviceProfile, Job, JobResult
+
+
+class CPUDevice(Device):
+    name = "cpu"
+
+    def __init__(self, width: int | None = None):
+        self.engine = CPUEngine(width)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        free = psutil.virtual_memory().available
+        return Capabilities(
+            max_qubits=int(np.log2(0.9 * free / 16)),  # one complex128 state vector in free memory
+            precisions=("complex128", "complex64"),
+        )
+
+    def check(self, job: Job) -> None:
+        """Refuse, with the numbers, a job whose vectors do not fit in free memory."""
+        vectors = (job.batch if job.want_state or job.shots else 0) + (1 if job.observables else 0)
+        if job.gradient == "adjoint":
+            vectors += len(job.observables)
+        what = "adjoint gradient" if job.gradient == "adjoint" else "statevector" if job.want_state else "simulation"
+        check_memory(job.circuit.num_qubits, vectors, job.dtype, what)
+        super().check(job)
+
+    def profile(self) -> DeviceProfile:
+        return DeviceProfile(self.name, {"cores": os.cpu_count(), "threads": numba.get_num_threads()})
+
+    def execute(self, job: Job) -> JobResult:
+        engine, circuit, params, obs = self.engine, job.circuit, job.params, list(job.observables)
+        result = JobResult(device=self.name, seconds=0.0)
+        if job.want_state or job.shots:
+            result.states = engine.statevector(circuit, params, dtype=job.dtype)
+        if obs:
+            result.expectations = engine.expectation(circuit, obs, params, dtype=job.dtype)
+            if job.gradient == "adjoint":
+                result.gradients = engine.adjoint_gradient(circuit, obs, params, dtype=job.dtype)
+            elif job.gradient == "parameter-shift":
+                result.gradients = engine.parameter_shift_gradient(circuit, obs, params, dtype=job.dtype)
+        return result
