@@ -22,10 +22,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from benchmarks import bandwidth, machine, measure, memory, peers, report, workload  # noqa: E402
+from benchmarks import machine, measure, memory, peers, report, worker, workload  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -69,132 +68,79 @@ def run(args) -> dict:
     if args.budget is not None:
         cfg = Config(**{**asdict(cfg), "budget_s": args.budget})
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
-    wanted = {s.strip() for s in args.sims.split(",") if s.strip()}
+    wanted = [c.name for c in peers.ALL_ADAPTERS if c.name in {s.strip() for s in args.sims.split(",")}]
+    timeout = 180.0 if args.quick else 900.0
+    common = {"budget_s": cfg.budget_s, "batch_size": cfg.batch_size, "pl_batch": args.pl_batch}
     started = time.time()
     results: dict = {
         "config": asdict(cfg), "quick": args.quick, "rows": rows,
         "command": machine.command_line(sys.argv), "started_utc": machine.utc_now(),
-        "load_before": os.getloadavg(),
+        "load_before": os.getloadavg(), "machine": machine.describe(),
     }
-    t_import = time.perf_counter()
-    adapters = peers.make_adapters(wanted)
-    results["import_s"] = time.perf_counter() - t_import
-    for a in adapters:
-        if a.name == "lightning":
-            a.batch_mode = args.pl_batch
-            if args.pl_batch == "loop":
-                a.METHODS = {**a.METHODS, "batch": "Python loop of `qml.grad` (adjoint QNode) over the B parameter sets"}
-    results["sims"] = {a.name: {"label": a.label, "available": a.available, "reason": a.reason,
-                                "versions": a.versions() if a.available else {}, "methods": a.METHODS}
-                       for a in adapters}
-    results["machine"] = machine.describe()
-    qfab = next((a for a in adapters if a.name == "qfab" and a.available), None)
-    live = [a for a in adapters if a.available]
-
-    # First qfab call in this process: numba compiles (or loads its on-disk cache).
-    if qfab is not None:
-        try:
-            x = workload.random_params(4)
-            t0 = time.perf_counter()
-            qfab.forward(4, x)
-            t1 = time.perf_counter()
-            qfab.gradient(4, x)
-            t2 = time.perf_counter()
-            qfab.batch_gradient(4, workload.random_params(4, 4))
-            t3 = time.perf_counter()
-            results["qfab_first_call_s"] = {"statevector": t1 - t0, "gradient": t2 - t1, "batch gradient": t3 - t2}
-            qfab.forget(4)
-        except Exception as exc:  # noqa: BLE001
-            results["qfab_first_call_s"] = {"error": f"{type(exc).__name__}: {exc}"}
-
-    tasks = []
+    tasks = [("info", s, None) for s in wanted]
+    if "qfab" in wanted:
+        tasks.append(("first_call", "qfab", None))
     if "bandwidth" in rows:
-        tasks.append(("bandwidth", None))
+        tasks.append(("bandwidth", None, None))
     for row in ("forward", "gradient", "batch"):
         if row in rows:
-            tasks += [(row, n) for n in getattr(cfg, row)]
+            tasks += [(row, s, n) for n in getattr(cfg, row) for s in wanted]
     if "memory" in rows:
-        tasks.append(("memory", cfg.memory_n))
+        tasks += [("memory", s, cfg.memory_n) for s in wanted]
 
-    bar = tqdm(tasks, desc="bench", unit="cell", file=sys.stderr, dynamic_ncols=True)
-    for row, n in bar:
-        if row == "bandwidth":
-            bar.set_postfix_str(f"memory bandwidth, 2^{cfg.bandwidth_log2} complex128")
-            try:
-                results["bandwidth"] = bandwidth.measure(cfg.bandwidth_log2)
-            except Exception as exc:  # noqa: BLE001
-                results["bandwidth"] = {"error": f"{type(exc).__name__}: {exc}"}
+    sims: dict = {}
+    refs: dict = {}  # (row, n) -> (name, output) of the first simulator that produced one (qfab first)
+    bar = tqdm(tasks, desc="bench", unit="task", file=sys.stderr, dynamic_ncols=True)
+    for kind, sim, n in bar:
+        bar.set_postfix_str(f"{kind} {sim or ''} {'' if n is None else f'n={n}'}".strip())
+        if kind == "info":
+            info, _ = worker.spawn({"task": "info", "sim": sim, **common}, timeout)
+            if "label" not in info:  # the import itself crashed the worker
+                info = {"label": sim, "available": False, "reason": info.get("error", "?"), "versions": {},
+                        "methods": {}, "partial_gradient": False}
+            sims[sim] = info
             continue
-        if row == "memory":
-            results["memory"] = {}
-            for a in adapters:
-                bar.set_postfix_str(f"peak memory n={n} {a.name}")
-                results["memory"][a.name] = (memory.measure(a.name, n) if a.available
-                                             else {"error": a.reason})
+        if kind == "first_call":
+            if sims["qfab"]["available"]:
+                results["qfab_first_call_s"], _ = worker.spawn({"task": "first_call", "sim": "qfab", **common}, timeout)
             continue
-        results.setdefault(row, {})[str(n)] = run_row(row, n, cfg, qfab, live, bar)
-        for a in live:
-            a.forget(n)
-
-    if qfab is not None and "forward" in results and str(cfg.roofline_n) in results["forward"]:
-        results["fusion_plan"] = qfab.fusion_plan(cfg.roofline_n)
-        qfab.forget(cfg.roofline_n)
-    results["unavailable"] = {a.name: a.reason for a in adapters if not a.available}
+        if kind == "bandwidth":
+            results["bandwidth"], _ = worker.spawn({"task": "bandwidth", "log2": cfg.bandwidth_log2}, timeout)
+            continue
+        if kind == "memory":
+            results.setdefault("memory", {})[sim] = (memory.measure(sim, n, timeout) if sims[sim]["available"]
+                                                      else {"error": sims[sim]["reason"]})
+            continue
+        cells = results.setdefault(kind, {}).setdefault(str(n), {})
+        if not sims[sim]["available"]:
+            cells[sim] = measure.error_cell(ImportError(sims[sim]["reason"])) | {"error": sims[sim]["reason"]}
+            continue
+        spec = {"task": "cell", "sim": sim, "row": kind, "n": n, **common,
+                "warmup": sim == "qfab" or n <= cfg.warmup_max_n,
+                "fusion_plan": kind == "forward" and n == cfg.roofline_n}
+        cell, out = worker.spawn(spec, timeout)
+        for key in ("times", "runs", "time", "extrapolated", "check", "check_ref"):
+            cell.setdefault(key, None if key not in ("times", "runs") else ([] if key == "times" else 0))
+        if cell.get("fusion_plan") is not None:
+            results["fusion_plan"] = cell.pop("fusion_plan")
+        key = (kind, n)
+        if out is not None:
+            if key not in refs:
+                refs[key] = (sim, out)
+                if kind == "forward" and n <= cfg.reference_max_n:
+                    measure.compare(cell, out, workload.reference_statevector(n, workload.random_params(n)),
+                                    "Qiskit Statevector")
+            else:
+                measure.compare(cell, out, refs[key][1], refs[key][0])
+        cells[sim] = cell
+        del out
+        if all(s in cells for s in wanted):
+            refs.pop(key, None)  # free the reference (256 MiB at n = 24)
+    results["sims"] = sims
+    results["unavailable"] = {s: i["reason"] for s, i in sims.items() if not i["available"]}
     results["wall_s"] = time.time() - started
     results["load_after"] = os.getloadavg()
     return results
-
-
-def run_row(row: str, n: int, cfg: Config, qfab, live, bar) -> dict:
-    """Every simulator on one (row, n); qfab first so its output is the reference."""
-    cells: dict = {}
-    ref, ref_name = None, None
-    order = ([qfab] if qfab is not None else []) + [a for a in live if a is not qfab]
-    P = workload.num_parameters(n)
-    for a in order:
-        bar.set_postfix_str(f"{row} n={n} {a.name}")
-        is_qfab = a is qfab
-        warm = is_qfab or n <= cfg.warmup_max_n
-        units = None
-        try:
-            a.prepare(n)
-        except Exception as exc:  # noqa: BLE001
-            cells[a.name] = measure.error_cell(exc)
-            continue
-        if row == "forward":
-            x = workload.random_params(n)
-            cell, out = measure.run_cell(lambda: a.forward(n, x), n, cfg.budget_s, warm)
-            if out is not None:
-                try:
-                    out = a.state(out)
-                except Exception as exc:  # noqa: BLE001
-                    cell, out = measure.error_cell(exc), None
-        elif row == "gradient":
-            x = workload.random_params(n)
-            if a.partial_gradient and not is_qfab:
-                cell, out, units = measure.run_scalable(
-                    lambda k: a.gradient(n, x, np.arange(k)), P, n, cfg.budget_s, "parameters")
-            else:
-                cell, out = measure.run_cell(lambda: a.gradient(n, x), n, cfg.budget_s, warm)
-        else:
-            X = workload.random_params(n, cfg.batch_size)
-            if is_qfab:
-                cell, out = measure.run_cell(lambda: a.batch_gradient(n, X), n, cfg.budget_s, True)
-            else:
-                cell, out, units = measure.run_scalable(
-                    lambda b: a.batch_gradient(n, X[:b]), cfg.batch_size, n, cfg.budget_s, "parameter sets")
-        if ref is None and out is not None:
-            ref, ref_name = out, a.name
-            if row == "forward" and n <= cfg.reference_max_n:
-                measure.compare(cell, out, workload.reference_statevector(n, workload.random_params(n)),
-                                "Qiskit Statevector")
-        elif out is not None:
-            measure.compare(cell, out, ref, ref_name)
-        if units is not None:
-            cell["units"] = units
-        cells[a.name] = cell
-        del out
-    return cells
 
 
 def main(argv=None) -> int:
