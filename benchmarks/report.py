@@ -33,6 +33,10 @@ def _fmt_t(t: float) -> str:
     return f"{t * 1e6:.3g} µs"
 
 
+def _mib(x: float) -> str:
+    return f"{x:.0f} MiB" if abs(x) >= 10 else f"{x:.2f} MiB"
+
+
 def _escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -127,7 +131,7 @@ def _memory_lines(results) -> list[str]:
              f"Fresh subprocess per simulator (`benchmarks/memory.py`); extra peak resident memory over the baseline "
              f"taken after imports, a 4-qubit warm-up and building the Qiskit circuit (the process's high-water mark "
              f"`VmHWM`, reset at the baseline; `ru_maxrss` where /proc is missing). One complex128 state at n = {n} is "
-             f"{state:.0f} MiB.", "",
+             f"{_mib(state)}.", "",
              "| simulator | extra peak | in state vectors | baseline RSS | ratio to qfab |", "|---|---|---|---|---|"]
     q = mem.get("qfab", {})
     q_delta = q.get("delta_MiB") if "error" not in q else None
@@ -140,19 +144,19 @@ def _memory_lines(results) -> list[str]:
             lines.append(f"| {_label(results, s)} | n/a: {_escape(m['error'])} | | | |")
             continue
         ratio = f"{m['delta_MiB'] / q_delta:.2f}" if q_delta and s != "qfab" else ""
-        lines.append(f"| {_label(results, s)} | {m['delta_MiB']:.0f} MiB | {m['delta_MiB'] / state:.2f} | "
-                     f"{m['baseline_MiB']:.0f} MiB | {ratio} |")
+        lines.append(f"| {_label(results, s)} | {_mib(m['delta_MiB'])} | {m['delta_MiB'] / state:.2f} | "
+                     f"{_mib(m['baseline_MiB'])} | {ratio} |")
     peers = {s: m["delta_MiB"] for s, m in mem.items() if s != "qfab" and "error" not in m}
     if q_delta is None:
         lines += ["", "qfab produced no memory figure."]
     elif peers:
         best = min(peers, key=peers.get)
         if peers[best] < q_delta:
-            lines += ["", f"qfab is behind on memory: it needs {q_delta:.0f} MiB against {peers[best]:.0f} MiB for "
+            lines += ["", f"qfab is behind on memory: it needs {_mib(q_delta)} against {_mib(peers[best])} for "
                           f"{_label(results, best)} ({q_delta / peers[best]:.2f}x)."]
         else:
-            lines += ["", f"qfab needs the least extra memory ({q_delta:.0f} MiB; leanest peer {_label(results, best)} "
-                          f"{peers[best]:.0f} MiB)."]
+            lines += ["", f"qfab needs the least extra memory ({_mib(q_delta)}; leanest peer {_label(results, best)} "
+                          f"{_mib(peers[best])})."]
     return lines + [""]
 
 
@@ -256,9 +260,11 @@ def render(results) -> str:
           "then the CNOT ladder CX(0,1), ..., CX(n-2,n-1); P = 20n parameters in one `ParameterVector`; observable Z on "
           "qubit 0. Every simulator gets the same gates in the same parameter order. Each time is the median of up to "
           f"7 (n <= 16), 5 (n <= 20) or 3 (n >= 22) runs, cut short once {cfg['budget_s']:.0f} s are spent on a cell "
-          f"(the run count is in brackets). Every simulator gets one untimed warm-up call first (qfab at every n; the "
+          f"(the number of runs in parentheses). Every simulator gets one untimed warm-up call first (qfab at every n; the "
           f"peers up to n = {cfg['warmup_max_n']}, above which their first call is already steady state and a warm-up "
-          "would cost minutes). `×r` after a peer's time is **peer time / qfab time**: above 1, qfab is faster. "
+          "would cost minutes). Every cell runs in a fresh worker process (`benchmarks/worker.py`), so no simulator's "
+          "threads or memory linger into another's timing and a crash becomes an n/a cell; each simulator uses its "
+          "default threading (all cores). `×r` after a peer's time is **peer time / qfab time**: above 1, qfab is faster. "
           "† marks a time extrapolated from part of the work (see the notes), ≈ the same.", ""]
     first = results.get("qfab_first_call_s")
     if first:

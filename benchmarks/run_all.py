@@ -37,7 +37,7 @@ class Config:
     bandwidth_log2: int = 24
     roofline_n: int = 24
     budget_s: float = 40.0  # per cell: repeats stop once this much time is spent (at least one run)
-    warmup_max_n: int = 20  # peers get an untimed warm-up call up to this n (qfab always)
+    warmup_max_n: int = 16  # peers get an untimed warm-up call up to this n (qfab always)
     reference_max_n: int = 16  # also check against Qiskit's Statevector up to this n
 
 
