@@ -1,0 +1,22 @@
+"""Bit-accurate numpy models of the qfab hardware blocks and of the whole core.
+
+The FPGA device runs :class:`CoreModel` to get exactly the bits (and the cycle count) the RTL
+produces for a gate program; the cocotb benches compare the RTL against it word for word.
+"""
+
+from .addressing import bank_of, offset_of, pair_addresses
+from .core import CoreModel, ProgramError, RunResult
+from .cycles import instruction_cycles
+from .gate_lane import LaneOp, apply_lane
+
+__all__ = [
+    "CoreModel",
+    "LaneOp",
+    "ProgramError",
+    "RunResult",
+    "apply_lane",
+    "bank_of",
+    "instruction_cycles",
+    "offset_of",
+    "pair_addresses",
+]

@@ -1,0 +1,73 @@
+"""Readout: output-beat formatting and the on-chip Z-string expectation reducer.
+
+QML needs <Z...Z> values, not 2**n amplitudes: the reducer reads all banks at once (2*lanes
+amplitudes per clock), so an expectation costs 2**n / (2*lanes) clocks and one output beat.
+Model: the READ_* branches of :class:`qfab_hw.model.CoreModel`.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .layouts import complex_layout
+from .params import REDUCE_DRAIN_CYCLES, CoreParams
+
+
+def squared_magnitude(amplitude):
+    """re**2 + im**2, exact (2W bits unsigned suffices: at most 2 * 2**(2W-2))."""
+    return amplitude.re * amplitude.re + amplitude.im * amplitude.im
+
+
+def amplitude_beat(m: Module, amplitude):
+    """Payload-format beat: re and im sign-extended to 32 bits each."""
+    re, im = Signal(signed(32)), Signal(signed(32))
+    m.d.comb += [re.eq(amplitude.re), im.eq(amplitude.im)]
+    return Cat(re, im)
+
+
+class ZStringReducer(wiring.Component):
+    """Accumulates sum_a (-1)**popcount(a & mask) |amp_a|**2 over streamed amplitude rows.
+
+    ``clear`` zeroes the sum; each clock with ``valid`` adds one row of ``2 * lanes``
+    amplitudes with their addresses. ``total`` is final ``REDUCE_DRAIN_CYCLES`` clocks after
+    the last row is presented (one register stage for the signed squares, one for the sum).
+    """
+
+    def __init__(self, params: CoreParams):
+        self.params = params
+        cplx = complex_layout(params.width)
+        super().__init__(
+            {
+                "clear": In(1),
+                "valid": In(1),
+                "amplitudes": In(data.ArrayLayout(cplx, params.banks)),
+                "addresses": In(data.ArrayLayout(params.max_qubits, params.banks)),
+                "mask": In(32),
+                "total": Out(signed(params.reduce_accumulator_bits)),
+            }
+        )
+
+    @property
+    def latency(self) -> int:
+        return REDUCE_DRAIN_CYCLES
+
+    def elaborate(self, platform):
+        m = Module()
+        params = self.params
+        term_shape = signed(2 * params.width + 1)
+        terms = []
+        for port in range(params.banks):
+            term = Signal(term_shape, name=f"term{port}")
+            magnitude = squared_magnitude(self.amplitudes[port])
+            negative = (self.addresses[port] & self.mask[: params.max_qubits]).xor()
+            m.d.sync += term.eq(Mux(negative, -magnitude, magnitude))
+            terms.append(term)
+        terms_valid = Signal()
+        m.d.sync += terms_valid.eq(self.valid & ~self.clear)
+        with m.If(self.clear):
+            m.d.sync += self.total.eq(0)
+        with m.Elif(terms_valid):
+            m.d.sync += self.total.eq(self.total + sum(terms))
+        return m
