@@ -230,7 +230,8 @@ class QulacsAdapter(Adapter):
     dists = ("qulacs",)
     METHODS = {
         "forward": "`ParametricQuantumCircuit` (parametric RY/RZ, CNOT), `set_parameter` x P, "
-        "`QuantumState.set_zero_state()`, `update_quantum_state` (state kept in qulacs, no copy out timed)",
+        "`QuantumState.set_zero_state()`, `update_quantum_state` (the `QuantumState` is allocated once outside the timed region and "
+        "stays in qulacs: no copy out is timed)",
         "gradient": "`ParametricQuantumCircuit.backprop(Observable Z0)` (qulacs' adjoint-style backprop)",
         "batch": "Python loop over the B parameter sets: `set_parameter` x P + `backprop` each (qulacs has no batch API)",
     }

@@ -57,6 +57,10 @@ def parse_args(argv=None):
                    help="comma-separated simulators (default: %(default)s)")
     p.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows (default: %(default)s)")
     p.add_argument("--budget", type=float, help="seconds per cell before repeats stop (default 40, quick 2)")
+    for row in ("forward", "gradient", "batch"):
+        p.add_argument(f"--{row}-n", metavar="N,N,...", help=f"override the qubit counts of the {row} row")
+    p.add_argument("--batch-size", type=int, help="override B of the batch row (default 1000, quick 16)")
+    p.add_argument("--memory-n", type=int, help="override n of the peak-memory row (default 24, quick 12)")
     p.add_argument("--pl-batch", choices=("device", "loop"), default="device",
                    help="lightning batch row: one dev.compute_derivatives over B tapes, or a loop of qml.grad")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG plots")
@@ -65,8 +69,11 @@ def parse_args(argv=None):
 
 def run(args) -> dict:
     cfg = QUICK if args.quick else FULL
-    if args.budget is not None:
-        cfg = Config(**{**asdict(cfg), "budget_s": args.budget})
+    overrides = {"budget_s": args.budget, "batch_size": args.batch_size, "memory_n": args.memory_n}
+    for row in ("forward", "gradient", "batch"):
+        if getattr(args, f"{row}_n"):
+            overrides[row] = tuple(int(x) for x in getattr(args, f"{row}_n").split(","))
+    cfg = Config(**{**asdict(cfg), **{k: v for k, v in overrides.items() if v is not None}})
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     wanted = [c.name for c in peers.ALL_ADAPTERS if c.name in {s.strip() for s in args.sims.split(",")}]
     timeout = 180.0 if args.quick else 900.0

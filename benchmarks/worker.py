@@ -139,7 +139,10 @@ def spawn(spec: dict, timeout: float, keep_out: bool = True) -> tuple[dict, np.n
             lines = [line.strip() for line in (proc.stderr or "").splitlines() if line.strip()]
             frames = [line for line in lines if line.startswith("File ")]  # faulthandler: innermost first
             tail = frames[:1] if proc.returncode < 0 and frames else lines[-1:]
-            return {"error": why + (f": {tail[0][:200]}" if tail else ""), "time": None, "times": [], "runs": 0}, None
+            where = tail[0].replace(REPO + os.sep, "") if tail else ""
+            if where.startswith("File "):  # faulthandler's 'File "PATH", line N in FUNC'
+                where = "in " + where[5:].replace('"', "")
+            return {"error": why + (f" {where[:200]}" if where else ""), "time": None, "times": [], "runs": 0}, None
         with open(path) as f:
             result = json.load(f)
         out = None
