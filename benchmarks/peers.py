@@ -166,7 +166,8 @@ class AerAdapter(Adapter):
         "`run(qc, parameter_binds=[...]).result().get_statevector()` (Aer's gate fusion on, default threads)",
         "gradient": "parameter shift (+-pi/2, exact for RY/RZ): all 2P shifted parameter sets as one "
         "`qiskit_aer.primitives.EstimatorV2` PUB (`default_precision=0`: exact expectation values), "
-        "i.e. one Aer `run` with 2P parameter binds; Aer has no adjoint gradient",
+        "i.e. one Aer `run` with 2P parameter binds, `max_parallel_experiments=0` (binds spread over all "
+        "cores); Aer has no adjoint gradient",
         "batch": "parameter shift as above: B x 2P shifted sets in EstimatorV2 PUBs of at most 20000 rows, "
         "all PUBs in one `EstimatorV2.run` call",
     }
@@ -176,7 +177,10 @@ class AerAdapter(Adapter):
         from qiskit_aer.primitives import EstimatorV2
 
         self.sim = AerSimulator(method="statevector")
-        self.estimator = EstimatorV2(options={"default_precision": 0.0, "backend_options": {"method": "statevector"}})
+        # max_parallel_experiments=0: Aer runs the many parameter binds on all cores at once (measured
+        # 1.6x faster than the default of one experiment at a time for small n, equal at large n).
+        self.estimator = EstimatorV2(options={"default_precision": 0.0, "backend_options": {
+            "method": "statevector", "max_parallel_experiments": 0}})
 
     def _build(self, n):
         qc = workload.qiskit_ansatz(n)

@@ -333,6 +333,7 @@ def plot(results, out_dir: str) -> list[str]:
             if ext:
                 ax.scatter([p[0] for p in ext], [p[1] for p in ext], s=110, facecolors="none", edgecolors=color)
         ax.set_yscale("log")
+        ax.set_xticks(sorted({int(n) for n in data}))
         ax.set_xlabel("qubits n")
         ax.set_ylabel("seconds (median)")
         title = ROW_TITLES[row].split(". ", 1)[1]
