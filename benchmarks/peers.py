@@ -269,9 +269,32 @@ class QulacsAdapter(Adapter):
         for i, v in enumerate((-params[order]).tolist()):
             circuit.set_parameter(i, v)
 
+    forward_mode = "parametric"  # or "fused": bound circuit + QuantumCircuitOptimizer (run_all --qulacs-forward)
+    FUSED_METHOD = ("bound `QuantumCircuit` (RotY/RotZ/CNOT) built per call, fused by "
+                    "`QuantumCircuitOptimizer().optimize(circuit, 2)` (build + fusion timed), then `update_quantum_state` "
+                    "into a `QuantumState` allocated once outside the timed region")
+
     def forward(self, n, params):
         circuit, order, _, state = self.prepare(n)
+        if self.forward_mode == "fused":
+            return self._forward_fused(n, params, state)
         self._set(circuit, order, params)
+        state.set_zero_state()
+        circuit.update_quantum_state(state)
+        return state
+
+    def _forward_fused(self, n, params, state):
+        from qulacs.circuit import QuantumCircuitOptimizer
+
+        circuit = self.qulacs.QuantumCircuit(n)
+        for g in workload.ansatz_gates(n):
+            if g.name == "ry":
+                circuit.add_RotY_gate(g.qubits[0], float(params[g.param]))  # RotY: Qiskit's sign
+            elif g.name == "rz":
+                circuit.add_RotZ_gate(g.qubits[0], float(params[g.param]))
+            else:
+                circuit.add_CNOT_gate(*g.qubits)
+        QuantumCircuitOptimizer().optimize(circuit, 2)
         state.set_zero_state()
         circuit.update_quantum_state(state)
         return state

@@ -63,6 +63,9 @@ def parse_args(argv=None):
     p.add_argument("--memory-n", type=int, help="override n of the peak-memory row (default 24, quick 12)")
     p.add_argument("--pl-batch", choices=("device", "loop"), default="device",
                    help="lightning batch row: one dev.compute_derivatives over B tapes, or a loop of qml.grad")
+    p.add_argument("--qulacs-forward", choices=("parametric", "fused"), default="parametric",
+                   help="qulacs forward row: ParametricQuantumCircuit as is, or a bound circuit fused by "
+                        "QuantumCircuitOptimizer (build + fusion timed)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG plots")
     return p.parse_args(argv)
 
@@ -77,7 +80,8 @@ def run(args) -> dict:
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     wanted = [c.name for c in peers.ALL_ADAPTERS if c.name in {s.strip() for s in args.sims.split(",")}]
     timeout = 180.0 if args.quick else 900.0
-    common = {"budget_s": cfg.budget_s, "batch_size": cfg.batch_size, "pl_batch": args.pl_batch}
+    common = {"budget_s": cfg.budget_s, "batch_size": cfg.batch_size, "pl_batch": args.pl_batch,
+              "qulacs_forward": args.qulacs_forward}
     started = time.time()
     results: dict = {
         "config": asdict(cfg), "quick": args.quick, "rows": rows,

@@ -31,6 +31,9 @@ def _adapter(sim: str, spec: dict):
         if adapter.batch_mode == "loop":
             adapter.METHODS = {**adapter.METHODS,
                                "batch": "Python loop of `qml.grad` (adjoint QNode) over the B parameter sets"}
+    if sim == "qulacs" and spec.get("qulacs_forward", "parametric") == "fused":
+        adapter.forward_mode = "fused"
+        adapter.METHODS = {**adapter.METHODS, "forward": adapter.FUSED_METHOD}
     return adapter
 
 

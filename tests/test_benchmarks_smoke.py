@@ -64,6 +64,14 @@ def test_lightning_loop_batch_matches(reference):
     np.testing.assert_allclose(adapter.batch_gradient(N, reference["X"]), reference["grads"], rtol=0, atol=1e-10)
 
 
+def test_qulacs_fused_forward_matches(reference):
+    pytest.importorskip("qulacs")
+    adapter = peers.QulacsAdapter()
+    adapter.forward_mode = "fused"
+    state = adapter.state(adapter.forward(N, reference["x"]))
+    np.testing.assert_allclose(state, reference["state"], rtol=0, atol=1e-10)
+
+
 def test_missing_peer_is_reported_not_raised(monkeypatch):
     class Broken(peers.Adapter):
         name = "broken"
