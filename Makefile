@@ -29,5 +29,16 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python benchmarks/run_all.py --write docs/performance.md
 
+# Resource report for a board (yosys for the logic, BRAM/URAM from the memory geometry):
+# make synth BOARD=pynq-z2 [LANES=2] [WIDTH=18] [QUBITS=16]; BOARD=all for every board.
+synth: $(STAMP)
+	$(BIN)/python -m qfab_hw.synth --board $(BOARD) $(if $(LANES),--lanes $(LANES)) \
+		$(if $(WIDTH),--width $(WIDTH)) $(if $(QUBITS),--max-qubits $(QUBITS))
+
+# PYNQ overlay (<name>.bit + <name>.hwh) with Vivado; stops with a message without Vivado.
+bitstream: $(STAMP)
+	$(BIN)/python -m qfab_hw.bitstream --board $(BOARD) $(if $(LANES),--lanes $(LANES)) \
+		$(if $(WIDTH),--width $(WIDTH)) $(if $(QUBITS),--max-qubits $(QUBITS))
+
 clean:
 	rm -rf $(VENV) build sim_build .pytest_cache .hypothesis

@@ -18,10 +18,14 @@ from .registers import ADDRESS_BITS, ControlRegisters
 
 
 class QfabCore(wiring.Component):
-    def __init__(self, params: CoreParams):
+    """``blackbox_memory=True`` leaves the state banks as external modules (logic-only
+    synthesis, see :mod:`qfab_hw.synth`)."""
+
+    def __init__(self, params: CoreParams, *, blackbox_memory: bool = False):
         if not isinstance(params, CoreParams):
             raise TypeError(f"params must be a CoreParams, not {params!r}")
         self.params = params
+        self.blackbox_memory = blackbox_memory
         super().__init__(
             {
                 "s_axis": In(AXIStreamSignature(BEAT_BITS)),
@@ -33,7 +37,7 @@ class QfabCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.registers = registers = ControlRegisters(self.params)
-        engine = QfabEngine(self.params)
+        engine = QfabEngine(self.params, blackbox_memory=self.blackbox_memory)
         m.submodules.engine = ResetInserter(registers.reset)(engine)
         wiring.connect(m, wiring.flipped(self.s_axil), registers.bus)
         m.d.comb += [

@@ -32,8 +32,9 @@ class QfabEngine(wiring.Component):
     at END, or at a malformed instruction after discarding the rest of its packet (to TLAST).
     """
 
-    def __init__(self, params: CoreParams):
+    def __init__(self, params: CoreParams, *, blackbox_memory: bool = False):
         self.params = params
+        self.blackbox_memory = blackbox_memory
         super().__init__(
             {
                 "i": In(stream.Signature(BEAT_LAYOUT)),
@@ -56,7 +57,7 @@ class QfabEngine(wiring.Component):
 
         m.submodules.decoder = decoder = InstructionDecoder(params)
         m.submodules.addresses = addresses = AddressGenerator(params)
-        m.submodules.memory = memory = BankedStateMemory(params)
+        m.submodules.memory = memory = BankedStateMemory(params, blackbox=self.blackbox_memory)
         m.submodules.reducer = reducer = ZStringReducer(params)
         gate_lanes = []
         for lane in range(lanes):

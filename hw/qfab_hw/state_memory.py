@@ -8,18 +8,38 @@ arrive one clock after the address (``rd_en`` low holds the data, for output bac
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Signal
+from amaranth.hdl import Array, Cat, ClockSignal, Instance, Module, Signal
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
+from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 
 from .layouts import complex_layout
 from .params import CoreParams
 
 
+#: Module name of a bank when the memory is a black box (see ``blackbox_stub``).
+BANK_BLACKBOX = "qfab_state_bank"
+
+
+def blackbox_stub(params: CoreParams) -> str:
+    """Verilog declaration of the black-box bank, for logic-only synthesis."""
+    addr = max(params.max_qubits - params.lane_bits - 1, 1)
+    word = 2 * params.width
+    return (
+        f"(* blackbox *)\nmodule {BANK_BLACKBOX}(input clk, input [{addr - 1}:0] rd_addr, "
+        f"input rd_en, output [{word - 1}:0] rd_data, input [{addr - 1}:0] wr_addr, "
+        f"input wr_en, input [{word - 1}:0] wr_data);\nendmodule\n"
+    )
+
+
 class BankedStateMemory(wiring.Component):
-    def __init__(self, params: CoreParams):
+    """``blackbox=True`` instantiates each bank as the external module ``qfab_state_bank``
+    instead of inferring memory, so yosys can measure the logic alone; the banks' BRAM/URAM
+    is computed from the geometry (:func:`qfab_hw.boards.state_memory_cost`)."""
+
+    def __init__(self, params: CoreParams, *, blackbox: bool = False):
         self.params = params
+        self.blackbox = blackbox
         ports, addr = params.banks, params.max_qubits
         cplx = complex_layout(params.width)
         super().__init__(
@@ -48,9 +68,7 @@ class BankedStateMemory(wiring.Component):
         cplx = complex_layout(params.width)
         banks = []
         for bank in range(params.banks):
-            memory = Memory(shape=cplx, depth=params.bank_depth, init=[])
-            m.submodules[f"bank{bank}"] = memory
-            read, write = memory.read_port(), memory.write_port()
+            read, write = self._bank(m, bank, cplx)
             banks.append(read.data.as_value())
             m.d.comb += read.en.eq(self.rd_en)
             for port in range(params.banks):
@@ -69,3 +87,24 @@ class BankedStateMemory(wiring.Component):
                 m.d.sync += selected.eq(self.bank_of(self.rd_addr[port]))
             m.d.comb += self.rd_data[port].eq(bank_data[selected])
         return m
+
+    def _bank(self, m: Module, bank: int, cplx):
+        """Read and write ports of one bank: an inferred 1R1W memory or the black box."""
+        if not self.blackbox:
+            memory = Memory(shape=cplx, depth=self.params.bank_depth, init=[])
+            m.submodules[f"bank{bank}"] = memory
+            return memory.read_port(), memory.write_port()
+        read_signature = ReadPort.Signature(addr_width=self._offset_bits, shape=cplx)
+        write_signature = WritePort.Signature(addr_width=self._offset_bits, shape=cplx)
+        read = read_signature.create(path=(f"bank{bank}_rd",))
+        write = write_signature.create(path=(f"bank{bank}_wr",))
+        m.submodules[f"bank{bank}"] = Instance(
+            BANK_BLACKBOX,
+            i_clk=ClockSignal(), i_rd_addr=read.addr, i_rd_en=read.en, o_rd_data=read.data,
+            i_wr_addr=write.addr, i_wr_en=write.en, i_wr_data=write.data,
+        )
+        return read, write
+
+    @property
+    def _offset_bits(self) -> int:
+        return max(self.params.max_qubits - self.params.lane_bits - 1, 1)

@@ -1,0 +1,207 @@
+"""Board configurations (``board_configs/*.toml``) and what a core build needs of them.
+
+A board file is checked against :data:`SCHEMA` on load: a missing, misspelt or mistyped field
+raises :class:`BoardConfigError` naming the file, the section and the field. The planning
+functions then answer, before any tool runs, whether a build fits (DSP, LUT, FF, BRAM, URAM
+within the planning budget) and how far it scales (lanes, qubits).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .params import CoreParams
+
+#: Where the board files live in a source checkout (hw/qfab_hw -> repository root).
+BOARD_DIR = Path(__file__).resolve().parents[2] / "board_configs"
+
+#: Fraction of each resource a build may use (FINN's default planning limits): routing and the
+#: DMA/interconnect of the block design need the rest.
+BUDGET = {"lut": 0.7, "ff": 0.5, "bram36": 0.8, "uram": 0.8, "dsp": 0.8}
+
+#: Memory primitive geometry: RAMB36 as 1024 x 36 (RAMB18 halves: 512 x 36), URAM 4096 x 72.
+BRAM36_DEPTH, BRAM_WIDTH, BRAM18_DEPTH = 1024, 36, 512
+URAM_DEPTH, URAM_WIDTH = 4096, 72
+
+_POSITIVE_INT = ("a positive integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
+_COUNT = ("a non-negative integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+_POSITIVE_NUMBER = ("a positive number",
+                    lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0)
+_TEXT = ("a non-empty string", lambda v: isinstance(v, str) and v.strip() != "")
+
+SCHEMA = {
+    "board": {
+        "name": _TEXT,
+        "part": _TEXT,
+        "family": ('"xc7" or "xcup"', lambda v: v in ("xc7", "xcup")),
+        "vivado_board_part": _TEXT,
+        "ps": ('"zynq7" or "zynq_ultra_ps_e"', lambda v: v in ("zynq7", "zynq_ultra_ps_e")),
+    },
+    "resources": {"lut": _POSITIVE_INT, "ff": _POSITIVE_INT, "bram36": _COUNT, "uram": _COUNT,
+                  "dsp": _POSITIVE_INT},
+    "clock": {"pl_mhz": _POSITIVE_NUMBER},
+    "ps_pl": {
+        "port": _TEXT,
+        "width_bits": ("32, 64 or 128", lambda v: v in (32, 64, 128)),
+        "bandwidth_mb_s": _POSITIVE_NUMBER,
+        "dma_length_bits": ("an integer from 8 to 26 (the AXI DMA's range)",
+                            lambda v: isinstance(v, int) and 8 <= v <= 26),
+    },
+}
+
+
+class BoardConfigError(ValueError):
+    """A board file that does not match :data:`SCHEMA`."""
+
+
+@dataclass(frozen=True)
+class Board:
+    key: str
+    name: str
+    part: str
+    family: str
+    vivado_board_part: str
+    ps: str
+    lut: int
+    ff: int
+    bram36: int
+    uram: int
+    dsp: int
+    pl_mhz: float
+    port: str
+    width_bits: int
+    bandwidth_mb_s: float
+    dma_length_bits: int
+
+    @property
+    def dma_max_bytes(self) -> int:
+        """Largest single DMA transfer; a READ_STATE of 2**n amplitudes is 8 * 2**n bytes."""
+        return (1 << self.dma_length_bits) - 1
+
+    def budget(self, resource: str) -> int:
+        return int(getattr(self, resource) * BUDGET[resource])
+
+
+def load_board(name_or_path: str | Path) -> Board:
+    """A board by key (``"pynq-z2"``, the file stem in ``board_configs/``) or by path."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = BOARD_DIR / f"{name_or_path}.toml"
+        if not path.exists():
+            raise BoardConfigError(
+                f"unknown board {str(name_or_path)!r}; known boards: {', '.join(board_keys())}"
+            )
+    try:
+        document = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise BoardConfigError(f"{path}: not valid TOML: {error}") from None
+    values = {}
+    for section, fields in SCHEMA.items():
+        table = document.get(section)
+        if not isinstance(table, dict):
+            raise BoardConfigError(f"{path}: missing section [{section}]")
+        for key in table:
+            if key not in fields:
+                raise BoardConfigError(
+                    f"{path}: unknown field {key!r} in [{section}] (expected: {', '.join(fields)})"
+                )
+        for key, (expected, check) in fields.items():
+            if key not in table:
+                raise BoardConfigError(f"{path}: [{section}] is missing {key!r}")
+            if not check(table[key]):
+                raise BoardConfigError(
+                    f"{path}: [{section}] {key} must be {expected}, not {table[key]!r}"
+                )
+            values[key] = table[key]
+    for section in document:
+        if section not in SCHEMA:
+            raise BoardConfigError(f"{path}: unknown section [{section}]")
+    return Board(key=path.stem, **values)
+
+
+def board_keys() -> list[str]:
+    return sorted(p.stem for p in BOARD_DIR.glob("*.toml"))
+
+
+@dataclass(frozen=True)
+class MemoryCost:
+    bram36: float  # RAMB36 equivalents (a RAMB18 counts 0.5)
+    uram: int
+
+
+def bank_cost(params: CoreParams) -> tuple[float, int]:
+    """(RAMB36 equivalents, URAMs) of one bank if built from that primitive alone."""
+    word_bits = 2 * params.width
+    depth = params.bank_depth
+    columns = math.ceil(word_bits / BRAM_WIDTH)
+    bram = columns * (0.5 if depth <= BRAM18_DEPTH else math.ceil(depth / BRAM36_DEPTH))
+    uram = math.ceil(word_bits / URAM_WIDTH) * math.ceil(depth / URAM_DEPTH)
+    return bram, uram
+
+
+def state_memory_cost(params: CoreParams, board: Board) -> MemoryCost | None:
+    """Cheapest bank placement within the board's budget (URAM first for deep banks), or None
+    if the state does not fit. Computed from the geometry: synthesising big memories in yosys
+    takes minutes (reference section 5)."""
+    bram_per_bank, uram_per_bank = bank_cost(params)
+    best = None
+    for in_uram in range(params.banks + 1):
+        if in_uram and board.uram == 0:
+            break
+        cost = MemoryCost((params.banks - in_uram) * bram_per_bank, in_uram * uram_per_bank)
+        if cost.bram36 <= board.budget("bram36") and cost.uram <= board.budget("uram"):
+            if best is None or cost.bram36 < best.bram36:
+                best = cost
+    return best
+
+
+@dataclass(frozen=True)
+class LogicCost:
+    """LUT/FF/DSP of the core without its state memory (from yosys, see synth.py)."""
+
+    lut: int
+    ff: int
+    dsp: int
+
+
+def largest_state(board: Board, lanes: int = 1, width: int = 18) -> int:
+    """The most qubits whose state fits the board's memory budget with ``lanes`` lanes."""
+    best = 0
+    for max_qubits in range(lanes.bit_length(), 33):
+        try:
+            params = CoreParams(max_qubits=max_qubits, lanes=lanes, width=width)
+        except ValueError:
+            break
+        if state_memory_cost(params, board) is None:
+            break
+        best = max_qubits
+    return best
+
+
+@dataclass(frozen=True)
+class Fit:
+    fits: bool
+    memory: MemoryCost | None
+    logic: LogicCost
+    reasons: tuple[str, ...]
+
+
+def check_fit(params: CoreParams, board: Board, logic: LogicCost) -> Fit:
+    """Whether ``params`` with ``logic`` fits ``board`` within the budget, and why not."""
+    reasons = []
+    memory = state_memory_cost(params, board)
+    if memory is None:
+        reasons.append(
+            f"state memory of 2**{params.max_qubits} amplitudes does not fit "
+            f"{BUDGET['bram36']:.0%} of {board.bram36} BRAM36 / {board.uram} URAM "
+            f"(at most {largest_state(board, params.lanes, params.width)} qubits)"
+        )
+    for resource in ("lut", "ff", "dsp"):
+        used, limit = getattr(logic, resource), board.budget(resource)
+        if used > limit:
+            reasons.append(f"{resource.upper()} {used} > {limit} ({BUDGET[resource]:.0%} of "
+                           f"{getattr(board, resource)})")
+    return Fit(not reasons, memory, logic, tuple(reasons))

