@@ -1,0 +1,191 @@
+"""PYNQ overlays of the core: the manifest and the Vivado flow (``make bitstream BOARD=...``).
+
+``bitstreams/manifest.toml`` lists one overlay per board: its build parameters, the file
+names (``<name>.bit`` and ``<name>.hwh``, same basename as ``pynq.Overlay`` requires) and their
+SHA-256 once built. Entries with ``built = false`` describe overlays nobody has built yet:
+the files are produced only where Vivado is installed, and are not committed otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from .boards import Board, largest_state, load_board
+from .params import CORE_VERSION, CoreParams
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BITSTREAM_DIR = REPO_ROOT / "bitstreams"
+MANIFEST = BITSTREAM_DIR / "manifest.toml"
+TCL_FLOW = BITSTREAM_DIR / "vivado" / "qfab_overlay.tcl"
+BUILD_DIR = REPO_ROOT / "hw" / "build" / "bitstream"
+
+
+class ManifestError(ValueError):
+    """A manifest entry that is inconsistent (names, parameters, checksums)."""
+
+
+@dataclass(frozen=True)
+class Overlay:
+    name: str
+    board: str
+    max_qubits: int
+    lanes: int
+    width: int
+    version: int
+    bit: str
+    hwh: str
+    built: bool
+    sha256_bit: str = ""
+    sha256_hwh: str = ""
+
+    @property
+    def params(self) -> CoreParams:
+        return CoreParams(max_qubits=self.max_qubits, lanes=self.lanes, width=self.width)
+
+    def check(self) -> None:
+        self.params  # noqa: B018 - raises ValueError for an impossible build
+        load_board(self.board)
+        if Path(self.bit).stem != self.name or Path(self.hwh).stem != self.name:
+            raise ManifestError(f"{self.name}: bit and hwh must be named {self.name}.bit/.hwh")
+        digest = re.compile(r"^[0-9a-f]{64}$")
+        if self.built and not (digest.match(self.sha256_bit) and digest.match(self.sha256_hwh)):
+            raise ManifestError(f"{self.name}: a built overlay needs SHA-256 of both files")
+        if not self.built and (self.sha256_bit or self.sha256_hwh):
+            raise ManifestError(f"{self.name}: checksums given for an overlay not built")
+
+
+def overlay_name(board: str, params: CoreParams) -> str:
+    return f"qfab_{board.replace('-', '_')}_q{params.max_qubits}_l{params.lanes}_w{params.width}"
+
+
+def load_manifest(path: Path = MANIFEST) -> list[Overlay]:
+    document = tomllib.loads(Path(path).read_text())
+    overlays = [Overlay(**entry) for entry in document.get("overlay", [])]
+    for overlay in overlays:
+        overlay.check()
+    return overlays
+
+
+def write_manifest(overlays: list[Overlay], path: Path = MANIFEST) -> None:
+    lines = [
+        "# qfab PYNQ overlays. built = false: defined, not built (needs Vivado:",
+        "# `make bitstream BOARD=<board>`); the .bit/.hwh are committed only once built.",
+        "",
+    ]
+    for overlay in overlays:
+        lines.append("[[overlay]]")
+        for key, value in asdict(overlay).items():
+            text = str(value).lower() if isinstance(value, bool) else (
+                f'"{value}"' if isinstance(value, str) else str(value))
+            lines.append(f"{key} = {text}")
+        lines.append("")
+    Path(path).write_text("\n".join(lines))
+
+
+def planned_overlay(board: Board, lanes: int = 1, width: int = 18,
+                    max_qubits: int | None = None) -> Overlay:
+    params = CoreParams(max_qubits=max_qubits or largest_state(board, lanes, width),
+                        lanes=lanes, width=width)
+    name = overlay_name(board.key, params)
+    return Overlay(name=name, board=board.key, max_qubits=params.max_qubits, lanes=lanes,
+                   width=width, version=CORE_VERSION, bit=f"{name}.bit", hwh=f"{name}.hwh",
+                   built=False)
+
+
+def overlay_wrapper() -> str:
+    """Verilog top with Xilinx AXI port names and an active-low reset, so Vivado's IP
+    integrator infers the interfaces of the module reference."""
+    lite = ["awaddr:6:i", "awprot:3:i", "awvalid:1:i", "awready:1:o", "wdata:32:i", "wstrb:4:i",
+            "wvalid:1:i", "wready:1:o", "bresp:2:o", "bvalid:1:o", "bready:1:i", "araddr:6:i",
+            "arprot:3:i", "arvalid:1:i", "arready:1:o", "rdata:32:o", "rresp:2:o", "rvalid:1:o",
+            "rready:1:i"]
+    ports = [("s_axis", "s_axis", f) for f in ("tdata:64:i", "tvalid:1:i", "tready:1:o",
+                                                "tlast:1:i")]
+    ports += [("m_axis", "m_axis", f) for f in ("tdata:64:o", "tvalid:1:o", "tready:1:i",
+                                                 "tlast:1:o")]
+    ports += [("s_axi_control", "s_axil", f) for f in lite]
+    declarations, connections = [], []
+    for outer, inner, spec in ports:
+        field, bits, direction = spec.split(":")
+        kind = "input" if direction == "i" else "output"
+        vector = f"[{int(bits) - 1}:0] " if int(bits) > 1 else ""
+        declarations.append(f"    {kind} {vector}{outer}_{field}")
+        connections.append(f"        .{inner}__{field}({outer}_{field})")
+    return (
+        "// Generated by qfab_hw.bitstream: AXI-named wrapper of qfab_core for Vivado IPI.\n"
+        "module qfab_overlay_top (\n"
+        '    (* X_INTERFACE_PARAMETER = "ASSOCIATED_BUSIF s_axis:m_axis:s_axi_control, '
+        'ASSOCIATED_RESET aresetn" *)\n'
+        "    input aclk,\n    input aresetn,\n"
+        "    output [7:0] m_axis_tkeep,\n"
+        + ",\n".join(declarations)
+        + "\n);\n    assign m_axis_tkeep = 8'hFF;\n"
+        "    qfab_core core (\n        .clk(aclk),\n        .rst(~aresetn),\n"
+        + ",\n".join(connections)
+        + "\n    );\nendmodule\n"
+    )
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def build(board: Board, overlay: Overlay) -> int:
+    """Generate the sources, run Vivado if present; returns the exit status for make."""
+    from amaranth.back import verilog
+
+    from .core import QfabCore
+
+    work = BUILD_DIR / overlay.name
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "qfab_core.v").write_text(verilog.convert(QfabCore(overlay.params), name="qfab_core"))
+    (work / "qfab_overlay_top.v").write_text(overlay_wrapper())
+    vivado = shutil.which("vivado")
+    if vivado is None:
+        print(
+            f"make bitstream: Vivado is not on PATH, so {overlay.name}.bit/.hwh cannot be built "
+            f"here.\n  Sources and flow are ready in {work}; on a machine with Vivado, source "
+            f"its settings64.sh and run `make bitstream BOARD={board.key}` again.",
+            file=sys.stderr,
+        )
+        return 2
+    command = [vivado, "-mode", "batch", "-nojournal", "-source", str(TCL_FLOW), "-tclargs",
+               overlay.name, board.part, board.vivado_board_part, board.ps, str(board.pl_mhz),
+               str(board.dma_length_bits), "qfab_core.v", "qfab_overlay_top.v"]
+    status = subprocess.run(command, cwd=work).returncode
+    if status:
+        print(f"make bitstream: Vivado failed ({status}); logs in {work}", file=sys.stderr)
+        return status
+    target = BITSTREAM_DIR / overlay.name
+    target.mkdir(exist_ok=True)
+    for suffix in (".bit", ".hwh"):
+        shutil.copy2(work / f"{overlay.name}{suffix}", target / f"{overlay.name}{suffix}")
+    built = replace(overlay, built=True, sha256_bit=sha256(target / overlay.bit),
+                    sha256_hwh=sha256(target / overlay.hwh))
+    overlays = [o for o in load_manifest() if o.name != overlay.name] + [built]
+    write_manifest(sorted(overlays, key=lambda o: o.name))
+    print(f"built {target / overlay.bit} and {target / overlay.hwh}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Build a qfab PYNQ overlay with Vivado.")
+    parser.add_argument("--board", default="pynq-z2")
+    parser.add_argument("--lanes", type=int, default=1)
+    parser.add_argument("--width", type=int, default=18)
+    parser.add_argument("--max-qubits", type=int, default=None)
+    args = parser.parse_args(argv)
+    board = load_board(args.board)
+    return build(board, planned_overlay(board, args.lanes, args.width, args.max_qubits))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
