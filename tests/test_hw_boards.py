@@ -1,0 +1,119 @@
+"""Board configurations: schema errors, memory planning, and the overlay manifest."""
+
+from __future__ import annotations
+
+import pytest
+
+from qfab_hw import CoreParams
+from qfab_hw.bitstream import ManifestError, Overlay, load_manifest, overlay_wrapper
+from qfab_hw.boards import (
+    BOARD_DIR,
+    BoardConfigError,
+    LogicCost,
+    bank_cost,
+    board_keys,
+    check_fit,
+    largest_state,
+    load_board,
+    state_memory_cost,
+)
+
+GOOD = BOARD_DIR / "pynq-z2.toml"
+
+
+def test_every_board_of_the_issue_is_configured_and_loads():
+    assert board_keys() == ["kv260", "pynq-z2", "rfsoc4x2", "ultra96-v2", "zcu104"]
+    for key in board_keys():
+        board = load_board(key)
+        assert board.key == key and board.dsp > 0 and board.dma_length_bits == 26
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("dsp = 220", 'dsp = "many"'),
+         r"\[resources\] dsp must be a positive integer, not 'many'"),
+        (lambda t: t.replace("dsp = 220", "dsps = 220"), r"unknown field 'dsps' in \[resources\]"),
+        (lambda t: t.replace('family = "xc7"', 'family = "ecp5"'),
+         r'\[board\] family must be "xc7" or "xcup", not \'ecp5\''),
+        (lambda t: t.replace("dma_length_bits = 26", "dma_length_bits = 30"),
+         r"dma_length_bits must be an integer from 8 to 26"),
+        (lambda t: t.replace("[clock]\npl_mhz = 100.0", ""), r"missing section \[clock\]"),
+        (lambda t: t.replace("width_bits = 64\n", ""), r"\[ps_pl\] is missing 'width_bits'"),
+        (lambda t: t + "\n[extra]\nx = 1\n", r"unknown section \[extra\]"),
+        (lambda t: t.replace("lut = 53200", "lut = "), "not valid TOML"),
+    ],
+)
+def test_malformed_board_file_is_rejected_with_a_precise_message(tmp_path, edit, message):
+    text = GOOD.read_text()
+    edited = edit(text)
+    assert edited != text
+    path = tmp_path / "broken.toml"
+    path.write_text(edited)
+    with pytest.raises(BoardConfigError, match=message):
+        load_board(path)
+
+
+def test_unknown_board_lists_the_known_ones():
+    with pytest.raises(BoardConfigError, match="unknown board 'zedboard'; known boards: kv260"):
+        load_board("zedboard")
+
+
+def test_bram_cost_matches_the_measured_packing():
+    # reference section 5: 2**14 x 36 bit (lib.memory) -> 16 RAMB36E1, 1024 amplitudes each
+    bram, _ = bank_cost(CoreParams(max_qubits=15, lanes=1))  # two banks of 2**14
+    assert bram == 16
+    small, _ = bank_cost(CoreParams(max_qubits=9, lanes=2))  # banks of 128 -> one RAMB18
+    assert small == 0.5
+
+
+@pytest.mark.parametrize(("key", "qubits"), [("pynq-z2", 16), ("ultra96-v2", 17), ("zcu104", 18),
+                                             ("kv260", 17), ("rfsoc4x2", 19)])
+def test_largest_state_fills_but_does_not_exceed_the_memory_budget(key, qubits):
+    board = load_board(key)
+    assert largest_state(board) == qubits
+    assert state_memory_cost(CoreParams(max_qubits=qubits), board) is not None
+    assert state_memory_cost(CoreParams(max_qubits=qubits + 1), board) is None
+
+
+def test_fit_check_names_the_resource_that_overflows():
+    board = load_board("pynq-z2")
+    fit = check_fit(CoreParams(max_qubits=17), board, LogicCost(lut=1000, ff=1000, dsp=200))
+    assert not fit.fits
+    assert any("state memory of 2**17" in r and "at most 16 qubits" in r for r in fit.reasons)
+    assert any(r.startswith("DSP 200 > 176") for r in fit.reasons)
+    assert check_fit(CoreParams(max_qubits=16), board, LogicCost(1000, 1000, 20)).fits
+
+
+def test_manifest_lists_one_consistent_overlay_per_board():
+    overlays = load_manifest()
+    assert sorted(o.board for o in overlays) == board_keys()
+    for overlay in overlays:
+        assert overlay.bit == f"{overlay.name}.bit" and overlay.hwh == f"{overlay.name}.hwh"
+        assert overlay.max_qubits <= largest_state(load_board(overlay.board), overlay.lanes)
+
+
+def test_manifest_rejects_inconsistent_entries():
+    entry = dict(name="qfab_x", board="pynq-z2", max_qubits=10, lanes=1, width=18, version=1,
+                 bit="qfab_x.bit", hwh="qfab_x.hwh", built=False)
+    Overlay(**entry).check()
+    with pytest.raises(ManifestError, match="same basename|must be named"):
+        Overlay(**{**entry, "hwh": "other.hwh"}).check()
+    with pytest.raises(ManifestError, match="needs SHA-256"):
+        Overlay(**{**entry, "built": True}).check()
+    with pytest.raises(ManifestError, match="checksums given"):
+        Overlay(**{**entry, "sha256_bit": "0" * 64}).check()
+    with pytest.raises(ValueError, match="lanes must be a power of two"):
+        Overlay(**{**entry, "lanes": 3}).check()
+
+
+def test_overlay_wrapper_maps_every_core_port():
+    from qfab_hw.core import QfabCore
+
+    core = QfabCore(CoreParams(max_qubits=4))
+    core_ports = ["__".join(path) for path, member in core.signature.members.flatten()
+                  if not member.is_signature]
+    assert len(core_ports) == 8 + 19
+    wrapper = overlay_wrapper()
+    for port in core_ports:
+        assert f".{port}(" in wrapper
