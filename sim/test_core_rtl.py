@@ -1,7 +1,7 @@
 """The qfab core's RTL under Verilator (cocotb), compared with the bit-accurate model.
 
-Two builds: one lane (so 1-qubit programs run) and two lanes (the bank crossbar and lane
-parallelism). Each build is compiled once per design change and shared by the tests.
+Three builds: one lane (so 1-qubit programs run), two and four lanes (the bank crossbar and
+lane parallelism). Each build is compiled once per design change and shared by the tests.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ pytestmark = [pytest.mark.verilator, pytest.mark.xdist_group("verilator")]
 BUILDS = {
     "lanes1": CoreParams(max_qubits=8, lanes=1, width=18),
     "lanes2": CoreParams(max_qubits=8, lanes=2, width=18),
+    "lanes4": CoreParams(max_qubits=8, lanes=4, width=18),
 }
 
 TESTCASES = [
