@@ -158,12 +158,21 @@ async def random_programs_match_model(dut):
     bench = await start_bench(dut)
     model = CoreModel(bench.params)
     rng = np.random.default_rng(SEED)
-    programs = int(os.environ.get("QFAB_SIM_PROGRAMS", "3"))
+    programs = int(os.environ.get("QFAB_SIM_PROGRAMS", "4"))
+    compared = {"programs": 0, "instructions": 0, "words_in": 0, "beats_out": 0, "cycles": 0}
     for n_qubits in qubit_counts(bench.params):
         for _ in range(programs):
             depth = int(rng.integers(1, 12))
-            words = random_program(rng, bench.params, n_qubits, depth).words()
-            await bench.run(words, model)
+            program = random_program(rng, bench.params, n_qubits, depth)
+            expected, cycles = await bench.run(program.words(), model)
+            compared["programs"] += 1
+            compared["instructions"] += len(program.instructions)
+            compared["words_in"] += len(program.words())
+            compared["beats_out"] += len(expected.beats)
+            compared["cycles"] += cycles
+    if RESULTS_FILE:
+        with open(RESULTS_FILE, "w") as handle:
+            json.dump(compared, handle)
 
 
 @cocotb.test()

@@ -214,3 +214,29 @@ def test_random_circuits_property(n_qubits, depth, seed):
     error = infidelity(model.amplitudes(), exact)
     assert error <= ERROR_LAW_BOUND * depth * 2**n_qubits * 2.0**-32
     assert abs(np.linalg.norm(model.amplitudes()) - 1) < depth * 2**(n_qubits / 2) * 2.0**-15
+
+
+@given(st.integers(1, 6), st.integers(0, 15), st.integers(0, 2**32 - 1), st.sampled_from([1, 2]))
+def test_random_program_readouts_are_mutually_consistent(n_qubits, depth, seed, lanes):
+    """On any random program, READ_EXPZ(mask) is exactly the signed sum of the READ_PROBS
+    beats, and each probability beat is re**2 + im**2 of the READ_STATE beat."""
+    from qfab_hw.testing import random_program
+
+    params = CoreParams(max_qubits=7, lanes=lanes)
+    n_qubits = max(n_qubits, params.min_qubits)
+    rng = np.random.default_rng(seed)
+    mask = int(rng.integers(1 << n_qubits))
+    program = random_program(rng, params, n_qubits, depth, readouts=False)
+    program.instructions.pop()  # END: append the readouts under test
+    words = program.read_state().read_probs().expect_z(
+        [q for q in range(n_qubits) if mask >> q & 1]).end().words()
+    result = CoreModel(params).run(words)
+    size = 1 << n_qubits
+    state = np.array(result.beats[:size], dtype=np.uint64)
+    re = (state & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.int32).astype(np.int64)
+    im = (state >> np.uint64(32)).astype(np.uint32).view(np.int32).astype(np.int64)
+    probabilities = np.array(result.beats[size:2 * size], dtype=np.int64)
+    np.testing.assert_array_equal(probabilities, re * re + im * im)
+    signs = 1 - 2 * (np.array([bin(i & mask).count("1") for i in range(size)]) % 2)
+    assert int(np.int64(np.uint64(result.beats[-1]))) == int(np.sum(signs * probabilities))
+    assert result.last == [False] * (2 * size) + [True]

@@ -1,0 +1,48 @@
+"""Markdown tables for docs/fpga.md from the figures the RTL tests measured.
+
+Run ``pytest sim`` first (it writes ``sim/sim_build/<testcase>_<build>.json``), then
+``python sim/report.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from rtl_build import BUILD_ROOT
+
+
+def cycles_table() -> str:
+    rows = defaultdict(dict)
+    lanes_seen = set()
+    for path in sorted(BUILD_ROOT.glob("cycle_counts_per_gate_kind_*.json")):
+        for entry in json.loads(path.read_text()):
+            rows[(entry["kind"], entry["n_qubits"])][entry["lanes"]] = entry
+            lanes_seen.add(entry["lanes"])
+    lanes = sorted(lanes_seen)
+    header = "| instruction | n | " + " | ".join(f"lanes={l}: RTL / closed form" for l in lanes)
+    lines = [header + " |", "|---|---|" + "---|" * len(lanes)]
+    for (kind, n_qubits), by_lanes in sorted(rows.items()):
+        cells = []
+        for l in lanes:
+            entry = by_lanes.get(l)
+            cells.append(f"{entry['measured']} / {entry['closed_form']}" if entry else "–")
+        lines.append(f"| {kind} | {n_qubits} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def comparison_table() -> str:
+    lines = ["| build | programs | instructions | words in | beats out (bit-exact) | cycles (exact) |",
+             "|---|---|---|---|---|---|"]
+    for path in sorted(BUILD_ROOT.glob("random_programs_match_model_*.json")):
+        data = json.loads(path.read_text())
+        build = path.stem.rsplit("_", 1)[-1]
+        lines.append(f"| {build} | {data['programs']} | {data['instructions']} | "
+                     f"{data['words_in']} | {data['beats_out']} | {data['cycles']} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(comparison_table())
+    print()
+    print(cycles_table())
