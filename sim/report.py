@@ -6,13 +6,14 @@ Run ``pytest sim`` first (it writes ``sim/sim_build/<testcase>_<build>.json``), 
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections import defaultdict
 
 from rtl_build import BUILD_ROOT
 
 
-def cycles_table() -> str:
+def cycles_table(qubits=None) -> str:
     rows = defaultdict(dict)
     lanes_seen = set()
     for path in sorted(BUILD_ROOT.glob("cycle_counts_per_gate_kind_*.json")):
@@ -23,6 +24,8 @@ def cycles_table() -> str:
     header = "| instruction | n | " + " | ".join(f"lanes={l}: RTL / closed form" for l in lanes)
     lines = [header + " |", "|---|---|" + "---|" * len(lanes)]
     for (kind, n_qubits), by_lanes in sorted(rows.items()):
+        if qubits and n_qubits not in qubits:
+            continue
         cells = []
         for l in lanes:
             entry = by_lanes.get(l)
@@ -43,6 +46,9 @@ def comparison_table() -> str:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--qubits", type=int, nargs="*", help="only these n in the cycle table")
+    args = parser.parse_args()
     print(comparison_table())
     print()
-    print(cycles_table())
+    print(cycles_table(args.qubits))
