@@ -47,6 +47,9 @@ from qfab_hw.testing import random_program, random_state
 
 SEED = int(os.environ.get("QFAB_SIM_SEED", "1"))
 RESULTS_FILE = os.environ.get("QFAB_SIM_RESULTS")  # where a test writes measured figures
+#: Simulated-time limit of one bench: a core that hangs (e.g. never drains a packet) fails
+#: the test instead of stalling the suite. The longest bench simulates a few ms.
+SIM_TIMEOUT_MS = 200
 
 
 class Status:
@@ -152,7 +155,7 @@ def qubit_counts(params: CoreParams, largest: int = 8):
     return range(params.min_qubits, min(largest, params.max_qubits) + 1)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
 async def random_programs_match_model(dut):
     """Random programs on every supported n up to 8, bit for bit and cycle for cycle."""
     bench = await start_bench(dut)
@@ -175,7 +178,7 @@ async def random_programs_match_model(dut):
             json.dump(compared, handle)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
 async def every_opcode_target_and_control(dut):
     """Every gate kind on every target, uncontrolled and under every other control qubit,
     on a random loaded state, with the state read out after each gate."""
@@ -200,7 +203,7 @@ async def every_opcode_target_and_control(dut):
     await bench.run(program.words(), model)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
 async def back_pressure_on_both_streams(dut):
     """Random stalls on the program input and the result output change timing only."""
     bench = await start_bench(dut)
@@ -214,7 +217,7 @@ async def back_pressure_on_both_streams(dut):
         await bench.run(words, model, exact_cycles=False)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
 async def reset_in_the_middle_of_a_program(dut):
     """RESET aborts a running program, discards the rest of its packet and leaves a core that
     runs the next program exactly like a fresh one."""
@@ -248,7 +251,7 @@ async def reset_in_the_middle_of_a_program(dut):
     await bench.run(words, model)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
 async def overflow_sets_the_sticky_flag(dut):
     """Amplitudes near the top of the Q2.F range saturate under H; the flag is per run."""
     bench = await start_bench(dut)
@@ -278,7 +281,7 @@ def malformed_words(params: CoreParams, n_qubits: int) -> dict[ErrorCode, int]:
     }
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
 async def malformed_instruction_sets_error_and_core_stays_usable(dut):
     bench = await start_bench(dut)
     params = bench.params
@@ -296,7 +299,7 @@ async def malformed_instruction_sets_error_and_core_stays_usable(dut):
         assert expected.error == ErrorCode.NONE
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
 async def cycle_counts_per_gate_kind(dut):
     """CYCLES of one instruction on n qubits = the closed form (pairs/lanes + latency ...),
     measured as the difference of two programs that differ by that instruction."""

@@ -151,6 +151,19 @@ def test_readouts_agree_with_the_state():
     assert expectation / 2.0**32 == pytest.approx(exact, abs=1e-12)
 
 
+def test_beat_decoders_give_the_physical_values():
+    from qfab_hw import decode_amplitudes, decode_expectation, decode_probabilities
+
+    model = CoreModel(CoreParams(max_qubits=3, lanes=1))
+    program = Assembler(18).init(2).h(0).ry(1.0, 1).read_state().read_probs().expect_z([1]).end()
+    result = model.run(program.words())
+    exact = np.kron([math.cos(0.5), math.sin(0.5)], [1, 1]) / math.sqrt(2)
+    np.testing.assert_allclose(decode_amplitudes(result.beats[:4], 18), exact, atol=4e-5)
+    np.testing.assert_allclose(decode_probabilities(result.beats[4:8], 18), exact**2, atol=4e-5)
+    assert decode_expectation(result.beats[8], 18) == pytest.approx(math.cos(1.0), abs=1e-4)
+    np.testing.assert_array_equal(decode_amplitudes(result.beats[:4], 18), model.amplitudes())
+
+
 def test_overflow_saturates_and_sets_the_flag():
     model = CoreModel(CoreParams(max_qubits=2, lanes=1))
     big = np.array([1.9, 1.9, -1.9, -1.9])

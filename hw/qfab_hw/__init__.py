@@ -10,7 +10,16 @@ Pure-Python entry points, importable without building any hardware:
 
 from .model import CoreModel, ProgramError, RunResult
 from .params import CORE_VERSION, CoreParams
-from .program import Assembler, ErrorCode, Instruction, Opcode, decode_program
+from .program import (
+    Assembler,
+    ErrorCode,
+    Instruction,
+    Opcode,
+    decode_amplitudes,
+    decode_expectation,
+    decode_probabilities,
+    decode_program,
+)
 
 __all__ = [
     "CORE_VERSION",
@@ -22,5 +31,8 @@ __all__ = [
     "Opcode",
     "ProgramError",
     "RunResult",
+    "decode_amplitudes",
+    "decode_expectation",
+    "decode_probabilities",
     "decode_program",
 ]

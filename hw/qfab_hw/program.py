@@ -105,6 +105,25 @@ def unpack_complex(word: int, width: int) -> tuple[int, int]:
     return sign_extend(word, width), sign_extend(word >> 32, width)
 
 
+def decode_amplitudes(beats, width: int) -> np.ndarray:
+    """READ_STATE beats as complex128 amplitudes."""
+    words = np.asarray(list(beats), dtype=np.uint64)
+    halves = [(words >> np.uint64(shift)) & np.uint64(0xFFFF_FFFF) for shift in (0, 32)]
+    re, im = (h.astype(np.uint32).view(np.int32).astype(np.float64) for h in halves)
+    return (re + 1j * im) / (1 << (width - 2))
+
+
+def decode_probabilities(beats, width: int) -> np.ndarray:
+    """READ_PROBS beats as float64 probabilities (2(W-2) fraction bits)."""
+    return np.asarray(list(beats), dtype=np.uint64).astype(np.float64) / 4.0 ** (width - 2)
+
+
+def decode_expectation(beat: int, width: int) -> float:
+    """A READ_EXPZ beat (signed 64-bit, 2(W-2) fraction bits) as a float."""
+    value = beat - (1 << 64) if beat >> 63 else beat
+    return value / 4.0 ** (width - 2)
+
+
 @dataclass(frozen=True)
 class Instruction:
     """One decoded instruction: the header fields plus its payload as fixed-point (re, im)."""
