@@ -6,13 +6,12 @@ chosen by ``_over_sets``; either way the numbers are the same.
 """
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 import psutil
 
-from ..ir import Circuit, Operation, ParamRef
+from ..gradients import parameter_shift
+from ..ir import Circuit
 from ..observables import PauliSum
 from . import program as prog
 from .program import Program, compile_program
@@ -140,57 +139,7 @@ class CPUEngine:
         return grads
 
     def parameter_shift_gradient(self, circuit: Circuit, sums: list[PauliSum], thetas: np.ndarray, dtype=np.complex128) -> np.ndarray:
-        """Gradient by parameter-shift rules, all shifted circuits as one batch.
-
-        Every rotation occurrence gets a parameter of its own (its angle), so each shift is just
-        another row of the batch; the chain rule ``a * dC/dangle`` maps back to the user's
-        parameters. Gates with generator eigenvalues {+-1} (or a single gap, like P) use the
-        two-term rule; controlled rotations (gaps 1/2 and 1) the four-term rule of
-        Anselmetti et al. (2021).
-        """
-        occurrences = [i for i, op in enumerate(circuit.operations) if op.param is not None]
-        expanded = Circuit(
-            num_qubits=circuit.num_qubits,
-            operations=tuple(
-                Operation(op.name, op.qubits, param=ParamRef(occurrences.index(i)), source=op.source)
-                if op.param is not None else op
-                for i, op in enumerate(circuit.operations)
-            ),
-            parameters=tuple(f"angle{j}" for j in range(len(occurrences))),
-        )
-        rules = [_shift_rule(circuit.operations[i].name) for i in occurrences]
-        grads = np.zeros((thetas.shape[0], len(sums), circuit.num_parameters))
-        for b, theta in enumerate(thetas):
-            angles = np.array([circuit.operations[i].param.angle(theta) for i in occurrences])
-            rows, weights, owners = [], [], []
-            for j, rule in enumerate(rules):
-                for shift, weight in rule:
-                    shifted = angles.copy()
-                    shifted[j] += shift
-                    rows.append(shifted)
-                    weights.append(weight)
-                    owners.append(j)
-            if not rows:
-                continue
-            values = self.expectation(expanded, sums, np.array(rows), dtype)  # (rows, K)
-            for value, weight, j in zip(values, weights, owners):
-                op = circuit.operations[occurrences[j]]
-                grads[b, :, op.param.index] += op.param.a * weight * value
-        return grads
+        return parameter_shift(circuit, sums, thetas, lambda c, s, rows: self.expectation(c, s, rows, dtype))
 
     def probabilities(self, circuit: Circuit, thetas: np.ndarray) -> np.ndarray:
         return np.abs(self.statevector(circuit, thetas)) ** 2
-
-
-_SQRT2 = math.sqrt(2.0)
-_TWO_TERM = ((math.pi / 2, 0.5), (-math.pi / 2, -0.5))
-_FOUR_TERM = (
-    (math.pi / 2, (_SQRT2 + 1) / (4 * _SQRT2)),
-    (-math.pi / 2, -(_SQRT2 + 1) / (4 * _SQRT2)),
-    (3 * math.pi / 2, -(_SQRT2 - 1) / (4 * _SQRT2)),
-    (-3 * math.pi / 2, (_SQRT2 - 1) / (4 * _SQRT2)),
-)
-
-
-def _shift_rule(name: str):
-    return _FOUR_TERM if name in ("crx", "cry", "crz") else _TWO_TERM
