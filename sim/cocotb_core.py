@@ -29,7 +29,6 @@ from qfab_hw.program import (
     CONTROLLED_BIT,
     CONTROL_SHIFT,
     MASK_SHIFT,
-    TARGET_SHIFT,
     Instruction,
     header_error,
 )

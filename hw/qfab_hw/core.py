@@ -23,6 +23,7 @@ class QfabCore(wiring.Component):
 
     def __init__(self, params: CoreParams, *, blackbox_memory: bool = False):
         if not isinstance(params, CoreParams):
+            self._MustUse__silence = True  # rejected, so not an unused elaboratable either
             raise TypeError(f"params must be a CoreParams, not {params!r}")
         self.params = params
         self.blackbox_memory = blackbox_memory

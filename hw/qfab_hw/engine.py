@@ -17,7 +17,7 @@ from .decoder import InstructionDecoder
 from .gate_lane import GateLane
 from .layouts import BEAT_LAYOUT, complex_layout
 from .model.gate_lane import LaneOp
-from .params import GATE_DRAIN_CYCLES, GATE_LANE_LATENCY, REDUCE_DRAIN_CYCLES, CoreParams
+from .params import GATE_DRAIN_CYCLES, REDUCE_DRAIN_CYCLES, CoreParams
 from .program import ErrorCode, Opcode
 from .readout import ZStringReducer, amplitude_beat, squared_magnitude
 from .state_memory import BankedStateMemory
@@ -86,14 +86,12 @@ class QfabEngine(wiring.Component):
         wait = Signal(range(max(GATE_DRAIN_CYCLES, REDUCE_DRAIN_CYCLES) + 1))
         amplitude_count = Signal(params.max_qubits + 1)
         m.d.comb += amplitude_count.eq(Const(1, params.max_qubits + 1) << n)
-        last_gate_step = Signal(params.max_qubits)  # pairs / lanes - 1
-        last_row = Signal(params.max_qubits)  # amplitudes / banks - 1
-        m.d.comb += [
-            last_gate_step.eq((amplitude_count >> (params.lane_bits + 1)) - 1),
-            last_row.eq((amplitude_count >> (params.lane_bits + 1)) - 1),
-        ]
+        # A gate pass (pairs / lanes steps) and a sweep of all banks (amplitudes / banks rows)
+        # both take 2**n / (2 * lanes) steps.
+        last_step = Signal(params.max_qubits)
+        m.d.comb += last_step.eq((amplitude_count >> (params.lane_bits + 1)) - 1)
 
-        for lane_index, gate_lane in enumerate(gate_lanes):
+        for gate_lane in gate_lanes:
             m.d.comb += [gate_lane.op.eq(lane_op), gate_lane.quarter_turns.eq(quarter_turns)]
             for k in range(4):
                 m.d.comb += gate_lane.coefficients[k].eq(coefficients[k])
@@ -271,7 +269,7 @@ class QfabEngine(wiring.Component):
                     m.d.comb += [memory.rd_addr[2 * j].eq(addresses.i0[j]),
                                  memory.rd_addr[2 * j + 1].eq(addresses.i1[j])]
                 m.d.sync += step.eq(step + 1)
-                with m.If(step == last_gate_step):
+                with m.If(step == last_step):
                     m.next = "GATE_DRAIN"
 
             with m.State("GATE_DRAIN"):
@@ -282,7 +280,7 @@ class QfabEngine(wiring.Component):
             with m.State("CLEAR"):
                 m.d.comb += clearing.eq(1)
                 m.d.sync += step.eq(step + 1)
-                with m.If(step == last_row):
+                with m.If(step == last_step):
                     m.next = "FETCH"
 
             with m.State("LOAD"):
@@ -318,7 +316,7 @@ class QfabEngine(wiring.Component):
                 for port in range(banks):
                     m.d.comb += memory.rd_addr[port].eq(row_addresses[port])
                 m.d.sync += step.eq(step + 1)
-                with m.If(step == last_row):
+                with m.If(step == last_step):
                     m.next = "REDUCE_DRAIN"
 
             with m.State("REDUCE_DRAIN"):

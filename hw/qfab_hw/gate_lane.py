@@ -8,7 +8,7 @@ route and negate. Bit-accurate model: :mod:`qfab_hw.model.gate_lane`.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
