@@ -7,13 +7,14 @@ from __future__ import annotations
 from .base import (Capabilities, Device, DeviceCapabilityError, DeviceProfile, DeviceUnavailable, Job,
                    JobResult)
 from .cpu import CPUDevice
+from .gpu import GPUDevice
 
 __all__ = [
     "Capabilities", "Device", "DeviceCapabilityError", "DeviceProfile", "DeviceUnavailable", "Job", "JobResult",
     "CPUDevice", "get_device", "available_devices",
 ]
 
-_FACTORIES = {"cpu": CPUDevice}
+_FACTORIES = {"cpu": CPUDevice, "gpu": GPUDevice}
 _INSTANCES: dict[str, Device] = {}
 
 
