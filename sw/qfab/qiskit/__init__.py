@@ -1,0 +1,10 @@
+"""qfab inside Qiskit: ``EstimatorV2`` and ``SamplerV2`` primitives and a ``BackendV2``.
+
+>>> from qfab.qiskit import EstimatorV2   # instead of qiskit.primitives.StatevectorEstimator
+>>> EstimatorV2().run([(circuit, observable, parameter_values)]).result()[0].data.evs
+"""
+from .backend import QfabBackend
+from .estimator import EstimatorV2
+from .sampler import SamplerV2
+
+__all__ = ["EstimatorV2", "SamplerV2", "QfabBackend"]

@@ -1,0 +1,120 @@
+"""qfab as a Qiskit ``EstimatorV2``: existing Qiskit code changes one import.
+
+Precision policy: qfab is exact, so by default ``precision`` is recorded in the metadata but
+changes nothing, and ``stds`` are zero. ``StatevectorEstimator`` instead adds Gaussian noise of
+width ``precision``; pass ``emulate_shot_noise=True`` to get that behaviour (``stds`` are then
+the precision), e.g. to test that a training loop copes with the noise hardware would add.
+qiskit-machine-learning's ``EstimatorQNN`` passes ``precision=0.015625`` on every call, so the
+exact default is what makes its gradients match qfab's adjoint ones.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+from qiskit import QuantumCircuit
+from qiskit.primitives import BaseEstimatorV2, DataBin, PrimitiveJob, PrimitiveResult, PubResult
+from qiskit.primitives.containers.estimator_pub import EstimatorPub
+from qiskit.quantum_info import SparsePauliOp
+
+from ..devices import Job
+from ..observables import PauliSum
+from ._common import run_jobs, translated
+
+__all__ = ["EstimatorV2"]
+
+
+def _pub_rows(pub: EstimatorPub) -> np.ndarray:
+    """The PUB's parameter values as ``(rows, P)`` in ``circuit.parameters`` order."""
+    values = pub.parameter_values.as_array(pub.circuit.parameters)
+    return values.reshape(-1, pub.circuit.num_parameters)
+
+
+def _observable_key(observable: dict) -> tuple:
+    return tuple(sorted(observable.items()))
+
+
+class EstimatorV2(BaseEstimatorV2):
+    """Expectation values of PUBs ``(circuit, observables[, parameter_values[, precision]])``.
+
+    PUBs that share a circuit object run as one batched qfab job over the distinct parameter
+    rows and observables of all of them (qiskit-machine-learning sends hundreds of one-row PUBs
+    of the same circuit in a call), then each PUB's broadcast result is read out of that table.
+
+    Args:
+        device: where the jobs run: a qfab device name or a :class:`qfab.devices.Device`
+            (a ``qfab.devices.QPU`` included).
+        default_precision: the precision used when neither ``run`` nor the PUB gives one.
+        emulate_shot_noise: add ``N(0, precision)`` noise to each value, as Qiskit's
+            ``StatevectorEstimator`` does; off by default (exact values, ``stds`` zero).
+        seed: seed of that noise.
+    """
+
+    def __init__(self, *, device="cpu", default_precision: float = 0.0, emulate_shot_noise: bool = False, seed=None):
+        self.device = device
+        self.default_precision = default_precision
+        self.emulate_shot_noise = emulate_shot_noise
+        self._rng = np.random.default_rng(seed)
+
+    def run(self, pubs, *, precision: float | None = None) -> PrimitiveJob[PrimitiveResult[PubResult]]:
+        if precision is None:
+            precision = self.default_precision
+        if isinstance(pubs, QuantumCircuit):
+            raise ValueError("run() takes a list of PUBs; wrap a single circuit as [(circuit, ...)]")
+        coerced = [EstimatorPub.coerce(pub, precision) for pub in pubs]
+        job = PrimitiveJob(self._run, coerced)
+        job._submit()
+        return job
+
+    def _run(self, pubs: list[EstimatorPub]) -> PrimitiveResult[PubResult]:
+        groups: dict[int, list[int]] = defaultdict(list)
+        for position, pub in enumerate(pubs):
+            groups[id(pub.circuit)].append(position)
+
+        tables: dict[int, tuple[dict, list[np.ndarray], list[np.ndarray]]] = {}
+        jobs, group_keys = [], []
+        for key, positions in groups.items():
+            circuit = pubs[positions[0]].circuit
+            rows = [_pub_rows(pubs[p]) for p in positions]
+            stacked = np.concatenate(rows, axis=0)
+            unique_rows, inverse = np.unique(stacked, axis=0, return_inverse=True)
+            inverse = inverse.reshape(-1)
+            splits = np.cumsum([len(r) for r in rows])[:-1]
+            row_maps = np.split(inverse, splits)
+
+            observable_index: dict[tuple, int] = {}
+            obs_maps = []
+            for p in positions:
+                flat = pubs[p].observables.ravel().tolist()
+                obs_maps.append(np.array([observable_index.setdefault(_observable_key(o), len(observable_index))
+                                          for o in flat], dtype=np.int64))
+            sums = tuple(
+                PauliSum.from_sparse_pauli_op(SparsePauliOp.from_list(list(k)) if k else
+                                              SparsePauliOp("I" * circuit.num_qubits, 0.0))
+                for k in observable_index
+            )
+            jobs.append(Job(translated(circuit), np.ascontiguousarray(unique_rows), sums))
+            group_keys.append(key)
+            tables[key] = (dict(zip(positions, range(len(positions)))), row_maps, obs_maps)
+
+        results = run_jobs(self.device, jobs)
+        pub_results: list[PubResult | None] = [None] * len(pubs)
+        for key, result in zip(group_keys, results):
+            slot_of, row_maps, obs_maps = tables[key]
+            table = np.real(np.asarray(result.expectations))
+            for position, slot in slot_of.items():
+                pub = pubs[position]
+                row_of = row_maps[slot].reshape(pub.parameter_values.shape)
+                obs_of = obs_maps[slot].reshape(pub.observables.shape)
+                row_of, obs_of = np.broadcast_arrays(row_of, obs_of)
+                evs = table[row_of, obs_of]
+                stds = np.zeros_like(evs)
+                if self.emulate_shot_noise and pub.precision > 0:
+                    evs = evs + self._rng.normal(0.0, pub.precision, evs.shape)
+                    stds = np.full_like(evs, pub.precision)
+                pub_results[position] = PubResult(
+                    DataBin(evs=evs, stds=stds, shape=evs.shape),
+                    metadata={"target_precision": pub.precision, "circuit_metadata": pub.circuit.metadata,
+                              "device": result.device},
+                )
+        return PrimitiveResult(pub_results, metadata={"version": 2})

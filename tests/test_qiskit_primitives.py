@@ -1,0 +1,102 @@
+"""qfab's Qiskit primitives and backend against Qiskit's own reference implementations."""
+import numpy as np
+import pytest
+from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister, transpile
+from qiskit.circuit.library import efficient_su2, real_amplitudes
+from qiskit.primitives import BackendEstimatorV2, BackendSamplerV2, StatevectorEstimator
+from qiskit.quantum_info import SparsePauliOp, Statevector
+
+from qfab.qiskit import EstimatorV2, QfabBackend, SamplerV2
+
+
+def _random(shape, seed=0):
+    return np.random.default_rng(seed).uniform(-np.pi, np.pi, size=shape)
+
+
+def test_estimator_matches_statevector_estimator_with_broadcasting():
+    circuit = efficient_su2(4, reps=2)
+    observables = [[SparsePauliOp("ZZII")], [SparsePauliOp(["XIYZ", "IIZZ"], [0.5, -2.0])], [SparsePauliOp("IIII")]]
+    values = _random((5, circuit.num_parameters))
+    pubs = [(circuit, observables, values), (circuit, SparsePauliOp("XXXX"), values[0]),
+            (real_amplitudes(3, reps=1), ["ZZI", "XIX"], _random((2, 1, 6), seed=1))]
+    ours = EstimatorV2().run(pubs).result()
+    reference = StatevectorEstimator().run(pubs).result()
+    assert len(ours) == 3
+    for mine, theirs in zip(ours, reference):
+        assert mine.data.evs.shape == theirs.data.evs.shape
+        np.testing.assert_allclose(mine.data.evs, theirs.data.evs, atol=1e-12)
+        np.testing.assert_array_equal(mine.data.stds, 0.0)
+    assert ours[0].data.evs.shape == (3, 5)
+    assert ours[2].data.evs.shape == (2, 2)
+
+
+def test_estimator_precision_policy():
+    circuit = real_amplitudes(2, reps=1)
+    values = _random(circuit.num_parameters)
+    exact = EstimatorV2().run([(circuit, "ZZ", values)], precision=0.1).result()[0]
+    assert exact.metadata["target_precision"] == 0.1
+    noisy = EstimatorV2(emulate_shot_noise=True, seed=3).run([(circuit, "ZZ", np.tile(values, (2000, 1)))],
+                                                             precision=0.1).result()[0]
+    assert abs(noisy.data.evs.std() - 0.1) < 0.01
+    assert abs(noisy.data.evs.mean() - exact.data.evs) < 0.01
+    np.testing.assert_array_equal(noisy.data.stds, 0.1)
+
+
+def test_estimator_refuses_a_bare_circuit():
+    with pytest.raises(ValueError):
+        EstimatorV2().run(real_amplitudes(2, reps=1)).result()
+
+
+def _measured_circuit():
+    ansatz = real_amplitudes(3, reps=2)
+    qubits, alpha, beta = QuantumRegister(3), ClassicalRegister(2, "alpha"), ClassicalRegister(1, "beta")
+    circuit = QuantumCircuit(qubits, alpha, beta)
+    circuit.compose(ansatz, inplace=True)
+    circuit.measure(0, alpha[1])
+    circuit.measure(2, alpha[0])
+    circuit.measure(1, beta[0])
+    return ansatz, circuit
+
+
+def _exact_register_probabilities(ansatz, values):
+    """Exact distributions of the two registers from Statevector marginals."""
+    probabilities = Statevector(ansatz.assign_parameters(values)).probabilities_dict(qargs=[2, 0])  # alpha = q0 q2
+    beta = Statevector(ansatz.assign_parameters(values)).probabilities_dict(qargs=[1])
+    return probabilities, beta
+
+
+def test_sampler_counts_follow_exact_probabilities():
+    ansatz, circuit = _measured_circuit()
+    values = _random((3, ansatz.num_parameters), seed=4)
+    shots = 20_000
+    result = SamplerV2(seed=5).run([(circuit, values)], shots=shots).result()[0]
+    assert result.data.alpha.shape == (3,) and result.data.alpha.num_shots == shots
+    assert result.metadata["shots"] == shots
+    for row in range(3):
+        alpha, beta = _exact_register_probabilities(ansatz, values[row])
+        for register, exact in ((result.data.alpha[row], alpha), (result.data.beta[row], beta)):
+            counts = register.get_counts()
+            for key, p in exact.items():
+                sigma = np.sqrt(p * (1 - p) / shots) + 1e-9
+                assert abs(counts.get(key, 0) / shots - p) < 5 * sigma + 1e-4, (key, counts, exact)
+
+
+def test_backend_runs_under_qiskit_transpiler_and_backend_primitives():
+    backend = QfabBackend(num_qubits=8)
+    assert backend.num_qubits == 8 and "rzz" in backend.operation_names
+    ansatz, circuit = _measured_circuit()
+    values = _random(ansatz.num_parameters, seed=6)
+    bound = transpile(circuit.assign_parameters(values), backend, initial_layout=[7, 3, 5], seed_transpiler=1)
+    assert bound.num_qubits == 8  # five idle qubits, which the backend drops before simulating
+    shots = 20_000
+    counts = backend.run(bound, shots=shots, seed_simulator=7).result().get_counts()
+    alpha, beta = _exact_register_probabilities(ansatz, values)
+    for key, p in alpha.items():
+        observed = sum(c for k, c in counts.items() if k.split()[1] == key) / shots
+        assert abs(observed - p) < 5 * np.sqrt(p * (1 - p) / shots) + 1e-4
+    sampled = BackendSamplerV2(backend=backend).run([circuit.assign_parameters(values)], shots=shots).result()[0]
+    for key, p in beta.items():
+        assert abs(sampled.data.beta.get_counts().get(key, 0) / shots - p) < 5 * np.sqrt(p * (1 - p) / shots) + 1e-4
+    estimated = BackendEstimatorV2(backend=backend).run([(ansatz, "ZIZ", values)], precision=0.01).result()[0]
+    exact = Statevector(ansatz.assign_parameters(values)).expectation_value(SparsePauliOp("ZIZ")).real
+    assert abs(estimated.data.evs - exact) < 5 * max(float(estimated.data.stds), 0.005)
