@@ -1,7 +1,7 @@
 """The qfab core's RTL under Verilator (cocotb), compared with the bit-accurate model.
 
-Three builds: one lane (so 1-qubit programs run), two and four lanes (the bank crossbar and
-lane parallelism). Each build is compiled once per design change and shared by the tests.
+Four builds: one lane (so 1-qubit programs run), two and four lanes (the bank crossbar and
+lane parallelism) at W = 18, and a 16-bit, 6-qubit build for the width and depth parameters. Each build is compiled once per design change and shared by the tests.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ BUILDS = {
     "lanes1": CoreParams(max_qubits=8, lanes=1, width=18),
     "lanes2": CoreParams(max_qubits=8, lanes=2, width=18),
     "lanes4": CoreParams(max_qubits=8, lanes=4, width=18),
+    "w16": CoreParams(max_qubits=6, lanes=2, width=16),
 }
 
 TESTCASES = [

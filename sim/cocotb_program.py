@@ -1,0 +1,36 @@
+"""A cocotb test that runs one gate program on the core and records what came back.
+
+Used by qfab's Verilator transport (``sw/qfab/devices/fpga/transports.py`` via
+``run_program.py``): the program is read from ``QFAB_PROGRAM`` and the output beats, STATUS
+fields and CYCLES are written to ``QFAB_RESULT``. Unlike the benches in ``cocotb_core.py`` it
+knows nothing of the model: it reports the RTL's own answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import cocotb
+from cocotb_core import SIM_TIMEOUT_MS, start_bench
+
+from qfab_hw.registers import CONTROL_START, Register
+
+
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS * 50, timeout_unit="ms")
+async def run_program(dut):
+    with open(os.environ["QFAB_PROGRAM"]) as handle:
+        request = json.load(handle)
+    bench = await start_bench(dut)
+    bench.send(request["words"])
+    await bench.write(Register.CONTROL, 1 << CONTROL_START)
+    beats = []
+    while len(beats) < request["beats"]:
+        frame = await bench.sink.recv()
+        data = bytes(frame.tdata)
+        beats.extend(int.from_bytes(data[i:i + 8], "little") for i in range(0, len(data), 8))
+    status = await bench.wait_done(timeout_cycles=50_000_000)
+    result = {"beats": beats, "error": int(status.error), "overflow": status.overflow,
+              "cycles": await bench.cycles()}
+    with open(os.environ["QFAB_RESULT"], "w") as handle:
+        json.dump(result, handle)
