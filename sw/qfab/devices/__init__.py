@@ -7,14 +7,15 @@ from __future__ import annotations
 from .base import (Capabilities, Device, DeviceCapabilityError, DeviceProfile, DeviceUnavailable, Job,
                    JobResult)
 from .cpu import CPUDevice
+from .fpga import FPGADevice
 from .gpu import GPUDevice
 
 __all__ = [
     "Capabilities", "Device", "DeviceCapabilityError", "DeviceProfile", "DeviceUnavailable", "Job", "JobResult",
-    "CPUDevice", "get_device", "available_devices",
+    "CPUDevice", "FPGADevice", "get_device", "available_devices", "device_status",
 ]
 
-_FACTORIES = {"cpu": CPUDevice, "gpu": GPUDevice}
+_FACTORIES = {"cpu": CPUDevice, "fpga": FPGADevice, "gpu": GPUDevice}
 _INSTANCES: dict[str, Device] = {}
 
 
@@ -30,5 +31,16 @@ def get_device(device) -> Device:
     return _INSTANCES[device]
 
 
+def device_status() -> dict[str, tuple[Device | None, str]]:
+    """Every known device: the device, or None with the reason it is unavailable here."""
+    status = {}
+    for name in _FACTORIES:
+        try:
+            status[name] = (get_device(name), "available")
+        except DeviceUnavailable as err:
+            status[name] = (None, str(err))
+    return status
+
+
 def available_devices() -> dict[str, Device]:
-    return {name: get_device(name) for name in _FACTORIES}
+    return {name: device for name, (device, _) in device_status().items() if device is not None}

@@ -1,0 +1,102 @@
+"""The FPGA gate-application core as a qfab device.
+
+``FPGADevice(transport="model" | "verilator" | "pynq" | Transport)``: circuits are lowered to
+the core's operations once, each call becomes one gate program (one DMA round trip), and the
+core's flags become errors naming the circuit. Gradients come by parameter shift, every shifted
+circuit in the same program. The default build is the one that fits a PYNQ-Z2 (16 qubits on
+chip, one lane, 18-bit fixed point).
+"""
+from __future__ import annotations
+
+from qfab_hw import CoreParams
+
+from ...gradients import parameter_shift
+from ..base import Capabilities, Device, DeviceCapabilityError, DeviceProfile, Job, JobResult
+from .compiler import LoweredCircuit, lower, predicted_infidelity
+from .driver import FPGAError, FPGAOverflowError, Program, check_run, expectation_program, state_program
+from .transports import FPGATimeoutError, ModelTransport, PynqTransport, Transport, VerilatorTransport, make_transport
+
+__all__ = ["FPGADevice", "FPGAError", "FPGAOverflowError", "FPGATimeoutError", "ModelTransport",
+           "VerilatorTransport", "PynqTransport", "lower", "predicted_infidelity"]
+
+DEFAULT_PARAMS = CoreParams(max_qubits=16, lanes=1, width=18)
+
+
+class FPGADevice(Device):
+    name = "fpga"
+
+    def __init__(self, transport: str | Transport = "model", params: CoreParams = DEFAULT_PARAMS,
+                 timeout_s: float = 600.0, clock_hz: float = 100e6, **transport_options):
+        self.transport = transport if isinstance(transport, Transport) else make_transport(transport, params, **transport_options)
+        self.params = self.transport.params
+        self.timeout_s = timeout_s
+        self.clock_hz = clock_hz
+        self.last_cycles = 0
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            max_qubits=self.params.max_qubits,
+            precisions=("complex128", "complex64"),
+            gradient_methods=("parameter-shift",),
+        )
+
+    def profile(self) -> DeviceProfile:
+        return DeviceProfile(self.name, {
+            "transport": self.transport.name, "lanes": self.params.lanes, "width": self.params.width,
+            "max_qubits": self.params.max_qubits, "clock_hz": self.clock_hz,
+        })
+
+    def lowered(self, circuit) -> LoweredCircuit:
+        cache = circuit.__dict__.setdefault("_qfab_fpga_lowered", {})
+        if "ops" not in cache:
+            cache["ops"] = lower(circuit)
+        return cache["ops"]
+
+    def check(self, job: Job) -> None:
+        super().check(job)
+        if job.circuit.num_qubits < 1:
+            raise DeviceCapabilityError("the FPGA core needs at least one qubit")
+
+    def predicted_error(self, circuit, passes: int | None = None) -> float:
+        """Infidelity the fixed-point law predicts for one run of ``circuit`` on this build."""
+        lowered = self.lowered(circuit)
+        return predicted_infidelity(circuit.num_qubits, passes or len(lowered.ops), self.params.width)
+
+    def _run(self, program: Program, what: str):
+        run = self.transport.execute(program.words, program.beats_expected, self.timeout_s)
+        check_run(run, program, what)
+        self.last_cycles = run.cycles
+        return program.decode(run.beats)
+
+    def _expectations(self, circuit, sums, thetas):
+        program = expectation_program(self.lowered(circuit), sums, thetas, self.params)
+        return self._run(program, f"{circuit!r} ({len(thetas)} parameter sets)")
+
+    def execute(self, job: Job) -> JobResult:
+        circuit, thetas, sums = job.circuit, job.params, list(job.observables)
+        result = JobResult(device=self.name, seconds=0.0)
+        if job.want_state or job.shots:
+            program = state_program(self.lowered(circuit), thetas, self.params)
+            result.states = self._run(program, repr(circuit)).astype(job.dtype)
+        if sums:
+            result.expectations = self._expectations(circuit, sums, thetas)
+            if job.gradient == "parameter-shift":
+                result.gradients = parameter_shift(circuit, sums, thetas, self._expectations)
+        return result
+
+    def seconds_on_board(self, cycles: int | None = None) -> float:
+        """Core time of the last program (or of ``cycles``) at this build's clock."""
+        return (self.last_cycles if cycles is None else cycles) / self.clock_hz
+
+
+def fpga_status() -> tuple[bool, str]:
+    """Whether an FPGA device can be made here, and how (for ``qfab info``)."""
+    try:
+        import qfab_hw  # noqa: F401
+    except ImportError as err:
+        return False, f"qfab_hw is not importable ({err})"
+    return True, "bit-accurate model of the core (transport 'model'); 'verilator' and 'pynq' on request"
+
+
+__all__ += ["fpga_status", "DEFAULT_PARAMS"]
