@@ -73,16 +73,20 @@ foreach master {axi_dma/M_AXI_MM2S axi_dma/M_AXI_S2MM} {
                  Slave $hp_slave intc_ip {Auto} master_apm {0}] \
         [get_bd_intf_pins $hp_slave]
 }
-connect_bd_net [get_bd_pins $fclk] [get_bd_pins qfab/aclk]
-connect_bd_net [get_bd_pins [lindex [get_bd_cells rst_ps*] 0]/peripheral_aresetn] \
-    [get_bd_pins qfab/aresetn]
+# The AXI automation usually wires the core's clock and reset already (ASSOCIATED_BUSIF).
+if {[llength [get_bd_nets -quiet -of_objects [get_bd_pins qfab/aclk]]] == 0} {
+    connect_bd_net [get_bd_pins $fclk] [get_bd_pins qfab/aclk]
+}
+if {[llength [get_bd_nets -quiet -of_objects [get_bd_pins qfab/aresetn]]] == 0} {
+    connect_bd_net [get_bd_pins [lindex [get_bd_cells rst_ps*] 0]/peripheral_aresetn] \
+        [get_bd_pins qfab/aresetn]
+}
 
 assign_bd_address
 validate_bd_design
 save_bd_design
 
-make_wrapper -files [get_files qfab.bd] -top
-add_files -norecurse [glob ./$name/$name.gen/sources_1/bd/qfab/hdl/qfab_wrapper.v]
+add_files -norecurse [make_wrapper -files [get_files qfab.bd] -top]
 set_property top qfab_wrapper [current_fileset]
 
 launch_runs impl_1 -to_step write_bitstream -jobs 4
@@ -93,5 +97,8 @@ if {[get_property PROGRESS [get_runs impl_1]] ne "100%"} {
 
 # PYNQ loads <name>.bit with <name>.hwh beside it.
 file copy -force [glob ./$name/$name.runs/impl_1/qfab_wrapper.bit] ./$name.bit
-file copy -force [glob ./$name/$name.gen/sources_1/bd/qfab/hw_handoff/qfab.hwh] ./$name.hwh
+# Vivado 2020.2+ writes generated files under .gen, older versions under .srcs.
+set hwh [glob -nocomplain ./$name/$name.gen/sources_1/bd/qfab/hw_handoff/qfab.hwh \
+                           ./$name/$name.srcs/sources_1/bd/qfab/hw_handoff/qfab.hwh]
+file copy -force [lindex $hwh 0] ./$name.hwh
 puts "qfab overlay: ./$name.bit ./$name.hwh"
