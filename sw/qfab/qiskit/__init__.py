@@ -7,4 +7,13 @@ from .backend import QfabBackend
 from .estimator import EstimatorV2
 from .sampler import SamplerV2
 
-__all__ = ["EstimatorV2", "SamplerV2", "QfabBackend"]
+__all__ = ["EstimatorV2", "SamplerV2", "QfabBackend", "QfabEstimatorGradient"]
+
+
+def __getattr__(name):
+    # The gradient subclasses qiskit-machine-learning's base class: imported only when asked
+    # for, so that qfab.qiskit works without that optional package.
+    if name == "QfabEstimatorGradient":
+        from .gradient import QfabEstimatorGradient
+        return QfabEstimatorGradient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

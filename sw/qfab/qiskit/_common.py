@@ -3,32 +3,98 @@ from __future__ import annotations
 
 import weakref
 
+import numpy as np
 from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter, ParameterExpression
 
 from ..devices import Job, JobResult, get_device
-from ..frontend import from_qiskit
+from ..frontend import UnsupportedInstruction, from_qiskit
 from ..ir import Circuit
+
+class Prepared:
+    """A Qiskit circuit as qfab runs it, and how to turn its parameter rows into qfab's.
+
+    qfab differentiates rotations whose angle is affine in one parameter. A gate whose angle is
+    any other expression (``zz_feature_map`` writes ``2(π - x0)(π - x1)``) gets a parameter of
+    its own, whose value each row computes from the expression; the others keep theirs.
+    """
+
+    def __init__(self, circuit: QuantumCircuit):
+        self.size = len(circuit.data)
+        self.original = list(circuit.parameters)
+        self.expressions: dict[Parameter, ParameterExpression] = {}
+        try:
+            self.circuit = from_qiskit(circuit)
+            rewritten = circuit
+        except UnsupportedInstruction:
+            rewritten = self._own_parameters_for_nonaffine(circuit)
+            self.circuit = from_qiskit(rewritten)
+        position = {p: i for i, p in enumerate(self.original)}
+        self.columns = [position.get(p, -1) for p in rewritten.parameters]
+        self.derived = [(i, self.expressions[p]) for i, p in enumerate(rewritten.parameters) if p not in position]
+
+    def _own_parameters_for_nonaffine(self, circuit: QuantumCircuit) -> QuantumCircuit:
+        rewritten = circuit.copy_empty_like()
+        for instruction in circuit.data:
+            params = []
+            for value in instruction.operation.params:
+                if isinstance(value, ParameterExpression) and value.parameters and not _affine(value):
+                    fresh = Parameter(f"_qfab_angle_{len(self.expressions)}")
+                    self.expressions[fresh] = value
+                    value = fresh
+                params.append(value)
+            operation = instruction.operation
+            if params != list(operation.params):
+                operation = operation.copy()
+                operation.params = params
+            rewritten.append(operation, instruction.qubits, instruction.clbits)
+        return rewritten
+
+    def rows(self, values: np.ndarray) -> np.ndarray:
+        """``(B, P)`` values of the user's parameters -> ``(B, P')`` values of qfab's."""
+        values = np.asarray(values, dtype=np.float64).reshape(-1, len(self.original))
+        if not self.derived:
+            return np.ascontiguousarray(values)
+        out = np.empty((len(values), len(self.columns)))
+        for target, source in enumerate(self.columns):
+            if source >= 0:
+                out[:, target] = values[:, source]
+        for target, expression in self.derived:
+            used = list(expression.parameters)
+            where = [self.original.index(p) for p in used]
+            for row, row_values in enumerate(values):
+                out[row, target] = float(expression.bind(dict(zip(used, row_values[where]))))
+        return out
+
+
+def _affine(expression: ParameterExpression) -> bool:
+    return all(not getattr(expression.gradient(p), "parameters", set()) for p in expression.parameters)
+
 
 # QuantumCircuit is unhashable (it defines __eq__), so the cache is keyed by id and each entry
 # is dropped when its circuit is garbage-collected, before the id can be reused.
-_TRANSLATED: dict[int, tuple[int, Circuit]] = {}
+_PREPARED: dict[int, Prepared] = {}
 
 
-def translated(circuit: QuantumCircuit) -> Circuit:
-    """``from_qiskit(circuit)``, remembered per circuit object.
+def prepared(circuit: QuantumCircuit) -> Prepared:
+    """:class:`Prepared` for ``circuit``, remembered per circuit object.
 
     qiskit-machine-learning sends the same circuit object in every call (and in hundreds of
     PUBs per call), so translating it once matters; the instruction count guards against a
     circuit that was appended to after it was first seen.
     """
-    key, size = id(circuit), len(circuit.data)
-    cached = _TRANSLATED.get(key)
+    key = id(circuit)
+    cached = _PREPARED.get(key)
     if cached is None:
-        weakref.finalize(circuit, _TRANSLATED.pop, key, None)
-    if cached is None or cached[0] != size:
-        cached = (size, from_qiskit(circuit))
-        _TRANSLATED[key] = cached
-    return cached[1]
+        weakref.finalize(circuit, _PREPARED.pop, key, None)
+    if cached is None or cached.size != len(circuit.data):
+        cached = _PREPARED[key] = Prepared(circuit)
+    return cached
+
+
+def translated(circuit: QuantumCircuit) -> Circuit:
+    """The qfab circuit of a Qiskit circuit whose parameters qfab takes as they are."""
+    return prepared(circuit).circuit
 
 
 def run_jobs(device, jobs: list[Job]) -> list[JobResult]:

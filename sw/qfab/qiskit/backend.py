@@ -84,10 +84,10 @@ class QfabBackend(BackendV2):
         rng = np.random.default_rng(options.get("seed_simulator", self.options.seed_simulator))
         start = time.perf_counter()
         compact = [without_idle_qubits(c) for c in circuits]
-        jobs = [Job(translated(c), np.zeros((1, 0)), want_state=True) for c in compact]
         for circuit in compact:
             if circuit.num_parameters:
                 raise ValueError(f"circuit {circuit.name!r} has unbound parameters {list(circuit.parameters)[:4]}")
+        jobs = [Job(translated(c), np.zeros((1, 0)), want_state=True) for c in compact]
         results = run_jobs(self.device, jobs)
         experiments = [self._experiment(original, job, result.states, shots, memory, rng)
                        for original, job, result in zip(circuits, jobs, results)]

@@ -19,7 +19,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 from ..devices import Job
 from ..observables import PauliSum
-from ._common import run_jobs, translated
+from ._common import prepared, run_jobs
 
 __all__ = ["EstimatorV2"]
 
@@ -75,6 +75,7 @@ class EstimatorV2(BaseEstimatorV2):
         jobs, group_keys = [], []
         for key, positions in groups.items():
             circuit = pubs[positions[0]].circuit
+            preparation = prepared(circuit)
             rows = [_pub_rows(pubs[p]) for p in positions]
             stacked = np.concatenate(rows, axis=0)
             unique_rows, inverse = np.unique(stacked, axis=0, return_inverse=True)
@@ -93,7 +94,7 @@ class EstimatorV2(BaseEstimatorV2):
                                               SparsePauliOp("I" * circuit.num_qubits, 0.0))
                 for k in observable_index
             )
-            jobs.append(Job(translated(circuit), np.ascontiguousarray(unique_rows), sums))
+            jobs.append(Job(preparation.circuit, preparation.rows(unique_rows), sums))
             group_keys.append(key)
             tables[key] = (dict(zip(positions, range(len(positions)))), row_maps, obs_maps)
 
