@@ -8,9 +8,10 @@ chip, one lane, 18-bit fixed point).
 """
 from __future__ import annotations
 
+import numpy as np
 from qfab_hw import CoreParams
 
-from ...gradients import parameter_shift
+from ...gradients import angle_circuit, parameter_shift
 from ..base import Capabilities, Device, DeviceCapabilityError, DeviceProfile, Job, JobResult
 from .compiler import LoweredCircuit, lower, predicted_infidelity
 from .driver import FPGAError, FPGAOverflowError, Program, check_run, expectation_program, state_program
@@ -79,11 +80,27 @@ class FPGADevice(Device):
         if job.want_state or job.shots:
             program = state_program(self.lowered(circuit), thetas, self.params)
             result.states = self._run(program, repr(circuit)).astype(job.dtype)
-        if sums:
+        if sums and job.gradient == "parameter-shift":
+            result.expectations, result.gradients = self._values_and_shift_gradients(circuit, sums, thetas)
+        elif sums:
             result.expectations = self._expectations(circuit, sums, thetas)
-            if job.gradient == "parameter-shift":
-                result.gradients = parameter_shift(circuit, sums, thetas, self._expectations)
         return result
+
+    def _values_and_shift_gradients(self, circuit, sums, thetas):
+        """Values and every shifted circuit in one program: one DMA round trip per gradient."""
+        expanded, occurrences = angle_circuit(circuit)
+        unshifted = np.array([[circuit.operations[i].param.angle(t) for i in occurrences] for t in thetas])
+        values = {}
+
+        def with_unshifted(angle_circuit_, sums_, rows):
+            out = self._expectations(angle_circuit_, sums_, np.concatenate([unshifted.reshape(len(thetas), -1), rows]))
+            values["expectations"] = out[: len(thetas)]
+            return out[len(thetas):]
+
+        gradients = parameter_shift(circuit, sums, thetas, with_unshifted)
+        if "expectations" not in values:  # no rotations: nothing was shifted
+            values["expectations"] = self._expectations(circuit, sums, thetas)
+        return values["expectations"], gradients
 
     def seconds_on_board(self, cycles: int | None = None) -> float:
         """Core time of the last program (or of ``cycles``) at this build's clock."""

@@ -46,10 +46,6 @@ class Transport(ABC):
     @abstractmethod
     def execute(self, words: list[int], beats_expected: int, timeout_s: float) -> CoreRun: ...
 
-    def predicted_seconds(self, cycles: int) -> float:
-        """Wall time of ``cycles`` on this transport's hardware (None where it is not hardware)."""
-        return float("nan")
-
 
 class ModelTransport(Transport):
     name = "model"
@@ -119,18 +115,18 @@ class PynqTransport(Transport):
 
     name = "pynq"
 
-    def __init__(self, board: str, params: CoreParams | None = None, overlay_dir: Path | None = None,
-                 pynq_module=None, clock_hz: float | None = None):
+    def __init__(self, board: str, params: CoreParams | None = None, manifest: Path | None = None,
+                 pynq_module=None):
         from qfab_hw.bitstream import MANIFEST, load_manifest
 
+        manifest = Path(manifest or MANIFEST)
         self.pynq = pynq_module or self._import_pynq()
-        candidates = [o for o in load_manifest() if o.board == board and (params is None or o.params == params)]
+        candidates = [o for o in load_manifest(manifest) if o.board == board and (params is None or o.params == params)]
         if not candidates:
             wanted = f"board {board!r}" + (f" with {params}" if params else "")
-            raise FPGAError(f"no overlay for {wanted} in {MANIFEST}; build one with `make bitstream BOARD={board}`")
+            raise FPGAError(f"no overlay for {wanted} in {manifest}; build one with `make bitstream BOARD={board}`")
         overlay = candidates[0]
-        folder = overlay_dir or MANIFEST.parent
-        bitfile = Path(folder) / overlay.bit
+        bitfile = manifest.parent / overlay.bit
         if not overlay.built and pynq_module is None:
             raise FPGAError(f"overlay {overlay.name} is listed but not built ({bitfile} missing); run `make bitstream BOARD={board}`")
         self.overlay = self.pynq.Overlay(str(bitfile))
@@ -141,7 +137,6 @@ class PynqTransport(Transport):
             raise FPGAError(f"the loaded bitstream reports {build}, but the manifest's {overlay.name} is {overlay.params}: "
                             "wrong or stale overlay")
         self.params = build
-        self.clock_hz = clock_hz
 
     @staticmethod
     def _import_pynq():
