@@ -27,12 +27,11 @@ class FPGADevice(Device):
     name = "fpga"
 
     def __init__(self, transport: str | Transport = "model", params: CoreParams = DEFAULT_PARAMS,
-                 timeout_s: float = 600.0, clock_hz: float = 100e6, **transport_options):
+                 timeout_s: float = 600.0, **transport_options):
         self.transport = transport if isinstance(transport, Transport) else make_transport(transport, params, **transport_options)
         self.params = self.transport.params
         self.timeout_s = timeout_s
-        self.clock_hz = clock_hz
-        self.last_cycles = 0
+        self.last_cycles = self.last_words = self.last_beats = 0
 
     @property
     def capabilities(self) -> Capabilities:
@@ -45,7 +44,7 @@ class FPGADevice(Device):
     def profile(self) -> DeviceProfile:
         return DeviceProfile(self.name, {
             "transport": self.transport.name, "lanes": self.params.lanes, "width": self.params.width,
-            "max_qubits": self.params.max_qubits, "clock_hz": self.clock_hz,
+            "max_qubits": self.params.max_qubits,
         })
 
     def lowered(self, circuit) -> LoweredCircuit:
@@ -67,7 +66,7 @@ class FPGADevice(Device):
     def _run(self, program: Program, what: str):
         run = self.transport.execute(program.words, program.beats_expected, self.timeout_s)
         check_run(run, program, what)
-        self.last_cycles = run.cycles
+        self.last_cycles, self.last_words, self.last_beats = run.cycles, len(program.words), len(run.beats)
         return program.decode(run.beats)
 
     def _expectations(self, circuit, sums, thetas):
@@ -102,9 +101,15 @@ class FPGADevice(Device):
             values["expectations"] = self._expectations(circuit, sums, thetas)
         return values["expectations"], gradients
 
-    def seconds_on_board(self, cycles: int | None = None) -> float:
-        """Core time of the last program (or of ``cycles``) at this build's clock."""
-        return (self.last_cycles if cycles is None else cycles) / self.clock_hz
+    def seconds_on_board(self, board, cycles: int | None = None, words: int | None = None,
+                         beats: int | None = None, dma_efficiency: float = 0.83) -> float:
+        """Predicted wall time of the last program (or of the given counts) on ``board``
+        (a ``qfab_hw.boards.Board``): core cycles at the board's PL clock plus the PS–PL
+        transfer of the program words and result beats (8 bytes each) over its HP port, at the
+        fraction of the theoretical bandwidth that is reached in practice."""
+        cycles = self.last_cycles if cycles is None else cycles
+        moved = 8 * ((self.last_words if words is None else words) + (self.last_beats if beats is None else beats))
+        return cycles / (board.pl_mhz * 1e6) + moved / (board.bandwidth_mb_s * 1e6 * dma_efficiency)
 
 
 def fpga_status() -> tuple[bool, str]:
