@@ -14,21 +14,22 @@ from rtl_build import BUILD_ROOT
 
 
 def cycles_table(qubits=None) -> str:
+    """One column per RTL build: cycles measured in simulation / the closed form."""
     rows = defaultdict(dict)
-    lanes_seen = set()
+    builds = []
     for path in sorted(BUILD_ROOT.glob("cycle_counts_per_gate_kind_*.json")):
+        build = path.stem.rsplit("_", 1)[-1]
+        builds.append(build)
         for entry in json.loads(path.read_text()):
-            rows[(entry["kind"], entry["n_qubits"])][entry["lanes"]] = entry
-            lanes_seen.add(entry["lanes"])
-    lanes = sorted(lanes_seen)
-    header = "| instruction | n | " + " | ".join(f"lanes={l}: RTL / closed form" for l in lanes)
-    lines = [header + " |", "|---|---|" + "---|" * len(lanes)]
-    for (kind, n_qubits), by_lanes in sorted(rows.items()):
+            rows[(entry["kind"], entry["n_qubits"])][build] = entry
+    header = "| instruction | n | " + " | ".join(f"{b}: RTL / closed form" for b in builds)
+    lines = [header + " |", "|---|---|" + "---|" * len(builds)]
+    for (kind, n_qubits), by_build in sorted(rows.items()):
         if qubits and n_qubits not in qubits:
             continue
         cells = []
-        for l in lanes:
-            entry = by_lanes.get(l)
+        for build in builds:
+            entry = by_build.get(build)
             cells.append(f"{entry['measured']} / {entry['closed_form']}" if entry else "–")
         lines.append(f"| {kind} | {n_qubits} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
