@@ -118,3 +118,22 @@ def test_overlay_wrapper_maps_every_core_port():
     wrapper = overlay_wrapper()
     for port in core_ports:
         assert f".{port}(" in wrapper
+
+
+def test_bitstream_refuses_a_state_the_board_cannot_hold(capsys):
+    from qfab_hw import bitstream
+
+    assert bitstream.main(["--board", "pynq-z2", "--max-qubits", "17"]) == 1
+    assert "17-qubit state does not fit PYNQ-Z2's memory; at most 16" in capsys.readouterr().err
+
+
+def test_bitstream_without_vivado_says_so_and_fails(monkeypatch, capsys, tmp_path):
+    from qfab_hw import bitstream
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no vivado anywhere
+    monkeypatch.setattr(bitstream, "BUILD_DIR", tmp_path)
+    assert bitstream.main(["--board", "pynq-z2", "--max-qubits", "4"]) == 2
+    assert "Vivado is not on PATH" in capsys.readouterr().err
+    sources = tmp_path / "qfab_pynq_z2_q4_l1_w18"
+    assert "module qfab_core" in (sources / "qfab_core.v").read_text()
+    assert "module qfab_overlay_top" in (sources / "qfab_overlay_top.v").read_text()

@@ -18,7 +18,7 @@ import tomllib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .boards import Board, largest_state, load_board
+from .boards import Board, largest_state, load_board, state_memory_cost
 from .params import CORE_VERSION, CoreParams
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -184,7 +184,13 @@ def main(argv=None) -> int:
     parser.add_argument("--max-qubits", type=int, default=None)
     args = parser.parse_args(argv)
     board = load_board(args.board)
-    return build(board, planned_overlay(board, args.lanes, args.width, args.max_qubits))
+    overlay = planned_overlay(board, args.lanes, args.width, args.max_qubits)
+    if state_memory_cost(overlay.params, board) is None:
+        print(f"make bitstream: a {overlay.max_qubits}-qubit state does not fit {board.name}'s "
+              f"memory; at most {largest_state(board, args.lanes, args.width)} qubits with "
+              f"{args.lanes} lane(s)", file=sys.stderr)
+        return 1
+    return build(board, overlay)
 
 
 if __name__ == "__main__":

@@ -176,13 +176,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     keys = board_keys() if args.board == "all" else [args.board]
     print(TABLE_HEADER)
+    all_fit = True
     for key in keys:
         result = report(load_board(key), args.lanes, args.width, args.max_qubits)
         print(summary_line(result))
         for reason in result["reasons"]:
             print(f"    does not fit: {reason}")
+        all_fit &= result["fits"]
     print(f"reports: {BUILD_DIR}/<board>/report.json")
-    return 0
+    return 0 if all_fit else 1
 
 
 if __name__ == "__main__":
