@@ -88,6 +88,8 @@ def test_infidelity_grows_with_depth_and_qubits_as_the_law_says():
 
     small, large = mean_infidelity(6, 40), mean_infidelity(10, 40)
     assert 4 < large / small < 64  # 2**4 = 16 expected
+    shallow, deep = mean_infidelity(8, 50), mean_infidelity(8, 200)
+    assert 2 < deep / shallow < 8  # 4 expected
 
 
 @pytest.mark.parametrize("lanes", [1, 2])
