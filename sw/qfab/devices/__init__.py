@@ -7,6 +7,7 @@ from __future__ import annotations
 from .base import (Capabilities, Device, DeviceCapabilityError, DeviceProfile, DeviceUnavailable, Job,
                    JobResult)
 from .cpu import CPUDevice
+from .qpu import QPU  # wraps a Qiskit backend, so built by the caller: QPU(backend)
 from .fpga import FPGADevice
 from .gpu import GPUDevice
 

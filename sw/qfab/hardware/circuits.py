@@ -48,11 +48,15 @@ class ShiftableCircuit:
         offset = np.array([o.offset for o in self.occurrences])
         return theta[:, index] * slope + offset
 
-    def chain_rule(self, angle_derivatives: np.ndarray, num_parameters: int) -> np.ndarray:
-        """``(..., M)`` derivatives by gate angle -> ``(..., P)`` by qfab parameter."""
+    def chain_rule(self, angle_derivatives: np.ndarray, num_parameters: int, squared: bool = False) -> np.ndarray:
+        """``(..., M)`` derivatives by gate angle -> ``(..., P)`` by qfab parameter.
+
+        ``squared``: propagate variances instead (independent runs: slopes squared).
+        """
         out = np.zeros(angle_derivatives.shape[:-1] + (num_parameters,))
         for m, occurrence in enumerate(self.occurrences):
-            out[..., occurrence.index] += occurrence.slope * angle_derivatives[..., m]
+            weight = occurrence.slope ** 2 if squared else occurrence.slope
+            out[..., occurrence.index] += weight * angle_derivatives[..., m]
         return out
 
 
