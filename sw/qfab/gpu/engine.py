@@ -163,9 +163,10 @@ class GPUEngine:
     @staticmethod
     def _expectations(states, observables, num_obs: int) -> np.ndarray:
         sets, size = states.shape
-        blocks = max(1, min(-(-size // REDUCE_THREADS), TARGET_REDUCE_BLOCKS // sets))
+        threads = min(REDUCE_THREADS, size)  # both powers of two
+        blocks = max(1, min(size // threads, TARGET_REDUCE_BLOCKS // sets))
         out = cuda.to_device(np.zeros((sets, num_obs)))
-        pauli_expectations[(blocks, sets), REDUCE_THREADS](states, *observables, out)
+        pauli_expectations[(blocks, sets), threads](states, *observables, out)
         return out.copy_to_host()
 
     def adjoint_gradient(self, circuit: Circuit, sums: list[PauliSum], thetas: np.ndarray, dtype=np.complex128) -> np.ndarray:

@@ -85,18 +85,18 @@ def transition_partials(phi, lams, qubits, offsets, bi, k, partial):
 def pauli_expectations(states, x_masks, z_masks, prefactors, starts, out):
     """``out[b, o] += Re <psi_b| O_o |psi_b>`` over this thread block's share of the amplitudes.
 
-    Grid ``(blocks, B)``, :data:`REDUCE_THREADS` threads: each thread strides over amplitudes,
-    a shared-memory tree sums the block, and one atomic add per block and observable lands in
-    ``out`` (so ``out`` must start at zero).
+    Grid ``(blocks, B)``, a power of two threads up to :data:`REDUCE_THREADS`: each thread
+    strides over amplitudes, a shared-memory tree sums the block, and one atomic add per block
+    and observable lands in ``out`` (so ``out`` must start at zero).
     """
     b = cuda.blockIdx.y
     size = states.shape[1]
     tid = cuda.threadIdx.x
-    stride = cuda.gridDim.x * REDUCE_THREADS
+    threads = cuda.blockDim.x
     partial = cuda.shared.array(REDUCE_THREADS, float64)
     for o in range(starts.shape[0] - 1):
         acc = 0.0
-        for j in range(cuda.blockIdx.x * REDUCE_THREADS + tid, size, stride):
+        for j in range(cuda.blockIdx.x * threads + tid, size, cuda.gridDim.x * threads):
             amp = complex128(states[b, j])
             for t in range(starts[o], starts[o + 1]):
                 flipped = j ^ x_masks[t]
@@ -104,7 +104,7 @@ def pauli_expectations(states, x_masks, z_masks, prefactors, starts, out):
                 acc += pauli_sign(flipped & z_masks[t]) * term.real
         partial[tid] = acc
         cuda.syncthreads()
-        width = REDUCE_THREADS // 2
+        width = threads // 2
         while width > 0:
             if tid < width:
                 partial[tid] += partial[tid + width]
