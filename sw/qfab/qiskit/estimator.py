@@ -103,13 +103,15 @@ class EstimatorV2(BaseEstimatorV2):
         for key, result in zip(group_keys, results):
             slot_of, row_maps, obs_maps = tables[key]
             table = np.real(np.asarray(result.expectations))
+            # Shot-based devices (qfab.devices.QPU) report the standard error of each value.
+            std_table = getattr(result, "expectation_stds", None)
             for position, slot in slot_of.items():
                 pub = pubs[position]
                 row_of = row_maps[slot].reshape(pub.parameter_values.shape)
                 obs_of = obs_maps[slot].reshape(pub.observables.shape)
                 row_of, obs_of = np.broadcast_arrays(row_of, obs_of)
                 evs = table[row_of, obs_of]
-                stds = np.zeros_like(evs)
+                stds = np.zeros_like(evs) if std_table is None else np.asarray(std_table)[row_of, obs_of]
                 if self.emulate_shot_noise and pub.precision > 0:
                     evs = evs + self._rng.normal(0.0, pub.precision, evs.shape)
                     stds = np.full_like(evs, pub.precision)
