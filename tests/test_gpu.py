@@ -59,3 +59,13 @@ def test_unavailable_without_a_gpu(monkeypatch):
     assert reason.startswith(("no CUDA GPU found", "no usable CUDA GPU: ")), reason
     with pytest.raises(DeviceUnavailable, match="device 'gpu' is not available: no "):
         get_device("gpu")
+
+
+def test_benchmark_stops_with_the_reason_without_a_gpu():
+    usable, reason = gpu_status()
+    if usable:
+        pytest.skip(f"a GPU is here ({reason}); the benchmark would run")
+    script = Path(__file__).parent.parent / "benchmarks" / "gpu.py"
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert "needs a CUDA GPU, and there is none here: " in run.stderr and reason in run.stderr
