@@ -19,7 +19,7 @@ import platformdirs
 
 from .base import Capabilities, Device, DeviceCapabilityError, DeviceProfile, DeviceUnavailable, Job, JobResult
 
-__all__ = ["GPUDevice", "gpu_status", "profile_path", "PROFILE_PARAMETERS"]
+__all__ = ["GPUDevice", "gpu_status", "profile_path", "load_profile_parameters", "PROFILE_PARAMETERS"]
 
 # What benchmarks/gpu.py measures for the cost model; None until measured on this machine.
 PROFILE_PARAMETERS = (

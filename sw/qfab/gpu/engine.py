@@ -21,7 +21,7 @@ from ..engine.program import Program
 from ..ir import Circuit
 from ..observables import PauliSum
 from . import host
-from .kernels import MAX_BLOCK_QUBITS, REDUCE_THREADS, for_dtype, pauli_expectations, transition_partials
+from .kernels import REDUCE_THREADS, for_dtype, pauli_expectations, transition_partials
 
 __all__ = ["GPUEngine", "gpu_memory", "check_gpu_memory"]
 
@@ -105,12 +105,12 @@ class GPUEngine:
 
     # ------------------------------------------------------------------ batches in chunks
 
-    def _chunks(self, circuit: Circuit, batch: int, vectors_per_set: int, dtype, what: str):
+    @staticmethod
+    def _chunks(program: Program, batch: int, vectors_per_set: int, dtype, what: str):
         """Slices of the batch whose states and block matrices fit in free GPU memory together;
-        refuses (with the numbers) when not even one set's vectors fit."""
-        n = circuit.num_qubits
+        refuses, before anything is allocated, when not even one set's vectors fit."""
+        n = program.num_qubits
         check_gpu_memory(n, vectors_per_set, dtype, what)
-        program = self.program(circuit)
         dim = 1 << int(max(program.arrays[0], default=0))
         per_set = (vectors_per_set * 2**n + program.num_blocks * dim * dim) * np.dtype(dtype).itemsize
         size = max(1, min(batch, MAX_CHUNK, int(MEMORY_SHARE * gpu_memory()[0] // per_set)))
@@ -140,9 +140,11 @@ class GPUEngine:
         dtype = _DTYPES[np.dtype(dtype)]
         batch = thetas.shape[0]
         check_memory(circuit.num_qubits, batch, dtype, "statevector")  # the host receives them all
-        prog = _DeviceProgram(self.program(circuit))
+        program = self.program(circuit)
+        parts = self._chunks(program, batch, 1, dtype, "statevector")
+        prog = _DeviceProgram(program)
         out = np.empty((batch, 2**circuit.num_qubits), dtype)
-        for part in self._chunks(circuit, batch, 1, dtype, "statevector"):
+        for part in parts:
             states, _ = self._forward(prog, thetas[part], dtype)
             states.copy_to_host(out[part])
         phases = np.array([circuit.phase(t) for t in thetas])
@@ -152,10 +154,12 @@ class GPUEngine:
 
     def expectation(self, circuit: Circuit, sums: list[PauliSum], thetas: np.ndarray, dtype=np.complex128) -> np.ndarray:
         dtype = _DTYPES[np.dtype(dtype)]
-        prog = _DeviceProgram(self.program(circuit))
+        program = self.program(circuit)
+        parts = self._chunks(program, thetas.shape[0], 1, dtype, "expectation")
+        prog = _DeviceProgram(program)
         observables = [cuda.to_device(a) for a in _pack(sums)]
         out = np.empty((thetas.shape[0], len(sums)))
-        for part in self._chunks(circuit, thetas.shape[0], 1, dtype, "expectation"):
+        for part in parts:
             states, _ = self._forward(prog, thetas[part], dtype)
             out[part] = self._expectations(states, observables, len(sums))
         return out
@@ -171,10 +175,12 @@ class GPUEngine:
 
     def adjoint_gradient(self, circuit: Circuit, sums: list[PauliSum], thetas: np.ndarray, dtype=np.complex128) -> np.ndarray:
         dtype = _DTYPES[np.dtype(dtype)]
-        prog = _DeviceProgram(self.program(circuit))
+        program = self.program(circuit)
+        parts = self._chunks(program, thetas.shape[0], 1 + len(sums), dtype, "adjoint gradient")
+        prog = _DeviceProgram(program)
         observables = [cuda.to_device(a) for a in _pack(sums)]
         grads = np.zeros((thetas.shape[0], len(sums), circuit.num_parameters))
-        for part in self._chunks(circuit, thetas.shape[0], 1 + len(sums), dtype, "adjoint gradient"):
+        for part in parts:
             self._adjoint(prog, np.ascontiguousarray(thetas[part]), observables, len(sums), dtype, grads[part])
         return grads
 

@@ -32,7 +32,8 @@ REDUCE_THREADS = 128
 
 @cuda.jit(device=True)
 def insert_zeros(g, qubits, k):
-    """Index whose bits at the (ascending) ``qubits`` are zero and whose other bits spell ``g``."""
+    """Index whose bits at the (ascending) ``qubits`` are zero and whose other bits spell ``g``
+    (``engine.kernels.insert_zeros`` for the CUDA target: kernels cannot call CPU functions)."""
     i = g
     for j in range(k):
         t = qubits[j]
