@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from qiskit import QuantumCircuit
@@ -69,3 +70,41 @@ def test_benchmark_stops_with_the_reason_without_a_gpu():
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2
     assert "needs a CUDA GPU, and there is none here: " in run.stderr and reason in run.stderr
+
+
+def test_kernels_compile_to_ptx_for_a_real_gpu(monkeypatch):
+    """The simulator runs kernels as Python and type-checks nothing; compiling them for sm_90 does.
+
+    Needs the CUDA toolkit's NVVM and NVRTC (``pip install "numba-cuda[cu13]"``), not a GPU;
+    skips without them.
+    """
+    cuda = pytest.importorskip("numba.cuda", reason="numba-cuda is not installed")
+    if cuda.config.ENABLE_CUDASIM:
+        pytest.skip("this process runs the CUDA simulator")
+    import numpy as np
+    from numba import types
+    from numba.cuda import dispatcher
+
+    from qfab.gpu import kernels
+
+    # Device functions ask the current GPU for its compute capability; without a GPU, say sm_90.
+    monkeypatch.setattr(dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=(9, 0)))
+    try:
+        cuda.compile_ptx(lambda: None, (), cc=(9, 0))
+    except Exception as err:  # the toolkit's libraries are missing: numba raises several kinds
+        pytest.skip(f"no NVVM/NVRTC here (pip install 'numba-cuda[cu13]'): {' '.join(str(err).split())[:200]}")
+    i64, c128 = types.int64, types.complex128
+    for dtype, amplitude in ((np.complex128, types.complex128), (np.complex64, types.complex64)):
+        per_dtype = kernels.for_dtype(dtype)
+        signatures = [
+            (per_dtype.zero_state, (amplitude[:, ::1],)),
+            (per_dtype.apply_block, (amplitude[:, ::1], amplitude[:, :, :, ::1], i64[::1], i64[:, ::1], i64[:, ::1],
+                                     i64[:, ::1], i64, i64, i64, types.boolean)),
+            (per_dtype.apply_pauli_sums, (amplitude[:, ::1], i64[::1], i64[::1], c128[::1], i64[::1], amplitude[:, :, ::1])),
+            (kernels.pauli_expectations, (amplitude[:, ::1], i64[::1], i64[::1], c128[::1], i64[::1], types.float64[:, ::1])),
+            (kernels.transition_partials, (amplitude[:, ::1], amplitude[:, :, ::1], i64[:, ::1], i64[:, ::1], i64, i64,
+                                           c128[:, :, :, :, ::1])),
+        ]
+        for kernel, signature in signatures:
+            ptx, _ = cuda.compile_ptx(kernel.py_func, signature, cc=(9, 0))
+            assert ".entry" in ptx
