@@ -117,18 +117,18 @@ class QPU(Device):
         return BackendSamplerV2(backend=self.backend, options=options)
 
     @staticmethod
-    def _bindings(shiftable: ShiftableCircuit, mapped: MappedCircuit, angles: np.ndarray) -> dict:
+    def _bindings(mapped: MappedCircuit, angles: np.ndarray) -> dict:
         """Gate-angle rows as bindings of the mapped circuit's parameters (transpilation may
-        have merged or dropped some)."""
+        have merged or dropped some, so each is found by its position in the angle vector)."""
         present = list(mapped.mapped.parameters)
         columns = [p.index for p in present]
         return {tuple(present): angles[..., columns]} if present else {}
 
-    def _expectations(self, shiftable, mapped, angles: np.ndarray, observables, shots: int, seed):
+    def _expectations(self, mapped, angles: np.ndarray, observables, shots: int, seed):
         """``(R, M)`` angle rows -> evs and stds ``(R, K)``, one PUB for all rows."""
         physical = [mapped.observable(pauli_sum_to_sparse_pauli_op(o)) for o in observables]
         rows = angles[:, None, :]  # broadcast rows against the observables
-        bindings = self._bindings(shiftable, mapped, rows)
+        bindings = self._bindings(mapped, rows)
         pub = (mapped.mapped, [physical], bindings or None)
         data = self._estimator(shots, seed).run([pub], precision=1 / np.sqrt(shots)).result()[0].data
         evs = np.broadcast_to(data.evs, (len(angles), len(physical)))
@@ -145,7 +145,7 @@ class QPU(Device):
             result.mapping = mapped.summary()
             if job.gradient == "parameter-shift":
                 shifted = self._shifted_rows(angles)  # (B, 1 + 2M, M)
-                evs, stds = self._expectations(shiftable, mapped, shifted.reshape(-1, angles.shape[1]),
+                evs, stds = self._expectations(mapped, shifted.reshape(-1, angles.shape[1]),
                                                job.observables, shots, seed)
                 evs = evs.reshape(len(angles), -1, len(job.observables))
                 stds = stds.reshape(evs.shape)
@@ -158,12 +158,12 @@ class QPU(Device):
                 result.gradient_stds = np.sqrt(shiftable.chain_rule(by_angle_var, num_parameters, squared=True))
             else:
                 result.expectations, result.expectation_stds = self._expectations(
-                    shiftable, mapped, angles, job.observables, shots, seed)
+                    mapped, angles, job.observables, shots, seed)
         if job.shots and not job.observables:
             shiftable, mapped = self.map(job.circuit, measure=True)
             angles = shiftable.angle_values(job.params)
             result.mapping = mapped.summary()
-            bindings = self._bindings(shiftable, mapped, angles)
+            bindings = self._bindings(mapped, angles)
             pub = (mapped.mapped, bindings or None)
             data = self._sampler(shots, seed).run([pub], shots=shots).result()[0].data
             bits = data.c
