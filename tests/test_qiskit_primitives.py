@@ -100,3 +100,18 @@ def test_backend_runs_under_qiskit_transpiler_and_backend_primitives():
     estimated = BackendEstimatorV2(backend=backend).run([(ansatz, "ZIZ", values)], precision=0.01).result()[0]
     exact = Statevector(ansatz.assign_parameters(values)).expectation_value(SparsePauliOp("ZIZ")).real
     assert abs(estimated.data.evs - exact) < 5 * max(float(estimated.data.stds), 0.005)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_backend_in_qiskit_ibm_runtime_local_mode():
+    runtime = pytest.importorskip("qiskit_ibm_runtime", reason="qiskit-ibm-runtime is in the dev extra")
+    from qiskit.transpiler import generate_preset_pass_manager
+
+    backend = QfabBackend(num_qubits=4)
+    circuit = real_amplitudes(3, reps=1)
+    values = _random(circuit.num_parameters, seed=8)
+    mapped = generate_preset_pass_manager(backend=backend, optimization_level=1).run(circuit)
+    observable = SparsePauliOp("ZZI").apply_layout(mapped.layout)
+    data = runtime.EstimatorV2(mode=backend).run([(mapped, observable, values)]).result()[0].data
+    exact = Statevector(circuit.assign_parameters(values)).expectation_value(SparsePauliOp("ZZI")).real
+    assert abs(data.evs - exact) < 5 * float(data.stds)
