@@ -16,7 +16,7 @@ from .params import REDUCE_DRAIN_CYCLES, CoreParams
 
 
 def squared_magnitude(amplitude):
-    """re**2 + im**2, exact (2W bits unsigned suffices: at most 2 * 2**(2W-2))."""
+    """re**2 + im**2, exact: at most 2 * (2**(W-1))**2 = 2**(2W-1)."""
     return amplitude.re * amplitude.re + amplitude.im * amplitude.im
 
 

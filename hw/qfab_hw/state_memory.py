@@ -1,9 +1,10 @@
 """State memory: 2**max_qubits complex amplitudes in 2*lanes banks of 1R1W memory.
 
 Each of the ``2 * lanes`` ports reads one amplitude and writes one amplitude per clock by
-full amplitude address (``rd_ports`` selects the ports in use); the crossbars route each address to its bank (see
-:mod:`qfab_hw.model.addressing` for the mapping and why the lanes never collide). Read data
-arrive one clock after the address (``rd_en`` low holds the data, for output back-pressure).
+full amplitude address (``rd_ports`` selects the ports in use); the crossbars route each
+address to its bank (see :mod:`qfab_hw.model.addressing` for the mapping and why the lanes
+never collide). Read data arrive one clock after the address (``rd_en`` low holds the data,
+for output back-pressure).
 """
 
 from __future__ import annotations
