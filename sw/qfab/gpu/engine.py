@@ -59,6 +59,11 @@ def check_gpu_memory(num_qubits: int, vectors: int, dtype, what: str) -> None:
         )
 
 
+def _widest_block(program: Program) -> int:
+    """Qubits of the program's widest block: block matrices are stored padded to that size."""
+    return int(max(program.arrays[0], default=0))
+
+
 def _grid(total: int) -> tuple[int, int]:
     """(blocks, threads) covering ``total`` threads; small launches get small blocks."""
     threads = max(1, min(THREADS, total))
@@ -74,7 +79,7 @@ class _DeviceProgram:
         self.arrays = arrays
         self.block_sizes = arrays[0]
         self.parametric = arrays[7]
-        self.dim = 1 << int(max(self.block_sizes, default=0))
+        self.dim = 1 << _widest_block(program)
         cols = np.zeros((program.num_blocks, self.dim), np.int64)
         host.monomial_columns(arrays, np.zeros(max(program.num_parameters, 1)), cols)
         self.kinds = cuda.to_device(arrays[5])
@@ -101,7 +106,7 @@ class GPUEngine:
         return self._compiler.program(circuit)
 
     def widest_block(self, circuit: Circuit) -> int:
-        return max((len(q) for q in self.program(circuit).block_qubits), default=0)
+        return _widest_block(self.program(circuit))
 
     # ------------------------------------------------------------------ batches in chunks
 
@@ -111,7 +116,7 @@ class GPUEngine:
         refuses, before anything is allocated, when not even one set's vectors fit."""
         n = program.num_qubits
         check_gpu_memory(n, vectors_per_set, dtype, what)
-        dim = 1 << int(max(program.arrays[0], default=0))
+        dim = 1 << _widest_block(program)
         per_set = (vectors_per_set * 2**n + program.num_blocks * dim * dim) * np.dtype(dtype).itemsize
         size = max(1, min(batch, MAX_CHUNK, int(MEMORY_SHARE * gpu_memory()[0] // per_set)))
         return [slice(start, min(start + size, batch)) for start in range(0, batch, size)]
