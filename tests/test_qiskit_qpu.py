@@ -132,6 +132,8 @@ def test_parameter_shift_gradient_with_shots_is_within_its_error_bars():
     assert np.all(result.gradient_stds > 0)
     assert np.max(np.abs(deviations)) < 4.5
     assert 0.3 < np.sqrt(np.mean(deviations**2)) < 2.0  # the error bars are the right size too
+    estimate = device.estimate(source, list(observables), theta, gradient=True)
+    np.testing.assert_array_equal(estimate.gradients, result.gradients)  # same seed, same shots
     api_gradient = qfab.gradient(source, observables[0], theta, device=device, method="parameter-shift")
     assert np.max(np.abs(api_gradient - exact[0]) / result.gradient_stds[0, 0]) < 4.5
 

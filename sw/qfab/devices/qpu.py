@@ -12,12 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from qiskit import QuantumCircuit
 from qiskit.primitives import BackendEstimatorV2, BackendSamplerV2
 from qiskit.quantum_info import PauliList, SparsePauliOp
 
+from ..frontend import from_qiskit
 from ..hardware import MappedCircuit, ShiftableCircuit, map_circuit, to_qiskit
 from ..ir import Circuit
-from ..observables import PauliSum
+from ..observables import PauliSum, as_pauli_sums
 from .base import Capabilities, Device, DeviceCapabilityError, DeviceProfile, Job, JobResult
 
 __all__ = ["QPU", "QPUResult", "pauli_sum_to_sparse_pauli_op"]
@@ -96,6 +98,22 @@ class QPU(Device):
             entry = (circuit, shiftable, map_circuit(shiftable.circuit, self.backend, self.layout))
             self._mapped[key] = entry
         return entry[1], entry[2]
+
+    def estimate(self, circuit, observables, params=None, gradient: bool = False, shots: int | None = None,
+                 seed: int | None = None) -> QPUResult:
+        """Expectation values (and parameter-shift gradients) with their error bars.
+
+        ``qfab.expectation``/``qfab.gradient`` with this device return the estimates only; this
+        returns the whole :class:`QPUResult`. ``circuit``: a Qiskit or qfab circuit;
+        ``observables``: one or a list; ``params``: ``(P,)`` or ``(B, P)``.
+        """
+        circuit = from_qiskit(circuit) if isinstance(circuit, QuantumCircuit) else circuit
+        sums, _ = as_pauli_sums(observables, circuit.num_qubits)
+        values = np.atleast_2d(np.asarray([] if params is None else params, dtype=np.float64))
+        values = values.reshape(-1, circuit.num_parameters)
+        job = Job(circuit, values, tuple(sums), gradient="parameter-shift" if gradient else None, shots=shots,
+                  seed=seed)
+        return self.run([job])[0]
 
     # -- execution -------------------------------------------------------------------------
     def _estimator(self, shots: int, seed):
