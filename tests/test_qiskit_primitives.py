@@ -115,3 +115,14 @@ def test_backend_in_qiskit_ibm_runtime_local_mode():
     data = runtime.EstimatorV2(mode=backend).run([(mapped, observable, values)]).result()[0].data
     exact = Statevector(circuit.assign_parameters(values)).expectation_value(SparsePauliOp("ZZI")).real
     assert abs(data.evs - exact) < 5 * float(data.stds)
+
+
+def test_circuits_without_parameters():
+    bell = QuantumCircuit(2)
+    bell.h(0)
+    bell.cx(0, 1)
+    evs = EstimatorV2().run([(bell, ["ZZ", "XX", "ZI"])]).result()[0].data.evs
+    np.testing.assert_allclose(evs, [1.0, 1.0, 0.0], atol=1e-12)
+    bell.measure_all()
+    counts = SamplerV2(seed=1).run([bell], shots=1000).result()[0].data.meas.get_counts()
+    assert set(counts) == {"00", "11"} and sum(counts.values()) == 1000

@@ -52,7 +52,7 @@ class Prepared:
 
     def rows(self, values: np.ndarray) -> np.ndarray:
         """``(B, P)`` values of the user's parameters -> ``(B, P')`` values of qfab's."""
-        values = np.asarray(values, dtype=np.float64).reshape(-1, len(self.original))
+        values = np.asarray(values, dtype=np.float64)
         if not self.derived:
             return np.ascontiguousarray(values)
         out = np.empty((len(values), len(self.columns)))
@@ -95,6 +95,14 @@ def prepared(circuit: QuantumCircuit) -> Prepared:
 def translated(circuit: QuantumCircuit) -> Circuit:
     """The qfab circuit of a Qiskit circuit whose parameters qfab takes as they are."""
     return prepared(circuit).circuit
+
+
+def pub_rows(pub) -> np.ndarray:
+    """A PUB's parameter values as ``(rows, P)`` in ``circuit.parameters`` order (one row for
+    a PUB without parameter values)."""
+    count = int(np.prod(pub.parameter_values.shape, dtype=np.int64))
+    values = pub.parameter_values.as_array(pub.circuit.parameters)
+    return values.reshape(count, pub.circuit.num_parameters)
 
 
 def run_jobs(device, jobs: list[Job]) -> list[JobResult]:

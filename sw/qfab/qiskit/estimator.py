@@ -19,15 +19,9 @@ from qiskit.quantum_info import SparsePauliOp
 
 from ..devices import Job
 from ..observables import PauliSum
-from ._common import prepared, run_jobs
+from ._common import prepared, pub_rows, run_jobs
 
 __all__ = ["EstimatorV2"]
-
-
-def _pub_rows(pub: EstimatorPub) -> np.ndarray:
-    """The PUB's parameter values as ``(rows, P)`` in ``circuit.parameters`` order."""
-    values = pub.parameter_values.as_array(pub.circuit.parameters)
-    return values.reshape(-1, pub.circuit.num_parameters)
 
 
 def _observable_key(observable: dict) -> tuple:
@@ -76,7 +70,7 @@ class EstimatorV2(BaseEstimatorV2):
         for key, positions in groups.items():
             circuit = pubs[positions[0]].circuit
             preparation = prepared(circuit)
-            rows = [_pub_rows(pubs[p]) for p in positions]
+            rows = [pub_rows(pubs[p]) for p in positions]
             stacked = np.concatenate(rows, axis=0)
             unique_rows, inverse = np.unique(stacked, axis=0, return_inverse=True)
             inverse = inverse.reshape(-1)
@@ -89,11 +83,7 @@ class EstimatorV2(BaseEstimatorV2):
                 flat = pubs[p].observables.ravel().tolist()
                 obs_maps.append(np.array([observable_index.setdefault(_observable_key(o), len(observable_index))
                                           for o in flat], dtype=np.int64))
-            sums = tuple(
-                PauliSum.from_sparse_pauli_op(SparsePauliOp.from_list(list(k)) if k else
-                                              SparsePauliOp("I" * circuit.num_qubits, 0.0))
-                for k in observable_index
-            )
+            sums = tuple(PauliSum.from_sparse_pauli_op(SparsePauliOp.from_list(list(k))) for k in observable_index)
             jobs.append(Job(preparation.circuit, preparation.rows(unique_rows), sums))
             group_keys.append(key)
             tables[key] = (dict(zip(positions, range(len(positions)))), row_maps, obs_maps)

@@ -13,7 +13,7 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from ..devices import Job
 from ..ir import Circuit
-from ._common import prepared, run_jobs
+from ._common import prepared, pub_rows, run_jobs
 
 __all__ = ["SamplerV2", "draw_clbits"]
 
@@ -45,9 +45,8 @@ class SamplerV2(BaseSamplerV2):
     def _run(self, pubs: list[SamplerPub]) -> PrimitiveResult[SamplerPubResult]:
         jobs = []
         for pub in pubs:
-            rows = pub.parameter_values.as_array(pub.circuit.parameters).reshape(-1, pub.circuit.num_parameters)
             preparation = prepared(pub.circuit)
-            jobs.append(Job(preparation.circuit, preparation.rows(rows), want_state=True))
+            jobs.append(Job(preparation.circuit, preparation.rows(pub_rows(pub)), want_state=True))
         results = run_jobs(self.device, jobs)
         return PrimitiveResult([self._pub_result(pub, job, result.states) for pub, job, result in
                                 zip(pubs, jobs, results)], metadata={"version": 2})
