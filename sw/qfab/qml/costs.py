@@ -1,0 +1,153 @@
+"""Costs as ``C(theta) = offset + <psi(theta)| observable |psi(theta)>``, global and local versions.
+
+Cerezo et al. 2021 showed that the *same* objective written with a global observable (the
+projector onto the target state) has exponentially vanishing gradients even for shallow
+circuits, while its local version (the average over qubits of the one-qubit projectors) does
+not for log-depth circuits. Both are exposed here with their observables, so the trainability
+tools can compare them and users can inspect what is measured.
+
+The global projector ``|b><b|`` is a sum of ``2**n`` Pauli strings. Up to
+``max_expanded_qubits`` qubits the cost goes through qfab's adjoint gradient with that sum;
+beyond, it is evaluated from statevector batches as ``1 - |<b|psi>|^2`` and differentiated with the
+parameter-shift rule on the requested parameters, which needs only one amplitude per state.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from qiskit.quantum_info import SparsePauliOp
+
+import qfab
+
+__all__ = ["Cost", "global_fidelity_cost", "local_fidelity_cost", "pauli_cost", "global_pauli_cost", "local_pauli_cost",
+           "projector_observable", "build_cost"]
+
+_SHIFTABLE = {"rx", "ry", "rz", "rxx", "ryy", "rzz", "rzx"}  # generators with eigenvalues +-1
+
+
+@dataclass
+class Cost:
+    """``offset + <observable>``. ``projector_bits`` marks the global fidelity cost ``1 - |<b|psi>|^2``
+    (little-endian bit string), which has a state-based evaluation for large n."""
+
+    name: str
+    num_qubits: int
+    offset: float
+    locality: str  # "global" or "local"
+    pauli_observable: SparsePauliOp | None = None
+    projector_bits: str | None = None
+    max_expanded_qubits: int = 10
+
+    @cached_property
+    def observable(self) -> SparsePauliOp:
+        """The observable as a Pauli sum (for the global projector: ``-|b><b|``, 2**n terms)."""
+        if self.pauli_observable is not None:
+            return self.pauli_observable
+        return -projector_observable(self.projector_bits)
+
+    @property
+    def state_based(self) -> bool:
+        return self.projector_bits is not None and self.num_qubits > self.max_expanded_qubits
+
+    def value(self, circuit: qfab.Circuit, params, device="cpu") -> np.ndarray:
+        if self.state_based:
+            return 1.0 - self._overlap_probability(circuit, np.atleast_2d(params), device)
+        return self.offset + qfab.expectation(circuit, self.observable, params, device=device)
+
+    def gradient(self, circuit: qfab.Circuit, params, parameter_indices=None, device="cpu") -> np.ndarray:
+        """dC/dparams over circuit parameters, (B, P) or (B, len(parameter_indices))."""
+        params = np.atleast_2d(np.asarray(params, dtype=np.float64))
+        if not self.state_based:
+            grad = qfab.gradient(circuit, self.observable, params, device=device)
+            return grad if parameter_indices is None else grad[:, parameter_indices]
+        indices = range(circuit.num_parameters) if parameter_indices is None else parameter_indices
+        columns = []
+        for index in indices:
+            shift, slope = _shift_for(circuit, index)
+            plus, minus = params.copy(), params.copy()
+            plus[:, index] += shift
+            minus[:, index] -= shift
+            both = self._overlap_probability(circuit, np.concatenate([plus, minus]), device)
+            # C = 1 - p: dC/dtheta = -slope * (p(+) - p(-)) / 2
+            columns.append(-slope * (both[: len(params)] - both[len(params):]) / 2)
+        return np.stack(columns, axis=1)
+
+    def _overlap_probability(self, circuit, params, device, max_bytes: float = 2e8) -> np.ndarray:
+        target = int(self.projector_bits, 2)
+        chunk = max(1, int(max_bytes // (16 * 2 ** self.num_qubits)))
+        out = np.empty(len(params))
+        for start in range(0, len(params), chunk):
+            states = qfab.statevector(circuit, params[start: start + chunk], device=device)
+            out[start: start + chunk] = np.abs(np.atleast_2d(states)[:, target]) ** 2
+        return out
+
+
+def _shift_for(circuit: qfab.Circuit, index: int) -> tuple[float, float]:
+    """Parameter-shift step for a circuit parameter used by exactly one +-1-generator rotation."""
+    uses = [op for op in circuit.operations if op.param is not None and op.param.index == index]
+    if len(uses) != 1 or uses[0].name not in _SHIFTABLE:
+        raise ValueError(f"parameter {circuit.parameters[index]!r} is used by {[op.name for op in uses]}; the "
+                         "state-based global cost needs it in exactly one Pauli rotation")
+    slope = uses[0].param.a
+    return np.pi / (2 * slope), slope
+
+
+def projector_observable(bits: str) -> SparsePauliOp:
+    """``|b><b| = prod_q (I + s_q Z_q) / 2`` expanded into 2**n Pauli strings (bit string little-endian
+    as Qiskit writes it: the last character is qubit 0)."""
+    n = len(bits)
+    op = SparsePauliOp("I" * n)
+    for q in range(n):
+        sign = 1.0 if bits[-1 - q] == "0" else -1.0
+        z = SparsePauliOp.from_sparse_list([("Z", [q], sign)], n)
+        op = (op @ (SparsePauliOp("I" * n) + z) * 0.5).simplify()
+    return op
+
+
+def global_fidelity_cost(num_qubits: int, target_bits: str | None = None, max_expanded_qubits: int = 10) -> Cost:
+    """``1 - |<b|psi>|^2``: the global cost of preparing ``|b>`` (default ``|0...0>``)."""
+    bits = target_bits or "0" * num_qubits
+    return Cost("global_fidelity", num_qubits, 1.0, "global", projector_bits=bits,
+                max_expanded_qubits=max_expanded_qubits)
+
+
+def local_fidelity_cost(num_qubits: int, target_bits: str | None = None) -> Cost:
+    """``1 - (1/n) sum_q <b_q|rho_q|b_q>``: Cerezo's local version of the same objective (zero exactly
+    when the global one is)."""
+    bits = target_bits or "0" * num_qubits
+    terms = [("Z", [q], (-1.0 if bits[-1 - q] == "0" else 1.0) / (2 * num_qubits)) for q in range(num_qubits)]
+    return Cost("local_fidelity", num_qubits, 0.5, "local",
+                pauli_observable=SparsePauliOp.from_sparse_list(terms, num_qubits))
+
+
+def pauli_cost(label: str, name: str | None = None, locality: str | None = None) -> Cost:
+    """``<P>`` for one Pauli string (Qiskit order: last character is qubit 0)."""
+    weight = sum(ch != "I" for ch in label)
+    return Cost(name or f"pauli_{label}", len(label), 0.0, locality or ("local" if weight <= 2 else "global"),
+                pauli_observable=SparsePauliOp(label))
+
+
+def global_pauli_cost(num_qubits: int) -> Cost:
+    """``<Z...Z>`` on every qubit."""
+    return pauli_cost("Z" * num_qubits, "global_pauli", "global")
+
+
+def local_pauli_cost(num_qubits: int) -> Cost:
+    """``<Z_0 Z_1>`` (McClean's observable), or ``<Z_0>`` on one qubit."""
+    label = "I" * (num_qubits - 2) + "ZZ" if num_qubits >= 2 else "Z"
+    return pauli_cost(label, "local_pauli", "local")
+
+
+_COSTS = {
+    "global_fidelity": global_fidelity_cost, "local_fidelity": local_fidelity_cost,
+    "global_pauli": global_pauli_cost, "local_pauli": local_pauli_cost,
+}
+
+
+def build_cost(name: str, num_qubits: int) -> Cost:
+    """A cost by name: ``global_fidelity``, ``local_fidelity``, ``global_pauli``, ``local_pauli``."""
+    if name not in _COSTS:
+        raise ValueError(f"unknown cost {name!r}; choose from {sorted(_COSTS)}")
+    return _COSTS[name](num_qubits)

@@ -1,0 +1,341 @@
+"""Trainability diagnosis: is this ansatz + cost + initialiser on a barren plateau, before training?
+
+Sampled: the variance of dC/dtheta over random initialisations (and, for McClean's circuit,
+random rotation axes), per parameter, over a grid of qubit counts and depths, with bootstrap
+confidence intervals; a fitted decay base ``b`` in ``Var ~ a b^n``; the depth beyond which the
+variance stops changing. One point of the grid is one batched ``qfab.gradient`` call, so the
+``device`` argument is passed through to whatever device (or planner) runs the batch.
+
+Predicted: the unitary 2-design value
+
+    Var[dC] = E[(1 - <G>^2_rho-) / 2] (Tr H^2 - (Tr H)^2 / d) / (d^2 - 1)
+
+(derived in the barren-plateau reference, section 1.1; ``H`` the cost observable, ``G`` the
+differentiated gate's generator, ``rho-`` the state before it), and the Lie-algebraic loss
+variance of :mod:`qfab.qml.lie` where it applies.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+import qfab
+
+from . import lie
+from .ansatz import Ansatz, build_ansatz, with_identity_blocks
+from .costs import Cost, build_cost
+from .init import Initializer, build_initializer
+
+__all__ = [
+    "VariancePoint", "DecayFit", "ScanResult", "sample_gradients", "bootstrap_variance_interval", "fit_decay",
+    "saturation_depth", "two_design_variance", "lie_prediction", "scan", "verdict", "cli_main",
+]
+
+
+@dataclass
+class VariancePoint:
+    """One (ansatz, cost, init, n, L) cell: the sampled variance of the chosen parameters' gradients."""
+
+    ansatz: str
+    cost: str
+    init: str
+    num_qubits: int
+    layers: int
+    samples: int
+    parameters: list[int]
+    variance: float  # mean over the chosen parameters of each one's variance
+    interval: tuple[float, float]  # bootstrap confidence interval of ``variance``
+    per_parameter: list[float]
+    mean_gradient: float
+    loss_variance: float
+    two_design: float | None
+    lie: float | None
+    lie_dimension: int | None
+    seconds: float
+
+
+@dataclass
+class DecayFit:
+    """``Var ~ prefactor * base**n``, with a confidence interval of the base from the regression."""
+
+    base: float
+    interval: tuple[float, float]
+    prefactor: float
+
+    def describe(self) -> str:
+        return f"{self.base:.3g}^n (95% CI {self.interval[0]:.3g}..{self.interval[1]:.3g})"
+
+
+@dataclass
+class ScanResult:
+    points: list[VariancePoint] = field(default_factory=list)
+
+    def select(self, cost=None, init=None, layers=None, num_qubits=None) -> list[VariancePoint]:
+        return [p for p in self.points if (cost is None or p.cost == cost) and (init is None or p.init == init)
+                and (layers is None or p.layers == layers) and (num_qubits is None or p.num_qubits == num_qubits)]
+
+    def decay(self, cost: str, init: str, layers: int) -> DecayFit | None:
+        points = self.select(cost=cost, init=init, layers=layers)
+        if len({p.num_qubits for p in points}) < 2:
+            return None
+        return fit_decay([p.num_qubits for p in points], [p.variance for p in points])
+
+    def to_json(self) -> str:
+        return json.dumps([asdict(p) for p in self.points], indent=1)
+
+
+def _circuit_gradients(ansatz: Ansatz, costs: Sequence[Cost], theta, structure, parameters, device):
+    """Trainable-parameter gradients (B, len(parameters)) and loss values (B,) for each cost."""
+    params = ansatz.circuit_parameters(theta, structure)
+    out = [None] * len(costs)
+    expanded = [k for k, c in enumerate(costs) if not c.state_based]
+    if expanded:
+        observables = [costs[k].observable for k in expanded]
+        grads = ansatz.trainable_gradient(qfab.gradient(ansatz.circuit, observables, params, device=device), structure)
+        values = qfab.expectation(ansatz.circuit, observables, params, device=device)
+        for slot, k in enumerate(expanded):
+            out[k] = (grads[:, slot, parameters], costs[k].offset + values[:, slot])
+    for k, cost in enumerate(costs):
+        if cost.state_based:
+            columns = np.unique(ansatz._columns[parameters].ravel())
+            full = np.zeros_like(params)
+            full[:, columns] = cost.gradient(ansatz.circuit, params, parameter_indices=columns, device=device)
+            out[k] = (ansatz.trainable_gradient(full, structure)[:, parameters], cost.value(ansatz.circuit, params, device))
+    return out
+
+
+def sample_gradients(ansatz: Ansatz, costs: Cost | Sequence[Cost], samples: int, initializer: Initializer,
+                     parameters: Sequence[int] | None = None, seed: int | np.random.Generator = 0, device="cpu"):
+    """``samples`` random initialisations -> per cost ``(gradients (samples, k), losses (samples,))``."""
+    single = isinstance(costs, Cost)
+    costs = [costs] if single else list(costs)
+    rng = np.random.default_rng(seed)
+    parameters = list(range(ansatz.num_parameters)) if parameters is None else list(parameters)
+    theta = initializer(ansatz, samples, rng)
+    structure = ansatz.sample_structure(rng, samples)
+    out = _circuit_gradients(ansatz, costs, theta, structure, parameters, device)
+    return out[0] if single else out
+
+
+def bootstrap_variance_interval(values: np.ndarray, rng: np.random.Generator, resamples: int = 1000,
+                                level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap of the sample variance (column-mean of per-column variances for 2-D input)."""
+    values = np.asarray(values)
+    values = values[:, None] if values.ndim == 1 else values
+    draws = rng.integers(0, len(values), size=(resamples, len(values)))
+    variances = values[draws].var(axis=1, ddof=1).mean(axis=1)
+    tail = (1 - level) / 2
+    return float(np.quantile(variances, tail)), float(np.quantile(variances, 1 - tail))
+
+
+def fit_decay(qubits: Sequence[int], variances: Sequence[float]) -> DecayFit:
+    """Least squares of log Var on n; the base's 95% interval from the slope's standard error."""
+    n = np.asarray(qubits, dtype=float)
+    logs = np.log(np.asarray(variances, dtype=float))
+    design = np.stack([np.ones_like(n), n], axis=1)
+    coef, residual, *_ = np.linalg.lstsq(design, logs, rcond=None)
+    dof = len(n) - 2
+    if dof > 0:
+        sigma2 = float(np.sum((logs - design @ coef) ** 2)) / dof
+        slope_se = np.sqrt(sigma2 / np.sum((n - n.mean()) ** 2))
+    else:
+        slope_se = 0.0
+    return DecayFit(float(np.exp(coef[1])), (float(np.exp(coef[1] - 1.96 * slope_se)), float(np.exp(coef[1] + 1.96 * slope_se))),
+                    float(np.exp(coef[0])))
+
+
+def saturation_depth(points: Sequence[VariancePoint]) -> int | None:
+    """The smallest depth from which every deeper variance lies inside the deepest point's interval:
+    past it, more layers no longer change the landscape's flatness (the scrambling depth)."""
+    points = sorted(points, key=lambda p: p.layers)
+    if len(points) < 2:
+        return None
+    low, high = points[-1].interval
+    depth = points[-1].layers
+    for p in reversed(points):
+        if not low <= p.variance <= high:
+            break
+        depth = p.layers
+    return depth
+
+
+def two_design_variance(cost: Cost, state_term: float | None = None) -> float:
+    """Gradient variance if the circuit after (and, by default, before) the gate is a 2-design.
+    ``state_term`` is ``E[(1 - <G>^2)/2]`` over the state before the gate; a Haar state gives
+    ``d / (2 (d + 1))``."""
+    d = 2 ** cost.num_qubits
+    if cost.projector_bits is not None:  # H = -|b><b|: Tr H^2 = 1, Tr H = -1
+        spread = 1 - 1 / d
+    else:
+        op = cost.observable.simplify()
+        coefficients = dict(zip(op.paulis.to_labels(), op.coeffs))
+        identity = coefficients.get("I" * cost.num_qubits, 0)
+        spread = d * float(np.sum(np.abs(op.coeffs) ** 2) - abs(identity) ** 2)
+    term = d / (2 * (d + 1)) if state_term is None else state_term
+    return term * spread / (d * d - 1)
+
+
+def lie_prediction(ansatz: Ansatz, cost: Cost, max_qubits: int = 8, max_dimension: int = 5000):
+    """``(dimension, loss variance or None, note)`` of the ansatz's DLA, or ``(None, None, reason)``."""
+    if ansatz.num_qubits > max_qubits:
+        return None, None, f"Lie closure skipped above {max_qubits} qubits"
+    try:
+        if ansatz.generators is not None:
+            generators, preparation = ansatz.generators, None
+        else:
+            # For random axes the circuit holds all three rotations per site; their union generates the DLA.
+            generators, preparation = lie.circuit_generators(ansatz.qiskit_circuit)
+        algebra = lie.lie_closure(generators, max_dimension=max_dimension)
+    except ValueError as err:
+        return None, None, str(err)
+    from qiskit.quantum_info import Statevector
+
+    state = Statevector.from_label("0" * ansatz.num_qubits)
+    if preparation is not None and len(preparation.data):
+        state = state.evolve(preparation)
+    observable = cost.observable if not cost.state_based else None
+    if observable is None:
+        return algebra.dimension, None, "global projector above the expansion limit"
+    variance, note = lie.lie_variance(algebra, _drop_identity(observable), state.data)
+    return algebra.dimension, variance, note
+
+
+def _drop_identity(op):
+    label = "I" * op.num_qubits
+    keep = [i for i, l in enumerate(op.paulis.to_labels()) if l != label]
+    return op[keep] if keep else op
+
+
+def scan(ansatz_name: str, cost_names: Sequence[str], qubits: Sequence[int], layers: Sequence[int], samples: int,
+         inits: Sequence[str] = ("uniform",), parameters: Sequence[int] = (0,), seed: int = 0, device="cpu",
+         sigma: float | None = None, block_layers: int = 1, bootstrap: int = 1000, progress: bool = True,
+         lie_max_qubits: int = 6) -> ScanResult:
+    """Sample every (init, n, L) cell for all costs at once (one batched gradient call per cell).
+
+    ``identity_blocks`` builds the ansatz with mirrored blocks of ``block_layers`` layers, with
+    ``L`` the total number of layers (forward and mirrored)."""
+    from tqdm import tqdm
+
+    result = ScanResult()
+    rng = np.random.default_rng(seed)
+    cells = [(init, n, L) for init in inits for n in qubits for L in layers]
+    lie_cache: dict = {}
+    for init_name, n, L in tqdm(cells, disable=not progress, desc="plateau scan"):
+        if init_name == "identity_blocks":
+            ansatz = with_identity_blocks(build_ansatz(ansatz_name, n, max(1, L // 2)), block_layers)
+        else:
+            ansatz = build_ansatz(ansatz_name, n, L)
+        initializer = build_initializer(init_name, sigma)
+        costs = [build_cost(name, n) for name in cost_names]
+        chosen = [p for p in parameters if p < ansatz.num_parameters]
+        start = time.perf_counter()
+        outputs = sample_gradients(ansatz, costs, samples, initializer, chosen, rng, device)
+        seconds = time.perf_counter() - start
+        for cost, (grads, losses) in zip(costs, outputs):
+            key = (ansatz.name, cost.name, n, L)
+            if key not in lie_cache:
+                lie_cache[key] = lie_prediction(ansatz, cost, max_qubits=lie_max_qubits) if init_name == "uniform" else (None, None, "")
+            dimension, lie_var, _ = lie_cache[key]
+            first_term = ansatz.first_gate_state_term if chosen and chosen[0] < ansatz.num_qubits else None
+            result.points.append(VariancePoint(
+                ansatz=ansatz.name, cost=cost.name, init=init_name, num_qubits=n, layers=L, samples=samples,
+                parameters=chosen, variance=float(grads.var(axis=0, ddof=1).mean()),
+                interval=bootstrap_variance_interval(grads, rng, bootstrap), per_parameter=grads.var(axis=0, ddof=1).tolist(),
+                mean_gradient=float(grads.mean()), loss_variance=float(losses.var(ddof=1)),
+                two_design=two_design_variance(cost, first_term), lie=lie_var, lie_dimension=dimension, seconds=seconds))
+    return result
+
+
+def verdict(result: ScanResult) -> list[str]:
+    """Sentences a person can act on: decay per cost and init, scrambling depth, remedies ranked by effect."""
+    lines = []
+    deepest = max(p.layers for p in result.points)
+    largest = max(p.num_qubits for p in result.points)
+    costs = list(dict.fromkeys(p.cost for p in result.points))
+    inits = list(dict.fromkeys(p.init for p in result.points))
+    for cost in costs:
+        for init in inits:
+            fit = result.decay(cost, init, deepest)
+            if fit is None:
+                continue
+            kind = "exponential decay: barren plateau" if fit.interval[1] < 0.9 else "no exponential decay resolved"
+            lines.append(f"{cost} cost, {init} init, depth {deepest}: variance decays as {fit.describe()} — {kind}.")
+    for cost in costs:
+        depth = saturation_depth(result.select(cost=cost, init=inits[0], num_qubits=largest))
+        if depth is not None:
+            lines.append(f"{cost} cost at n={largest}: the variance stops changing from depth {depth} "
+                         f"(scrambling depth); deeper circuits only cost time.")
+    ranked = []
+    for cost in costs:
+        for init in inits:
+            cell = result.select(cost=cost, init=init, layers=deepest, num_qubits=largest)
+            if cell:
+                ranked.append((cell[0].variance, cost, init))
+    ranked.sort(reverse=True)
+    if ranked:
+        best = ranked[0]
+        lines.append("Remedies ranked by measured gradient variance at n=%d, depth %d: " % (largest, deepest)
+                     + "; ".join(f"{c} + {i}: {v:.3g}" for v, c, i in ranked) + ".")
+        lines.append(f"Recommendation: train with the {best[1]} cost and {best[2]} initialisation.")
+    for p in result.select(init="uniform", num_qubits=largest, layers=deepest):
+        if p.lie_dimension is not None:
+            d = p.lie_dimension
+            su = 4 ** p.num_qubits - 1
+            if d < su:
+                lines.append(f"{p.cost}: the dynamical Lie algebra has dimension {d} (< {su} for su(2^n)); a polynomial "
+                             "DLA avoids the plateau but makes the model likely classically simulable (g-sim, Cerezo et al. 2025).")
+            else:
+                lines.append(f"{p.cost}: the dynamical Lie algebra is su(2^n) (dimension {d}): deep circuits form a "
+                             "2-design, expect the plateau.")
+            break
+    return lines
+
+
+def _int_list(text: str) -> list[int]:
+    """``"2,4,6"`` or ``"2:10:2"`` (inclusive range)."""
+    if ":" in text:
+        parts = [int(v) for v in text.split(":")]
+        start, stop, step = parts[0], parts[1], parts[2] if len(parts) > 2 else 1
+        return list(range(start, stop + 1, step))
+    return [int(v) for v in text.split(",")]
+
+
+def cli_main(argv: Sequence[str] | None = None) -> int:
+    """``qfab plateau``: scan, print the verdict, write ``scan.json`` and an HTML report with PNGs."""
+    parser = argparse.ArgumentParser(prog="qfab plateau", description=__doc__.split("\n")[0])
+    parser.add_argument("--ansatz", default="mcclean", help="mcclean, hea, alternating, tensor_product, qcnn")
+    parser.add_argument("--qubits", default="2:8:2", help="list '2,4,6' or inclusive range '2:8:2'")
+    parser.add_argument("--layers", default="2,10,50", help="list or range of depths")
+    parser.add_argument("--samples", type=int, default=200, help="random initialisations per point")
+    parser.add_argument("--costs", default="local_pauli,global_pauli,global_fidelity,local_fidelity")
+    parser.add_argument("--inits", default="uniform,identity_blocks,gaussian",
+                        help="uniform, gaussian, small_angle, identity_blocks")
+    parser.add_argument("--sigma", type=float, default=None, help="Gaussian sigma (default 1/sqrt(L))")
+    parser.add_argument("--parameters", default="0", help="trainable parameter indices, or 'all'")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="passed through to qfab (e.g. 'auto' for the planner)")
+    parser.add_argument("--out", default="plateau_report", help="output folder")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    qubits, layers = _int_list(args.qubits), _int_list(args.layers)
+    parameters = range(10**6) if args.parameters == "all" else _int_list(args.parameters)
+    start = time.perf_counter()
+    result = scan(args.ansatz, args.costs.split(","), qubits, layers, args.samples, args.inits.split(","),
+                  list(parameters), seed=args.seed, device=args.device, sigma=args.sigma, progress=not args.no_progress)
+    elapsed = time.perf_counter() - start
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scan.json").write_text(result.to_json())
+    lines = verdict(result)
+    from .report import write_report
+
+    html = write_report(result, lines, out, title=f"Trainability of {args.ansatz}", elapsed=elapsed)
+    print("\n".join(lines))
+    print(f"scan took {elapsed:.1f} s; report: {html}")
+    return 0
