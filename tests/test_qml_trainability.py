@@ -111,3 +111,18 @@ def test_decay_fit_and_saturation_depth_on_known_data():
 def test_identity_block_init_requires_mirrored_ansatz():
     with pytest.raises(ValueError, match="with_identity_blocks"):
         identity_blocks()(A.hardware_efficient(2, 2), 1, np.random.default_rng(0))
+
+
+def test_plateau_command_writes_report(tmp_path, capsys):
+    code = T.cli_main(["--qubits", "2,3", "--layers", "2,6", "--samples", "60", "--costs", "local_pauli,global_fidelity",
+                       "--inits", "uniform,identity_blocks", "--out", str(tmp_path), "--no-progress"])
+    assert code == 0
+    page = (tmp_path / "index.html").read_text()
+    assert "Verdict" in page and "variance_vs_qubits.png" in page and "variance_vs_depth.png" in page
+    for name in ("variance_vs_qubits.png", "variance_vs_depth.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    import json
+
+    points = json.loads((tmp_path / "scan.json").read_text())
+    assert len(points) == 2 * 2 * 2 * 2
+    assert "report:" in capsys.readouterr().out
