@@ -10,9 +10,11 @@ fake_provider = pytest.importorskip("qiskit_ibm_runtime.fake_provider", reason="
 
 from qiskit import QuantumCircuit  # noqa: E402
 from qiskit.circuit import ParameterVector  # noqa: E402
+from qiskit.circuit.library import get_standard_gate_name_mapping  # noqa: E402
 from qiskit.circuit.library import real_amplitudes  # noqa: E402
 from qiskit.providers.fake_provider import GenericBackendV2  # noqa: E402
 from qiskit.quantum_info import SparsePauliOp, Statevector, random_pauli_list  # noqa: E402
+from qiskit.transpiler import InstructionProperties  # noqa: E402
 from qiskit_aer import AerSimulator  # noqa: E402
 from qiskit_aer.noise.device import basic_device_readout_errors  # noqa: E402
 
@@ -176,3 +178,19 @@ def test_qpu_profile_and_estimator_on_hardware():
     assert np.all(result.data.stds > 0)
     assert 0 < device.expected_error(qfab.from_qiskit(circuit)) < 1
     assert device.estimated_seconds(qfab.from_qiskit(circuit), batch=3, gradient=True) > 0
+
+
+def test_dead_couplers_are_avoided_and_zero_the_success_estimate():
+    backend = GenericBackendV2(5, coupling_map=[[0, 1], [1, 2], [2, 3], [3, 4]], seed=3)
+    gate = next(g for g in ("ecr", "cz", "cx") if g in backend.target.operation_names)
+    for pair in list(backend.target[gate]):
+        if set(pair) == {1, 2}:
+            backend.target.update_instruction_properties(gate, pair, InstructionProperties(error=1.0))
+    ansatz = hardware_efficient_ansatz(backend, 3, layers=1)
+    assert all(set(pair) != {1, 2} for pair in ansatz.couplers)
+    assert set(ansatz.physical_qubits) == {2, 3, 4}
+    chain = QuantumCircuit(3)
+    chain.append(get_standard_gate_name_mapping()[gate], [0, 1])
+    chain.append(get_standard_gate_name_mapping()[gate], [1, 2])
+    assert map_circuit(chain, backend, "trivial").estimated_success == 0.0
+    assert map_circuit(chain, backend).estimated_success > 0.5
