@@ -1,0 +1,271 @@
+"""scikit-learn estimators: :class:`QuantumClassifier` and :class:`QuantumRegressor`.
+
+A model is ``encoding(x) -> ansatz(theta) -> readout``: each sample's features set the encoding
+angles, all samples of a mini-batch run as one qfab batch, and the adjoint gradients of the
+readout observables (``(B, K, P)`` in one call) are chained through the loss by hand. Features are
+min-max scaled to [0, 1] on ``fit``. Training state (parameters, optimiser moments, random
+generator, history) is written to ``checkpoint`` after every epoch; ``fit`` on an estimator whose
+checkpoint exists resumes after the saved epoch, so an interrupted run continues where it stopped
+and reaches the same parameters as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from qiskit.quantum_info import SparsePauliOp
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import unique_labels
+from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
+
+import qfab
+
+from .ansatz import Ansatz, build_ansatz, with_identity_blocks
+from .encoding import build_encoding
+from .init import build_initializer
+from .monitor import PlateauMonitor
+
+__all__ = ["QuantumClassifier", "QuantumRegressor", "Adam", "SPSA"]
+
+
+class Adam:
+    """Adam (Kingma & Ba) on a parameter vector; its state is saved in checkpoints."""
+
+    def __init__(self, learning_rate=0.05, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.learning_rate, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
+        self.m = self.v = None
+        self.t = 0
+
+    def step(self, theta, gradient):
+        if self.m is None:
+            self.m, self.v = np.zeros_like(theta), np.zeros_like(theta)
+        self.t += 1
+        self.m = self.beta1 * self.m + (1 - self.beta1) * gradient
+        self.v = self.beta2 * self.v + (1 - self.beta2) * gradient**2
+        m_hat = self.m / (1 - self.beta1**self.t)
+        v_hat = self.v / (1 - self.beta2**self.t)
+        return theta - self.learning_rate * m_hat / (np.sqrt(v_hat) + self.eps)
+
+    def state(self):
+        return {"m": self.m, "v": self.v, "t": self.t}
+
+    def load(self, state):
+        self.m, self.v, self.t = state["m"], state["v"], int(state["t"])
+
+
+class SPSA:
+    """Simultaneous perturbation (Spall): two loss evaluations per step whatever the number of
+    parameters, and tolerant of shot noise, so it suits shot-based devices. Gains a_k = a/(k+1+A)^0.602,
+    c_k = c/(k+1)^0.101."""
+
+    def __init__(self, learning_rate=0.2, perturbation=0.1, stability=10.0):
+        self.learning_rate, self.perturbation, self.stability = learning_rate, perturbation, stability
+        self.t = 0
+
+    def step(self, theta, loss, rng):
+        a = self.learning_rate / (self.t + 1 + self.stability) ** 0.602
+        c = self.perturbation / (self.t + 1) ** 0.101
+        delta = rng.choice([-1.0, 1.0], size=theta.shape)
+        estimate = (loss(theta + c * delta) - loss(theta - c * delta)) / (2 * c) * delta
+        self.t += 1
+        return theta - a * estimate, estimate
+
+    def state(self):
+        return {"t": self.t}
+
+    def load(self, state):
+        self.t = int(state["t"])
+
+
+class _QuantumModel(BaseEstimator):
+    def __init__(self, ansatz="hea", layers=2, encoding="angle", initializer="uniform", sigma=None,
+                 identity_block_layers=None, optimizer="adam", learning_rate=0.1, epochs=20, batch_size=32,
+                 output_scale=3.0, checkpoint=None, monitor=None, random_state=0, device="cpu"):
+        self.ansatz = ansatz
+        self.layers = layers
+        self.encoding = encoding
+        self.initializer = initializer
+        self.sigma = sigma
+        self.identity_block_layers = identity_block_layers
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.output_scale = output_scale
+        self.checkpoint = checkpoint
+        self.monitor = monitor
+        self.random_state = random_state
+        self.device = device
+
+    # -- model construction -------------------------------------------------------------
+    def _build(self, num_features: int):
+        self.encoding_ = build_encoding(self.encoding, num_features)
+        n = self.encoding_.num_qubits
+        if isinstance(self.ansatz, Ansatz):
+            ansatz = self.ansatz
+        elif self.identity_block_layers:
+            ansatz = with_identity_blocks(build_ansatz(self.ansatz, n, max(1, self.layers // 2)), self.identity_block_layers)
+        else:
+            ansatz = build_ansatz(self.ansatz, n, self.layers)
+        if ansatz.random_axes:
+            raise ValueError("random-axis ansätze (mcclean) are for trainability studies, not models")
+        self.ansatz_ = ansatz
+        qc = self.encoding_.qiskit_circuit.compose(ansatz.qiskit_circuit)
+        self.circuit_ = qfab.from_qiskit(qc)
+        index = {name: i for i, name in enumerate(self.circuit_.parameters)}
+        self._x_columns = np.array([index[p.name] for p in self.encoding_.parameters])
+        self._theta_columns = np.array([index[p.name] for p in ansatz.parameters])
+
+    def _circuit_parameters(self, angles, theta):
+        params = np.zeros((len(angles), self.circuit_.num_parameters))
+        params[:, self._x_columns] = angles
+        params[:, self._theta_columns] = theta
+        return params
+
+    def _scale(self, X):
+        span = np.where(self.feature_max_ > self.feature_min_, self.feature_max_ - self.feature_min_, 1.0)
+        return np.clip((X - self.feature_min_) / span, 0.0, 1.0)
+
+    def _expectations(self, X, theta):
+        angles = self.encoding_.angles(self._scale(X))
+        return qfab.expectation(self.circuit_, self.observables_, self._circuit_parameters(angles, theta), device=self.device)
+
+    # -- training -------------------------------------------------------------------------
+    def _train(self, X, targets):
+        rng = np.random.default_rng(self.random_state)
+        theta = build_initializer(self.initializer, self.sigma)(self.ansatz_, 1, rng)[0]
+        if self.identity_block_layers:
+            mirrored = self.ansatz_.mirror_of >= 0
+            theta[mirrored] = theta[self.ansatz_.mirror_of[mirrored]]
+        optimizer = Adam(self.learning_rate) if self.optimizer == "adam" else SPSA(self.learning_rate)
+        if self.optimizer not in ("adam", "spsa"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; use 'adam' or 'spsa'")
+        self.history_ = []
+        start_epoch = 0
+        path = Path(self.checkpoint) if self.checkpoint else None
+        if path is not None and path.exists():
+            theta, start_epoch = self._load_checkpoint(path, optimizer, rng)
+        monitor = self.monitor
+        step = start_epoch * int(np.ceil(len(X) / self.batch_size))
+        for epoch in range(start_epoch, self.epochs):
+            order = rng.permutation(len(X))
+            for start in range(0, len(X), self.batch_size):
+                rows = order[start: start + self.batch_size]
+                if self.optimizer == "adam":
+                    gradient = self._loss_gradient(X[rows], targets[rows], theta)
+                    theta = optimizer.step(theta, gradient)
+                else:
+                    theta, gradient = optimizer.step(theta, lambda t: self._loss(X[rows], targets[rows], t), rng)
+                if isinstance(monitor, PlateauMonitor):
+                    replacement = monitor.observe(step, theta, gradient, rng)
+                    if replacement is not None:
+                        theta = replacement
+                step += 1
+            self.history_.append({"epoch": epoch, "loss": float(self._loss(X, targets, theta))})
+            if path is not None:
+                self._save_checkpoint(path, theta, epoch + 1, optimizer, rng)
+        self.theta_ = theta
+        self.epochs_trained_ = self.epochs
+
+    def _save_checkpoint(self, path, theta, epochs_done, optimizer, rng):
+        state = {k: v for k, v in optimizer.state().items() if v is not None}
+        meta = {"epochs_done": epochs_done, "rng": rng.bit_generator.state, "history": self.history_,
+                "optimizer": self.optimizer, "scalars": {k: v for k, v in state.items() if np.isscalar(v)}}
+        arrays = {f"opt_{k}": v for k, v in state.items() if not np.isscalar(v)}
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, theta=theta, meta=np.array(json.dumps(meta)), **arrays)
+        tmp.replace(path)  # never leave a half-written checkpoint
+
+    def _load_checkpoint(self, path, optimizer, rng):
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            if meta["optimizer"] != self.optimizer:
+                raise ValueError(f"checkpoint {path} was written by optimizer {meta['optimizer']!r}, not {self.optimizer!r}")
+            state = dict(meta["scalars"])
+            state.update({k[4:]: data[k] for k in data.files if k.startswith("opt_")})
+            optimizer.load({**{"m": None, "v": None}, **state})
+            rng.bit_generator.state = meta["rng"]
+            self.history_ = meta["history"]
+            return data["theta"].copy(), int(meta["epochs_done"])
+
+    def _gradients(self, X, theta):
+        angles = self.encoding_.angles(self._scale(X))
+        params = self._circuit_parameters(angles, theta)
+        values = qfab.expectation(self.circuit_, self.observables_, params, device=self.device)
+        grads = qfab.gradient(self.circuit_, self.observables_, params, device=self.device)[:, :, self._theta_columns]
+        return values, grads
+
+
+class QuantumClassifier(ClassifierMixin, _QuantumModel):
+    """Classes read out as softmax(output_scale * <O_k>), with O_k = Z on qubit k (then Z_k Z_k+1 when
+    there are more classes than qubits); trained on cross-entropy."""
+
+    def fit(self, X, y):
+        X, y = check_X_y(X, y)
+        self.classes_ = unique_labels(y)
+        self.n_features_in_ = X.shape[1]
+        self.feature_min_, self.feature_max_ = X.min(axis=0), X.max(axis=0)
+        self._build(X.shape[1])
+        self.observables_ = _class_observables(len(self.classes_), self.encoding_.num_qubits)
+        self._train(X, np.searchsorted(self.classes_, y))
+        return self
+
+    def _probabilities(self, values):
+        logits = self.output_scale * values
+        logits = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def _loss(self, X, labels, theta):
+        p = self._probabilities(self._expectations(X, theta))
+        return -np.mean(np.log(p[np.arange(len(labels)), labels] + 1e-12))
+
+    def _loss_gradient(self, X, labels, theta):
+        values, grads = self._gradients(X, theta)
+        p = self._probabilities(values)
+        p[np.arange(len(labels)), labels] -= 1  # d CE / d logits
+        return self.output_scale * np.einsum("bk,bkp->p", p, grads) / len(labels)
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "theta_")
+        X = validate_data(self, X, reset=False)
+        return self._probabilities(self._expectations(X, self.theta_))
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class QuantumRegressor(RegressorMixin, _QuantumModel):
+    """Predicts ``y_mean + y_half_range * <Z_0>`` (targets min-max mapped to [-1, 1]); trained on MSE."""
+
+    def fit(self, X, y):
+        X, y = check_X_y(X, y, y_numeric=True)
+        self.n_features_in_ = X.shape[1]
+        self.feature_min_, self.feature_max_ = X.min(axis=0), X.max(axis=0)
+        self.target_center_ = (y.max() + y.min()) / 2
+        self.target_half_range_ = max((y.max() - y.min()) / 2, 1e-12)
+        self._build(X.shape[1])
+        n = self.encoding_.num_qubits
+        self.observables_ = [SparsePauliOp("I" * (n - 1) + "Z")]
+        self._train(X, (y - self.target_center_) / self.target_half_range_)
+        return self
+
+    def _loss(self, X, targets, theta):
+        return float(np.mean((self._expectations(X, theta)[:, 0] - targets) ** 2))
+
+    def _loss_gradient(self, X, targets, theta):
+        values, grads = self._gradients(X, theta)
+        return 2 * np.einsum("b,bp->p", values[:, 0] - targets, grads[:, 0]) / len(targets)
+
+    def predict(self, X):
+        check_is_fitted(self, "theta_")
+        X = validate_data(self, X, reset=False)
+        return self.target_center_ + self.target_half_range_ * self._expectations(X, self.theta_)[:, 0]
+
+
+def _class_observables(num_classes: int, num_qubits: int) -> list[SparsePauliOp]:
+    labels = [("Z", [q]) for q in range(num_qubits)] + [("ZZ", [q, q + 1]) for q in range(num_qubits - 1)]
+    if num_classes > len(labels):
+        raise ValueError(f"{num_classes} classes need more than {num_qubits} qubits with Z and ZZ readouts")
+    return [SparsePauliOp.from_sparse_list([(p, q, 1.0)], num_qubits) for p, q in labels[:num_classes]]
