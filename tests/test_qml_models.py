@@ -97,3 +97,24 @@ def test_monitor_is_wired_into_training(iris):
     assert len(monitor.gradient_norms) == int(np.ceil(len(Xtr) / 32))
     assert len(monitor.events) == 1 and monitor.events[0]["step"] == 1
     assert clf.theta_ is not None
+
+
+def test_layerwise_schedule_freezes_deeper_layers_until_their_turn(iris):
+    Xtr, Xte, ytr, yte = iris
+    early = QuantumClassifier(layers=3, epochs=1, schedule="layerwise").fit(Xtr, ytr)
+    deeper = early.ansatz_.layer_of > 0
+    assert np.all(early.theta_[deeper] == 0) and np.any(early.theta_[~deeper] != 0)
+    full = QuantumClassifier(layers=3, epochs=15, schedule="layerwise", learning_rate=0.1).fit(Xtr, ytr)
+    # Every layer was unfrozen at some point (some RZ before a Z readout have zero gradient and stay put).
+    for layer in range(1, 3):
+        assert np.any(np.abs(full.theta_[full.ansatz_.layer_of == layer]) > 1e-3)
+    assert full.score(Xte, yte) > 0.8
+
+
+def test_warm_start_continues_from_the_previous_fit(iris):
+    Xtr, _, ytr, _ = iris
+    clf = QuantumClassifier(layers=2, epochs=3, warm_start=True).fit(Xtr, ytr)
+    first_loss = clf.history_[-1]["loss"]
+    clf.fit(Xtr, ytr)
+    assert clf.history_[0]["loss"] < QuantumClassifier(layers=2, epochs=1).fit(Xtr, ytr).history_[0]["loss"]
+    assert clf.history_[-1]["loss"] <= first_loss + 1e-9

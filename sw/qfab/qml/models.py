@@ -81,7 +81,8 @@ class SPSA:
 class _QuantumModel(BaseEstimator):
     def __init__(self, ansatz="hea", layers=2, encoding="angle", initializer="uniform", sigma=None,
                  identity_block_layers=None, optimizer="adam", learning_rate=0.1, epochs=20, batch_size=32,
-                 output_scale=3.0, checkpoint=None, monitor=None, random_state=0, device="cpu"):
+                 output_scale=3.0, schedule="full", warm_start=False, checkpoint=None, monitor=None, random_state=0,
+                 device="cpu"):
         self.ansatz = ansatz
         self.layers = layers
         self.encoding = encoding
@@ -93,6 +94,8 @@ class _QuantumModel(BaseEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.output_scale = output_scale
+        self.schedule = schedule
+        self.warm_start = warm_start
         self.checkpoint = checkpoint
         self.monitor = monitor
         self.random_state = random_state
@@ -133,11 +136,23 @@ class _QuantumModel(BaseEstimator):
 
     # -- training -------------------------------------------------------------------------
     def _train(self, X, targets):
+        """Mini-batch training. ``schedule="layerwise"`` (Skolik et al. 2021) starts the deeper layers at
+        zero and unfreezes one more layer every ``epochs / L`` epochs, so early steps see a shallow
+        circuit's gradients; ``warm_start`` continues from the previous fit's parameters."""
+        if self.schedule not in ("full", "layerwise"):
+            raise ValueError(f"unknown schedule {self.schedule!r}; use 'full' or 'layerwise'")
         rng = np.random.default_rng(self.random_state)
-        theta = build_initializer(self.initializer, self.sigma)(self.ansatz_, 1, rng)[0]
-        if self.identity_block_layers:
-            mirrored = self.ansatz_.mirror_of >= 0
-            theta[mirrored] = theta[self.ansatz_.mirror_of[mirrored]]
+        previous = getattr(self, "theta_", None) if self.warm_start else None
+        if previous is not None and len(previous) == self.ansatz_.num_parameters:
+            theta = previous.copy()
+        else:
+            theta = build_initializer(self.initializer, self.sigma)(self.ansatz_, 1, rng)[0]
+            if self.identity_block_layers:
+                mirrored = self.ansatz_.mirror_of >= 0
+                theta[mirrored] = theta[self.ansatz_.mirror_of[mirrored]]
+            if self.schedule == "layerwise":
+                theta[self.ansatz_.layer_of > 0] = 0.0
+        num_layers = max(self.ansatz_.num_layers, 1)
         optimizer = Adam(self.learning_rate) if self.optimizer == "adam" else SPSA(self.learning_rate)
         if self.optimizer not in ("adam", "spsa"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; use 'adam' or 'spsa'")
@@ -149,14 +164,22 @@ class _QuantumModel(BaseEstimator):
         monitor = self.monitor
         step = start_epoch * int(np.ceil(len(X) / self.batch_size))
         for epoch in range(start_epoch, self.epochs):
+            frozen = None
+            if self.schedule == "layerwise":
+                frozen = self.ansatz_.layer_of >= min(num_layers, 1 + epoch * num_layers // self.epochs)
             order = rng.permutation(len(X))
             for start in range(0, len(X), self.batch_size):
                 rows = order[start: start + self.batch_size]
                 if self.optimizer == "adam":
                     gradient = self._loss_gradient(X[rows], targets[rows], theta)
+                    if frozen is not None:
+                        gradient[frozen] = 0.0
                     theta = optimizer.step(theta, gradient)
                 else:
+                    before = theta
                     theta, gradient = optimizer.step(theta, lambda t: self._loss(X[rows], targets[rows], t), rng)
+                    if frozen is not None:
+                        theta[frozen] = before[frozen]
                 if isinstance(monitor, PlateauMonitor):
                     replacement = monitor.observe(step, theta, gradient, rng)
                     if replacement is not None:
