@@ -1,0 +1,158 @@
+"""ADAPT-style ansatz growth (Grimsley et al. 2019, qubit-ADAPT) with a hardware price on each candidate.
+
+Instead of fixing a deep ansatz and hoping its gradients do not vanish, grow it: at every step
+append the pool operator ``exp(-i phi P / 2)`` whose gradient at ``phi = 0`` is largest, re-optimise
+all angles, and stop when no candidate's gradient reaches ``gradient_tolerance``. All candidates are
+scored with one adjoint call: they are appended together at angle zero, where each is the identity,
+so the gradient with respect to each one equals its gradient if it were appended alone.
+
+Candidates are ranked by ``|gradient| / (1 + hardware_weight * two_qubit_gates)``, where the two-qubit
+gate count is what the operator costs on the target (``2 * (weight - 1)`` CX/CZ for a Pauli string on
+neighbouring qubits, plus routing SWAPs off the coupling map), so a cheap operator with almost the
+same gradient wins on hardware. Angles that end near zero with a negligible gradient are pruned.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from qiskit import QuantumCircuit
+from qiskit.circuit import ParameterVector
+from qiskit.quantum_info import SparsePauliOp
+from scipy.optimize import minimize
+
+import qfab
+
+from .ansatz import _pauli_rotation
+
+__all__ = ["qubit_adapt_pool", "two_qubit_gate_cost", "AdaptResult", "adapt"]
+
+
+def qubit_adapt_pool(num_qubits: int, coupling_map: Sequence[tuple[int, int]] | None = None) -> list[str]:
+    """Real-amplitude qubit-ADAPT pool: Y_i and the odd-Y two-qubit strings on coupled pairs."""
+    edges = coupling_map if coupling_map is not None else [(q, q + 1) for q in range(num_qubits - 1)]
+    labels = []
+    for q in range(num_qubits):
+        labels.append(_label({q: "Y"}, num_qubits))
+    for a, b in edges:
+        for pa, pb in (("X", "Y"), ("Y", "X"), ("Z", "Y"), ("Y", "Z")):
+            labels.append(_label({a: pa, b: pb}, num_qubits))
+    return labels
+
+
+def _label(letters: dict[int, str], num_qubits: int) -> str:
+    return "".join(letters.get(q, "I") for q in reversed(range(num_qubits)))
+
+
+def two_qubit_gate_cost(label: str, coupling_map: Sequence[tuple[int, int]] | None = None) -> int:
+    """Two-qubit gates for ``exp(-i phi P/2)``: a CX ladder of 2(w - 1) gates, plus 3 CX per SWAP
+    (there and back) for every hop off the coupling map beyond the first."""
+    support = [len(label) - 1 - i for i, ch in enumerate(label) if ch != "I"]
+    if len(support) < 2:
+        return 0
+    cost = 2 * (len(support) - 1)
+    if coupling_map is not None:
+        import networkx as nx
+
+        graph = nx.Graph(list(coupling_map))
+        for a, b in zip(support, support[1:]):
+            hops = nx.shortest_path_length(graph, a, b)
+            cost += 2 * 3 * (hops - 1)
+    return cost
+
+
+@dataclass
+class AdaptResult:
+    operators: list[str]
+    theta: np.ndarray
+    energies: list[float]
+    history: list[dict] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+
+    def circuit(self, num_qubits: int) -> QuantumCircuit:
+        return _build(self.operators, num_qubits)[0]
+
+
+def _build(operators: Sequence[str], num_qubits: int, initial: QuantumCircuit | None = None):
+    qc = QuantumCircuit(num_qubits) if initial is None else initial.copy()
+    vector = ParameterVector("a", len(operators))
+    for label, parameter in zip(operators, vector):
+        _pauli_rotation(qc, SparsePauliOp(label), parameter)
+    return qc, vector
+
+
+def _columns(circuit: qfab.Circuit, vector) -> np.ndarray:
+    index = {name: i for i, name in enumerate(circuit.parameters)}
+    return np.array([index[p.name] for p in vector], dtype=np.int64)
+
+
+def adapt(observable: SparsePauliOp, pool: Sequence[str] | None = None, max_operators: int = 20,
+          gradient_tolerance: float = 1e-3, hardware_weight: float = 0.0,
+          coupling_map: Sequence[tuple[int, int]] | None = None, initial_state: QuantumCircuit | None = None,
+          prune_tolerance: float = 1e-4, device="cpu") -> AdaptResult:
+    """Minimise ``<observable>`` by growing the circuit one pool operator at a time."""
+    n = observable.num_qubits
+    pool = list(pool) if pool is not None else qubit_adapt_pool(n, coupling_map)
+    prices = np.array([two_qubit_gate_cost(p, coupling_map) for p in pool], dtype=float)
+    operators: list[str] = []
+    theta = np.zeros(0)
+    energies: list[float] = []
+    history: list[dict] = []
+    pruned: list[str] = []
+    for _ in range(max_operators):
+        qc, vector = _build(operators + pool, n, initial_state)
+        circuit = qfab.from_qiskit(qc)
+        columns = _columns(circuit, vector)
+        params = np.zeros(circuit.num_parameters)
+        params[columns[: len(operators)]] = theta
+        gradients = np.abs(qfab.gradient(circuit, observable, params, device=device)[columns[len(operators):]])
+        scores = gradients / (1 + hardware_weight * prices)
+        best = int(np.argmax(scores))
+        if gradients[best] < gradient_tolerance:
+            break
+        operators.append(pool[best])
+        theta = np.append(theta, 0.0)
+        theta, energy = _optimise(operators, theta, observable, initial_state, device)
+        energies.append(energy)
+        history.append({"operator": pool[best], "gradient": float(gradients[best]),
+                        "two_qubit_gates": int(prices[best]), "energy": energy})
+        operators, theta, dropped = _prune(operators, theta, observable, initial_state, prune_tolerance, device)
+        pruned += dropped
+    return AdaptResult(operators, theta, energies, history, pruned)
+
+
+def _optimise(operators, theta, observable, initial_state, device):
+    qc, vector = _build(operators, observable.num_qubits, initial_state)
+    circuit = qfab.from_qiskit(qc)
+    columns = _columns(circuit, vector)
+
+    def full(t):
+        params = np.zeros(circuit.num_parameters)
+        params[columns] = t
+        return params
+
+    def energy(t):
+        return float(qfab.expectation(circuit, observable, full(t), device=device))
+
+    def jacobian(t):
+        return qfab.gradient(circuit, observable, full(t), device=device)[columns]
+
+    found = minimize(energy, theta, jac=jacobian, method="BFGS", options={"gtol": 1e-8})
+    return found.x, float(found.fun)
+
+
+def _prune(operators, theta, observable, initial_state, tolerance, device):
+    """Drop operators whose angle stays ~0 with ~0 gradient: they only add gates."""
+    if len(operators) < 2:
+        return operators, theta, []
+    qc, vector = _build(operators, observable.num_qubits, initial_state)
+    circuit = qfab.from_qiskit(qc)
+    columns = _columns(circuit, vector)
+    params = np.zeros(circuit.num_parameters)
+    params[columns] = theta
+    gradient = qfab.gradient(circuit, observable, params, device=device)[columns]
+    wrapped = np.angle(np.exp(1j * theta))  # angles modulo 2 pi
+    keep = ~((np.abs(wrapped) < tolerance) & (np.abs(gradient) < tolerance))
+    dropped = [op for op, k in zip(operators, keep) if not k]
+    return [op for op, k in zip(operators, keep) if k], theta[keep], dropped
