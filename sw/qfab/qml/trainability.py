@@ -103,10 +103,14 @@ def _circuit_gradients(ansatz: Ansatz, costs: Sequence[Cost], theta, structure, 
             out[k] = (grads[:, slot, parameters], costs[k].offset + values[:, slot])
     for k, cost in enumerate(costs):
         if cost.state_based:
-            columns = np.unique(ansatz._columns[parameters].ravel())
-            full = np.zeros_like(params)
-            full[:, columns] = cost.gradient(ansatz.circuit, params, parameter_indices=columns, device=device)
-            out[k] = (ansatz.trainable_gradient(full, structure)[:, parameters], cost.value(ansatz.circuit, params, device))
+            # Parameter shift per chosen parameter, only on the rows whose sampled axis uses each column.
+            active = ansatz._active_columns(len(params), structure)
+            grads = np.zeros((len(params), len(parameters)))
+            for slot, j in enumerate(parameters):
+                for column in np.unique(active[:, j]):
+                    rows = np.flatnonzero(active[:, j] == column)
+                    grads[rows, slot] = cost.gradient(ansatz.circuit, params[rows], [int(column)], device=device)[:, 0]
+            out[k] = (grads, cost.value(ansatz.circuit, params, device))
     return out
 
 
