@@ -115,11 +115,13 @@ def test_identity_block_init_requires_mirrored_ansatz():
 
 def test_plateau_command_writes_report(tmp_path, capsys):
     code = T.cli_main(["--qubits", "2,3", "--layers", "2,6", "--samples", "60", "--costs", "local_pauli,global_fidelity",
-                       "--inits", "uniform,identity_blocks", "--out", str(tmp_path), "--no-progress"])
+                       "--inits", "uniform,identity_blocks", "--out", str(tmp_path), "--no-progress",
+                       "--two-qubit-error", "0.02", "--noise-qubits", "2"])
     assert code == 0
     page = (tmp_path / "index.html").read_text()
     assert "Verdict" in page and "variance_vs_qubits.png" in page and "variance_vs_depth.png" in page
-    for name in ("variance_vs_qubits.png", "variance_vs_depth.png"):
+    assert "Noise" in page
+    for name in ("variance_vs_qubits.png", "variance_vs_depth.png", "noise.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
     import json
 

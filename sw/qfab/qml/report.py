@@ -80,8 +80,27 @@ def plot_variance_vs_depth(result: ScanResult, num_qubits: int, path: Path) -> P
     return path
 
 
+def plot_noise(points, rate: float, path: Path) -> Path:
+    """Noisy/ideal mean |gradient| against two-qubit gate count, with the fitted exp(-rate N)."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    gates = np.array([p.two_qubit_gates for p in points])
+    ax.plot(gates, [p.ratio for p in points], "o-", label="measured")
+    ax.plot(gates, np.exp(-rate * gates), "--", label=f"exp(-{rate:.2e} N)")
+    ax.set_yscale("log")
+    ax.set_xlabel("two-qubit gates N")
+    ax.set_ylabel("noisy / ideal mean |dC/dθ|")
+    ax.set_title("Noise-induced gradient decay")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_report(result: ScanResult, verdict_lines: list[str], folder: Path, title: str = "Trainability report",
-                 elapsed: float | None = None) -> Path:
+                 elapsed: float | None = None, noise_points=None, noise_note: str = "") -> Path:
     """Write ``index.html`` and its PNGs into ``folder``; return the HTML path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -90,6 +109,17 @@ def write_report(result: ScanResult, verdict_lines: list[str], folder: Path, tit
     images = [plot_variance_vs_qubits(result, deepest, folder / "variance_vs_qubits.png")]
     if len({p.layers for p in result.points}) > 1:
         images.append(plot_variance_vs_depth(result, largest, folder / "variance_vs_depth.png"))
+    noise_html = ""
+    if noise_points:
+        from .noise import fit_noise_rate
+
+        rate = fit_noise_rate(noise_points)
+        image = plot_noise(noise_points, rate, folder / "noise.png")
+        noise_rows = "".join(f"<tr><td>{p.layers}</td><td>{p.two_qubit_gates}</td><td>{p.ideal_mean_abs:.3e}</td>"
+                             f"<td>{p.noisy_mean_abs:.3e}</td><td>{p.ratio:.3f}</td></tr>" for p in noise_points)
+        noise_html = (f"<h2>Noise</h2><p>{html.escape(noise_note)} Fitted: noisy/ideal ≈ exp(−{rate:.3e}·N₂q).</p>"
+                      f'<p><img src="{image.name}" alt="noise"></p><table><tr><th>L</th><th>2q gates</th>'
+                      f"<th>ideal mean |g|</th><th>noisy mean |g|</th><th>ratio</th></tr>{noise_rows}</table>")
     rows = "".join(
         f"<tr><td>{html.escape(p.cost)}</td><td>{html.escape(p.init)}</td><td>{p.num_qubits}</td><td>{p.layers}</td>"
         f"<td>{p.samples}</td><td>{p.variance:.3e}</td><td>{p.interval[0]:.3e} – {p.interval[1]:.3e}</td>"
@@ -108,6 +138,7 @@ the unitary 2-design prediction, the Lie-algebraic loss-variance prediction (Rag
 observable in the algebra) with the algebra's dimension, and the sampled loss variance to compare it with.</p>
 <table><tr><th>cost</th><th>init</th><th>n</th><th>L</th><th>samples</th><th>Var</th><th>95% CI</th><th>2-design</th>
 <th>Lie Var[C]</th><th>dim g</th><th>Var[C]</th><th>s</th></tr>{rows}</table>
+{noise_html}
 {'' if elapsed is None else f'<p>Scan time: {elapsed:.1f} s.</p>'}
 </body></html>"""
     path = folder / "index.html"
