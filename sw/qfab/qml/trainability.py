@@ -272,9 +272,14 @@ def verdict(result: ScanResult) -> list[str]:
             lines.append(f"{cost} cost, {init} init, depth {deepest}: variance decays as {fit.describe()} — {kind}.")
     for cost in costs:
         depth = saturation_depth(result.select(cost=cost, init=inits[0], num_qubits=largest))
-        if depth is not None:
+        if depth is None:
+            continue
+        if depth < deepest:
             lines.append(f"{cost} cost at n={largest}: the variance stops changing from depth {depth} "
                          f"(scrambling depth); deeper circuits only cost time.")
+        else:
+            lines.append(f"{cost} cost at n={largest}: the variance is still changing at depth {deepest}; "
+                         "scan deeper to find the scrambling depth.")
     ranked = []
     for cost in costs:
         for init in inits:
