@@ -118,3 +118,15 @@ def test_warm_start_continues_from_the_previous_fit(iris):
     clf.fit(Xtr, ytr)
     assert clf.history_[0]["loss"] < QuantumClassifier(layers=2, epochs=1).fit(Xtr, ytr).history_[0]["loss"]
     assert clf.history_[-1]["loss"] <= first_loss + 1e-9
+
+
+def test_warm_start_from_a_shallower_model_keeps_its_function(iris):
+    """Extra HEA layers at zero angle add only CZ ladders, which commute with the Z readouts: the
+    deeper model starts with exactly the shallow model's loss."""
+    Xtr, _, ytr, _ = iris
+    shallow = QuantumClassifier(layers=2, epochs=5).fit(Xtr, ytr)
+    deep = QuantumClassifier(layers=4, epochs=1, warm_start_from=shallow).fit(Xtr, ytr)
+    assert deep.initial_loss_ == pytest.approx(shallow.history_[-1]["loss"], abs=1e-12)
+    assert deep.history_[-1]["loss"] <= deep.initial_loss_ + 1e-9
+    with pytest.raises(ValueError, match="fewer layers"):
+        QuantumClassifier(layers=3, encoding="dense_angle", warm_start_from=shallow).fit(Xtr, ytr)

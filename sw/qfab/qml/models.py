@@ -81,7 +81,7 @@ class SPSA:
 class _QuantumModel(BaseEstimator):
     def __init__(self, ansatz="hea", layers=2, encoding="angle", initializer="uniform", sigma=None,
                  identity_block_layers=None, optimizer="adam", learning_rate=0.1, epochs=20, batch_size=32,
-                 output_scale=3.0, schedule="full", warm_start=False, checkpoint=None, monitor=None, random_state=0,
+                 output_scale=3.0, schedule="full", warm_start=False, warm_start_from=None, checkpoint=None, monitor=None, random_state=0,
                  device="cpu"):
         self.ansatz = ansatz
         self.layers = layers
@@ -96,6 +96,7 @@ class _QuantumModel(BaseEstimator):
         self.output_scale = output_scale
         self.schedule = schedule
         self.warm_start = warm_start
+        self.warm_start_from = warm_start_from
         self.checkpoint = checkpoint
         self.monitor = monitor
         self.random_state = random_state
@@ -138,13 +139,17 @@ class _QuantumModel(BaseEstimator):
     def _train(self, X, targets):
         """Mini-batch training. ``schedule="layerwise"`` (Skolik et al. 2021) starts the deeper layers at
         zero and unfreezes one more layer every ``epochs / L`` epochs, so early steps see a shallow
-        circuit's gradients; ``warm_start`` continues from the previous fit's parameters."""
+        circuit's gradients; ``warm_start`` continues from the previous fit's parameters;
+        ``warm_start_from`` (a fitted, shallower model of the same ansatz) fills the first layers with
+        its parameters and starts the new layers at zero."""
         if self.schedule not in ("full", "layerwise"):
             raise ValueError(f"unknown schedule {self.schedule!r}; use 'full' or 'layerwise'")
         rng = np.random.default_rng(self.random_state)
         previous = getattr(self, "theta_", None) if self.warm_start else None
         if previous is not None and len(previous) == self.ansatz_.num_parameters:
             theta = previous.copy()
+        elif self.warm_start_from is not None:
+            theta = self._grown_from(self.warm_start_from)
         else:
             theta = build_initializer(self.initializer, self.sigma)(self.ansatz_, 1, rng)[0]
             if self.identity_block_layers:
@@ -153,6 +158,7 @@ class _QuantumModel(BaseEstimator):
             if self.schedule == "layerwise":
                 theta[self.ansatz_.layer_of > 0] = 0.0
         num_layers = max(self.ansatz_.num_layers, 1)
+        self.initial_loss_ = float(self._loss(X, targets, theta))
         optimizer = Adam(self.learning_rate) if self.optimizer == "adam" else SPSA(self.learning_rate)
         if self.optimizer not in ("adam", "spsa"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; use 'adam' or 'spsa'")
@@ -190,6 +196,17 @@ class _QuantumModel(BaseEstimator):
                 self._save_checkpoint(path, theta, epoch + 1, optimizer, rng)
         self.theta_ = theta
         self.epochs_trained_ = self.epochs
+
+    def _grown_from(self, smaller) -> np.ndarray:
+        check_is_fitted(smaller, "theta_")
+        old_layers = smaller.ansatz_.layer_of
+        shared = self.ansatz_.layer_of < smaller.ansatz_.num_layers
+        if (smaller.ansatz_.num_qubits != self.ansatz_.num_qubits or shared.sum() != len(old_layers)
+                or not np.array_equal(self.ansatz_.layer_of[shared], old_layers)):
+            raise ValueError("warm_start_from needs a fitted model of the same ansatz and qubits with fewer layers")
+        theta = np.zeros(self.ansatz_.num_parameters)
+        theta[shared] = smaller.theta_
+        return theta
 
     def _save_checkpoint(self, path, theta, epochs_done, optimizer, rng):
         state = {k: v for k, v in optimizer.state().items() if v is not None}
