@@ -75,7 +75,7 @@ def test_checkpoint_resume_continues_from_the_saved_epoch(iris, tmp_path, optimi
 
 def test_identity_block_model_starts_at_identity(iris):
     Xtr, _, ytr, _ = iris
-    clf = QuantumClassifier(layers=4, identity_block_layers=1, epochs=1).fit(Xtr, ytr)
+    clf = QuantumClassifier(layers=4, identity_block_layers=2, epochs=1).fit(Xtr, ytr)
     assert clf.ansatz_.mirror_of is not None and clf.ansatz_.num_layers == 4
 
 

@@ -268,12 +268,14 @@ def _pauli_rotation(qc: QuantumCircuit, op: SparsePauliOp, angle) -> None:
     qc.append(PauliEvolutionGate(op, time=angle / 2), range(op.num_qubits))
 
 
-def with_identity_blocks(ansatz: Ansatz, layers_per_half: int = 1) -> Ansatz:
+def with_identity_blocks(ansatz: Ansatz, layers_per_half: int = 2) -> Ansatz:
     """Grant et al. 2019: every ``layers_per_half`` layers are followed by their inverse with fresh
     parameters, so that initialising each mirrored parameter to its twin (see
     :func:`qfab.qml.init.identity_blocks`) makes every block the identity and training starts
     from a shallow effective circuit. Fixed gates before the first rotation (McClean's RY(pi/4))
-    stay outside the blocks."""
+    stay outside the blocks. With one layer per half, a layer that ends in a fixed entangler meets
+    that entangler's inverse at once and the block collapses to single-qubit rotations whatever the
+    angles, so the default is two."""
     layer_of_circuit_parameter = {}
     for j in range(ansatz.num_parameters):
         for p in _circuit_parameters_of(ansatz, j):

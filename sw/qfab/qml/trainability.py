@@ -218,7 +218,7 @@ def _drop_identity(op):
 
 def scan(ansatz_name: str, cost_names: Sequence[str], qubits: Sequence[int], layers: Sequence[int], samples: int,
          inits: Sequence[str] = ("uniform",), parameters: Sequence[int] = (0,), seed: int = 0, device="cpu",
-         sigma: float | None = None, block_layers: int = 1, bootstrap: int = 1000, progress: bool = True,
+         sigma: float | None = None, block_layers: int = 2, bootstrap: int = 1000, progress: bool = True,
          lie_max_qubits: int = 6) -> ScanResult:
     """Sample every (init, n, L) cell for all costs at once (one batched gradient call per cell).
 
