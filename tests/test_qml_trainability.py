@@ -128,3 +128,23 @@ def test_plateau_command_writes_report(tmp_path, capsys):
     points = json.loads((tmp_path / "scan.json").read_text())
     assert len(points) == 2 * 2 * 2 * 2
     assert "report:" in capsys.readouterr().out
+
+
+def test_recommendation_keeps_uniform_when_there_is_no_plateau():
+    def point(init, variance):
+        return T.VariancePoint("a", "c", init, 4, 10, 100, [0], variance, (0, 1), [variance], 0, 0, None, None, None, 0)
+
+    no_plateau = T.ScanResult([point("uniform", 0.05), point("gaussian", 0.1)])
+    init, why = T.recommendation(no_plateau, "c")
+    assert init == "uniform" and "no remedy is needed" in why
+    plateau = T.ScanResult([point("uniform", 1e-4), point("identity_blocks", 0.05)])
+    assert T.recommendation(plateau, "c")[0] == "identity_blocks"
+
+
+def test_digits_experiment_runs_end_to_end(tmp_path):
+    from qfab.qml.experiment import digits_experiment
+
+    outcome = digits_experiment(tmp_path, layers=2, epochs=1, samples=40, max_train=200)
+    assert (tmp_path / "training.png").exists() and "Digits classifier" in (tmp_path / "index.html").read_text()
+    assert set(outcome["accuracies"]) >= {"uniform"}
+    assert all(0.0 <= a <= 1.0 for a in outcome["accuracies"].values())

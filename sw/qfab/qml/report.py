@@ -100,7 +100,7 @@ def plot_noise(points, rate: float, path: Path) -> Path:
 
 
 def write_report(result: ScanResult, verdict_lines: list[str], folder: Path, title: str = "Trainability report",
-                 elapsed: float | None = None, noise_points=None, noise_note: str = "") -> Path:
+                 elapsed: float | None = None, noise_points=None, noise_note: str = "", extra_html: str = "") -> Path:
     """Write ``index.html`` and its PNGs into ``folder``; return the HTML path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -139,6 +139,7 @@ observable in the algebra) with the algebra's dimension, and the sampled loss va
 <table><tr><th>cost</th><th>init</th><th>n</th><th>L</th><th>samples</th><th>Var</th><th>95% CI</th><th>2-design</th>
 <th>Lie Var[C]</th><th>dim g</th><th>Var[C]</th><th>s</th></tr>{rows}</table>
 {noise_html}
+{extra_html}
 {'' if elapsed is None else f'<p>Scan time: {elapsed:.1f} s.</p>'}
 </body></html>"""
     path = folder / "index.html"

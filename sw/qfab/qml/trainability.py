@@ -34,7 +34,7 @@ from .init import Initializer, build_initializer
 
 __all__ = [
     "VariancePoint", "DecayFit", "ScanResult", "sample_gradients", "bootstrap_variance_interval", "fit_decay",
-    "saturation_depth", "two_design_variance", "lie_prediction", "scan", "verdict", "cli_main",
+    "saturation_depth", "two_design_variance", "lie_prediction", "scan", "verdict", "recommendation", "cli_main",
 ]
 
 
@@ -291,7 +291,11 @@ def verdict(result: ScanResult) -> list[str]:
         best = ranked[0]
         lines.append("Remedies ranked by measured gradient variance at n=%d, depth %d: " % (largest, deepest)
                      + "; ".join(f"{c} + {i}: {v:.3g}" for v, c, i in ranked) + ".")
-        lines.append(f"Recommendation: train with the {best[1]} cost and {best[2]} initialisation.")
+        stationary = [f"{c} + {i}" for v, c, i in ranked if v < 1e-20]
+        if stationary:
+            lines.append("Zero gradient at every sample for " + ", ".join(stationary) + ": the initial point is a "
+                         "stationary point (e.g. an identity circuit on |0...0> with Z observables), not a plateau.")
+        lines.append(f"Recommendation: {recommendation(result, best[1])[1]}")
     for p in result.select(init="uniform", num_qubits=largest, layers=deepest):
         if p.lie_dimension is not None:
             d = p.lie_dimension
@@ -304,6 +308,23 @@ def verdict(result: ScanResult) -> list[str]:
                              "2-design, expect the plateau.")
             break
     return lines
+
+
+def recommendation(result: ScanResult, cost: str, factor: float = 10.0) -> tuple[str, str]:
+    """The initialiser to use with ``cost`` at the largest scanned size: the one with the largest
+    gradient variance, unless uniform initialisation is within ``factor`` of it (then no remedy is
+    needed at this size and uniform keeps the circuit's full expressivity). Returns the initialiser's
+    name and a sentence saying why."""
+    deepest = max(p.layers for p in result.points)
+    largest = max(p.num_qubits for p in result.points)
+    cells = result.select(cost=cost, layers=deepest, num_qubits=largest)
+    best = max(cells, key=lambda p: p.variance)
+    uniform = next((p for p in cells if p.init == "uniform"), None)
+    if uniform is not None and uniform.variance * factor >= best.variance:
+        return "uniform", (f"train with the {cost} cost; uniform initialisation is not on a plateau at n={largest}, "
+                           f"depth {deepest} (variance {uniform.variance:.3g}, best {best.init} {best.variance:.3g}), "
+                           "so no remedy is needed yet.")
+    return best.init, f"train with the {cost} cost and {best.init} initialisation (variance {best.variance:.3g})."
 
 
 def _int_list(text: str) -> list[int]:
