@@ -148,3 +148,11 @@ def test_digits_experiment_runs_end_to_end(tmp_path):
     assert (tmp_path / "training.png").exists() and "Digits classifier" in (tmp_path / "index.html").read_text()
     assert set(outcome["accuracies"]) >= {"uniform"}
     assert all(0.0 <= a <= 1.0 for a in outcome["accuracies"].values())
+
+
+def test_stationary_initial_point_is_flagged_not_fitted():
+    """HEA starting with RY on |0...0>, identity blocks and Z observables: every gradient is exactly 0."""
+    result = T.scan("hea", ["local_pauli"], [2, 3], [4], 30, inits=["identity_blocks"], progress=False)
+    assert all(p.variance < 1e-20 for p in result.points)
+    assert result.decay("local_pauli", "identity_blocks", 4) is None
+    assert any("stationary point" in line for line in T.verdict(result))

@@ -91,18 +91,19 @@ class Ansatz:
         theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
         width = self.circuit.num_parameters if num_circuit_parameters is None else num_circuit_parameters
         out = np.zeros((theta.shape[0], width))
-        columns = self._active_columns(theta.shape[0], structure)
+        columns = self.active_columns(theta.shape[0], structure)
         np.put_along_axis(out, columns, theta, axis=1)
         return out
 
     def trainable_gradient(self, circuit_gradient: np.ndarray, structure=None) -> np.ndarray:
         """Gradient over circuit parameters (B, ..., P_circuit) -> over trainable ones (B, ..., P)."""
-        columns = self._active_columns(circuit_gradient.shape[0], structure)
+        columns = self.active_columns(circuit_gradient.shape[0], structure)
         columns = columns.reshape(columns.shape[:1] + (1,) * (circuit_gradient.ndim - 2) + columns.shape[1:])
         columns = np.broadcast_to(columns, circuit_gradient.shape[:-1] + (self.num_parameters,))
         return np.take_along_axis(circuit_gradient, columns, axis=-1)
 
-    def _active_columns(self, batch: int, structure) -> np.ndarray:
+    def active_columns(self, batch: int, structure=None) -> np.ndarray:
+        """(batch, P) circuit-parameter column that each trainable parameter drives in each sample."""
         if self.random_axes:
             if structure is None:
                 raise ValueError(f"ansatz {self.name!r} draws random rotation axes: pass the structure "

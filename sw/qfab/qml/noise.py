@@ -113,7 +113,7 @@ def noise_scan(ansatz_name: str, cost_name: str, num_qubits: int, layers: list[i
         structure = ansatz.sample_structure(rng, samples)
         params = ansatz.circuit_parameters(theta, structure)
         ideal = ansatz.trainable_gradient(qfab.gradient(ansatz.circuit, cost.observable, params), structure)[:, parameter]
-        column = ansatz._active_columns(samples, structure)[:, parameter]
+        column = ansatz.active_columns(samples, structure)[:, parameter]
         noisy = np.array([noisy_gradient(ansatz.circuit, matrix, params[b], int(column[b]), two_qubit_error, one_qubit_error)
                           for b in range(samples)])
         two_qubit_gates = sum(len(op.qubits) == 2 for op in ansatz.circuit.operations)

@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 
+_STATIONARY = 1e-20  # gradient variances below this are round-off: the initial point is stationary
+
+
 @dataclass
 class VariancePoint:
     """One (ansatz, cost, init, n, L) cell: the sampled variance of the chosen parameters' gradients."""
@@ -82,7 +85,8 @@ class ScanResult:
 
     def decay(self, cost: str, init: str, layers: int) -> DecayFit | None:
         points = self.select(cost=cost, init=init, layers=layers)
-        if len({p.num_qubits for p in points}) < 2:
+        # A variance at round-off level means a stationary initial point, not a rate to fit.
+        if len({p.num_qubits for p in points}) < 2 or min(p.variance for p in points) < _STATIONARY:
             return None
         return fit_decay([p.num_qubits for p in points], [p.variance for p in points])
 
@@ -104,7 +108,7 @@ def _circuit_gradients(ansatz: Ansatz, costs: Sequence[Cost], theta, structure, 
     for k, cost in enumerate(costs):
         if cost.state_based:
             # Parameter shift per chosen parameter, only on the rows whose sampled axis uses each column.
-            active = ansatz._active_columns(len(params), structure)
+            active = ansatz.active_columns(len(params), structure)
             grads = np.zeros((len(params), len(parameters)))
             for slot, j in enumerate(parameters):
                 for column in np.unique(active[:, j]):
@@ -291,7 +295,7 @@ def verdict(result: ScanResult) -> list[str]:
         best = ranked[0]
         lines.append("Remedies ranked by measured gradient variance at n=%d, depth %d: " % (largest, deepest)
                      + "; ".join(f"{c} + {i}: {v:.3g}" for v, c, i in ranked) + ".")
-        stationary = [f"{c} + {i}" for v, c, i in ranked if v < 1e-20]
+        stationary = [f"{c} + {i}" for v, c, i in ranked if v < _STATIONARY]
         if stationary:
             lines.append("Zero gradient at every sample for " + ", ".join(stationary) + ": the initial point is a "
                          "stationary point (e.g. an identity circuit on |0...0> with Z observables), not a plateau.")
