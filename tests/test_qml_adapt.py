@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from qiskit.quantum_info import SparsePauliOp
 
-from qfab.qml.adapt import _prune, adapt, qubit_adapt_pool, two_qubit_gate_cost
+from qfab.qml.adapt import _prune, adapt, qubit_adapt_pool, supported_candidates, two_qubit_gate_cost
 
 
 def tfim(n, field=1.0):
@@ -44,3 +44,20 @@ def test_prune_drops_an_idle_operator():
     hamiltonian = SparsePauliOp("IX") * -1.0
     operators, theta, dropped = _prune(["IY", "YI"], np.array([np.pi / 2, 0.0]), hamiltonian, None, 1e-6, "cpu")
     assert operators == ["IY"] and dropped == ["YI"] and np.allclose(theta, [np.pi / 2])
+
+
+def test_target_device_limits_the_candidates():
+    from dataclasses import replace
+
+    from qfab.devices import CPUDevice
+
+    class SingleQubitRotationsOnly(CPUDevice):
+        @property
+        def capabilities(self):
+            return replace(super().capabilities, gates=frozenset({"rx", "ry", "rz"}))
+
+    device = SingleQubitRotationsOnly()
+    assert supported_candidates(qubit_adapt_pool(3), device) == ["IIY", "IYI", "YII"]
+    result = adapt(tfim(3), max_operators=4, target_device=device)
+    assert all(op.count("I") == 2 for op in result.operators)
+    assert supported_candidates(qubit_adapt_pool(3), "cpu") == qubit_adapt_pool(3)

@@ -9,7 +9,9 @@ so the gradient with respect to each one equals its gradient if it were appended
 Candidates are ranked by ``|gradient| / (1 + hardware_weight * two_qubit_gates)``, where the two-qubit
 gate count is what the operator costs on the target (``2 * (weight - 1)`` CX/CZ for a Pauli string on
 neighbouring qubits, plus routing SWAPs off the coupling map), so a cheap operator with almost the
-same gradient wins on hardware. Angles that end near zero with a negligible gradient are pruned.
+same gradient wins on hardware. With a ``target_device`` (a qfab device such as the FPGA, or its
+name) only candidates whose gates the device supports are offered, and the circuit must fit its
+qubit limit. Angles that end near zero with a negligible gradient are pruned.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import qfab
 
 from .ansatz import _pauli_rotation
 
-__all__ = ["qubit_adapt_pool", "two_qubit_gate_cost", "AdaptResult", "adapt"]
+__all__ = ["qubit_adapt_pool", "two_qubit_gate_cost", "supported_candidates", "AdaptResult", "adapt"]
 
 
 def qubit_adapt_pool(num_qubits: int, coupling_map: Sequence[tuple[int, int]] | None = None) -> list[str]:
@@ -39,6 +41,25 @@ def qubit_adapt_pool(num_qubits: int, coupling_map: Sequence[tuple[int, int]] | 
         for pa, pb in (("X", "Y"), ("Y", "X"), ("Z", "Y"), ("Y", "Z")):
             labels.append(_label({a: pa, b: pb}, num_qubits))
     return labels
+
+
+def supported_candidates(pool: Sequence[str], target_device) -> list[str]:
+    """The pool operators whose compiled gates ``target_device`` supports; refuse a circuit wider than it."""
+    from qfab.devices import get_device
+
+    capabilities = get_device(target_device).capabilities
+    num_qubits = len(pool[0]) if pool else 0
+    if num_qubits > capabilities.max_qubits:
+        raise ValueError(f"{num_qubits} qubits exceed the target device's limit of {capabilities.max_qubits}")
+    if capabilities.gates is None:
+        return list(pool)
+    kept = []
+    for label in pool:
+        qc = QuantumCircuit(len(label))
+        _pauli_rotation(qc, SparsePauliOp(label), ParameterVector("p", 1)[0])
+        if {op.name for op in qfab.from_qiskit(qc).operations} <= capabilities.gates:
+            kept.append(label)
+    return kept
 
 
 def _label(letters: dict[int, str], num_qubits: int) -> str:
@@ -90,10 +111,13 @@ def _columns(circuit: qfab.Circuit, vector) -> np.ndarray:
 def adapt(observable: SparsePauliOp, pool: Sequence[str] | None = None, max_operators: int = 20,
           gradient_tolerance: float = 1e-3, hardware_weight: float = 0.0,
           coupling_map: Sequence[tuple[int, int]] | None = None, initial_state: QuantumCircuit | None = None,
-          prune_tolerance: float = 1e-4, device="cpu") -> AdaptResult:
-    """Minimise ``<observable>`` by growing the circuit one pool operator at a time."""
+          prune_tolerance: float = 1e-4, device="cpu", target_device=None) -> AdaptResult:
+    """Minimise ``<observable>`` by growing the circuit one pool operator at a time; ``device`` runs
+    the simulations, ``target_device`` (optional) is where the grown circuit must run."""
     n = observable.num_qubits
     pool = list(pool) if pool is not None else qubit_adapt_pool(n, coupling_map)
+    if target_device is not None:
+        pool = supported_candidates(pool, target_device)
     prices = np.array([two_qubit_gate_cost(p, coupling_map) for p in pool], dtype=float)
     operators: list[str] = []
     theta = np.zeros(0)
