@@ -15,6 +15,7 @@ from ..ir import Circuit
 from ..observables import PauliSum
 from . import program as prog
 from .program import Program, compile_program
+from .warmup import warm_up
 
 __all__ = ["CPUEngine", "InsufficientMemoryError", "fusion_width"]
 
@@ -80,6 +81,7 @@ class CPUEngine:
         self.width = width
 
     def program(self, circuit: Circuit) -> Program:
+        warm_up(CPUEngine)  # first use in this process: compile everything under the lock
         width = self.width or fusion_width(circuit.num_qubits)
         cache = circuit.__dict__.setdefault("_qfab_programs", {})
         if width not in cache:
