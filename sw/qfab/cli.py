@@ -1,4 +1,5 @@
-"""The ``qfab`` command line: ``demo``, ``simulate``, ``info``.
+"""The ``qfab`` command line: ``demo``, ``simulate``, ``info``, and the subcommands that
+other packages own (``plateau``), which take the rest of the arguments themselves.
 
 User errors (a missing file, an instruction qfab cannot simulate, too little memory) end with a
 one-line message on stderr and exit code 2, not a traceback.
@@ -12,6 +13,11 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["main"]
+
+# Subcommands implemented elsewhere: name -> (module, function taking argv, help line).
+DELEGATED = {
+    "plateau": ("qfab.qml.trainability", "cli_main", "trainability report: gradient variance against qubits and depth"),
+}
 
 
 def _demo(args) -> int:
@@ -97,10 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(run=_simulate)
     info = commands.add_parser("info", help="list the devices found and what they can do")
     info.set_defaults(run=_info)
+    for name, (_, _, line) in DELEGATED.items():
+        commands.add_parser(name, help=line + f" (qfab {name} --help)", add_help=False)
     return parser
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        import importlib
+
+        module, function, _ = DELEGATED[argv[0]]
+        return getattr(importlib.import_module(module), function)(argv[1:])
     args = build_parser().parse_args(argv)
     from .devices import DeviceCapabilityError, DeviceUnavailable
     from .engine import InsufficientMemoryError
