@@ -151,12 +151,12 @@ def _memory_lines(results) -> list[str]:
         lines += ["", "qfab produced no memory figure."]
     elif peers:
         best = min(peers, key=peers.get)
-        if peers[best] < q_delta:
+        if peers[best] < 0.99 * q_delta:  # within 1 %: one state vector each is a tie
             lines += ["", f"qfab is behind on memory: it needs {_mib(q_delta)} against {_mib(peers[best])} for "
                           f"{_label(results, best)} ({q_delta / peers[best]:.2f}x)."]
         else:
-            lines += ["", f"qfab needs the least extra memory ({_mib(q_delta)}; leanest peer {_label(results, best)} "
-                          f"{_mib(peers[best])})."]
+            lines += ["", f"qfab needs no more extra memory than the leanest peer ({_mib(q_delta)}; "
+                          f"{_label(results, best)} {_mib(peers[best])})."]
     return lines + [""]
 
 
