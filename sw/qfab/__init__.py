@@ -9,10 +9,11 @@ from .api import expectation, gradient, sample, statevector
 from .engine import InsufficientMemoryError
 from .frontend import UnsupportedInstruction, from_qiskit, load_qasm
 from .ir import Circuit, Operation, ParamRef
+from .scheduling import Workload, plan, run
 
 __version__ = "0.1.0"
 
 __all__ = [
     "devices", "Circuit", "Operation", "ParamRef", "from_qiskit", "load_qasm", "statevector", "expectation",
-    "gradient", "sample", "UnsupportedInstruction", "InsufficientMemoryError",
+    "gradient", "sample", "UnsupportedInstruction", "InsufficientMemoryError", "Workload", "plan", "run",
 ]

@@ -18,6 +18,12 @@ __all__ = ["statevector", "expectation", "gradient", "sample"]
 
 
 def _run(device, job: Job):
+    """Run one job on ``device``; ``"auto"`` lets the planner choose (and split) among every
+    available device."""
+    if isinstance(device, str) and device == "auto":
+        from .scheduling import Workload, plan, run
+
+        return run(plan(Workload.from_jobs([job])), progress=False)[0]
     return get_device(device).run([job])[0]
 
 

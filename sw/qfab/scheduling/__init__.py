@@ -1,0 +1,12 @@
+"""Scheduling qfab jobs over every device: cost models, the partitioner, the runtime, Dask.
+
+>>> work = qfab.Workload(); work.add(circ, obs, params, gradient=True)
+>>> plan = qfab.plan(work); print(plan.explain()); result = qfab.run(plan); print(result.report())
+"""
+from .calibrate import calibrate, load_profile
+from .history import History
+from .planner import Plan, Task, plan
+from .runtime import RunResult, run
+from .workload import Workload
+
+__all__ = ["Workload", "plan", "Plan", "Task", "run", "RunResult", "calibrate", "load_profile", "History"]

@@ -1,0 +1,240 @@
+"""The partitioner: place and split jobs over devices to minimise the predicted makespan.
+
+HEFT-family list scheduling over the job graph (networkx): jobs in decreasing upward rank
+(mean predicted cost plus the longest chain after them), each placed where it finishes
+earliest, counting the transfer of its data to and from the device. A job may also be split:
+its batch shared by several devices so that they finish together, in proportion to their
+predicted rates (``b_d = r_d (T - free_d - o_d)`` for rate ``r_d`` and call overhead ``o_d``,
+devices whose share would be empty dropped); the split is taken when it finishes before the
+best single device. Devices that cannot run a job (``Device.check``: qubits, memory, gates,
+methods) or whose expected error exceeds the job's ``accuracy`` are excluded, with the reason.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import networkx as nx
+
+from ..devices import Device, get_device
+from ..devices.base import DeviceCapabilityError, Job
+from .costmodel import cost_model_for
+from .history import History
+from .workload import Workload
+
+__all__ = ["plan", "Plan", "Task", "Estimator"]
+
+
+class Estimator:
+    """Predicted seconds per (device, job): history first, then the calibrated model scaled by
+    the device's measured/modelled ratio; says which source it used."""
+
+    def __init__(self, devices: list[Device], profile: dict | None = None, history: History | None = None):
+        from .calibrate import load_profile
+
+        profile = load_profile() if profile is None else profile
+        self.models = {d.name: cost_model_for(d, profile.get(d.name)) for d in devices}
+        self.history = history if history is not None else History()
+
+    def modelled(self, device: str, job: Job) -> float:
+        model = self.models[device]
+        return model.predict(job) + model.link_seconds(job)
+
+    def predict(self, device: str, job: Job) -> tuple[float, str]:
+        measured = self.history.predict(device, job)
+        if measured is not None:
+            return measured[0] + self.models[device].link_seconds(job), measured[1]
+        correction = self.history.correction(device)
+        return self.modelled(device, job) * correction, "model" if correction == 1.0 else "model x measured ratio"
+
+
+@dataclass
+class Task:
+    """A slice of one job's batch on one device, with its predicted interval."""
+
+    id: int
+    job_index: int
+    rows: tuple[int, int]
+    device: str
+    start: float
+    finish: float
+    source: str
+    depends_on: tuple[int, ...] = ()
+
+    @property
+    def predicted(self) -> float:
+        return self.finish - self.start
+
+
+@dataclass
+class Plan:
+    workload: Workload
+    devices: dict[str, Device]
+    tasks: list[Task]
+    estimator: Estimator
+    graph: nx.DiGraph
+    excluded: dict[int, dict[str, str]] = field(default_factory=dict)
+    whole_job: dict[int, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def makespan(self) -> float:
+        return max((t.finish for t in self.tasks), default=0.0)
+
+    def device_job(self, task: Task, device: str | None = None) -> Job:
+        item = self.workload.items[task.job_index]
+        job = item.job_for(self.devices[device or task.device])
+        start, stop = task.rows
+        return replace(job, params=job.params[start:stop])
+
+    def explain(self) -> str:
+        lines = [f"plan: {len(self.workload)} jobs as {len(self.tasks)} tasks on {', '.join(self.devices)}; "
+                 f"predicted makespan {self.makespan * 1e3:.2f} ms"]
+        for index, item in enumerate(self.workload.items):
+            job = item.job
+            what = f"{job.circuit.num_qubits} qubits, batch {job.batch}, " + (
+                f"gradient ({job.gradient})" if job.gradient else "values" if job.observables else "states")
+            lines.append(f"job {index}: {what}")
+            alone = ", ".join(f"{d} {s * 1e3:.2f} ms" for d, s in self.whole_job.get(index, {}).items())
+            lines.append(f"  whole batch alone: {alone or 'no device'}")
+            for device, reason in self.excluded.get(index, {}).items():
+                lines.append(f"  excluded {device}: {reason}")
+            mine = [t for t in self.tasks if t.job_index == index]
+            why = "split so its devices finish together" if len(mine) > 1 else "earliest finish"
+            for t in mine:
+                lines.append(f"  -> {t.device}: rows {t.rows[0]}..{t.rows[1]} ({t.rows[1] - t.rows[0]} sets), "
+                             f"{t.start * 1e3:.2f}-{t.finish * 1e3:.2f} ms ({t.source}; {why})")
+        for device in self.devices:
+            busy = sum(t.predicted for t in self.tasks if t.device == device)
+            lines.append(f"device {device}: {sum(t.device == device for t in self.tasks)} tasks, busy {busy * 1e3:.2f} ms")
+        return "\n".join(lines)
+
+    def gantt(self, path) -> None:
+        """The schedule as bars per device (PNG, or any format matplotlib knows by suffix)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        names = list(self.devices)
+        figure, axis = plt.subplots(figsize=(8, 1 + 0.6 * len(names)))
+        colours = plt.get_cmap("tab20")
+        for t in self.tasks:
+            row = names.index(t.device)
+            axis.barh(row, t.predicted * 1e3, left=t.start * 1e3, color=colours(t.job_index % 20), edgecolor="black")
+            axis.text((t.start + t.predicted / 2) * 1e3, row, str(t.job_index), ha="center", va="center", fontsize=7)
+        axis.set_yticks(range(len(names)), names)
+        axis.set_xlabel("predicted time (ms)")
+        axis.set_title(f"qfab plan: makespan {self.makespan * 1e3:.2f} ms (bars labelled by job)")
+        figure.tight_layout()
+        figure.savefig(path)
+        plt.close(figure)
+
+
+def _eligible(item, device: Device, estimator: Estimator) -> str | None:
+    """Why ``device`` cannot take the job, or None."""
+    job = item.job_for(device)
+    try:
+        device.check(job)
+    except (DeviceCapabilityError, MemoryError) as err:
+        return str(err)
+    if item.accuracy is not None:
+        error = estimator.models[device.name].expected_error(job)
+        if error > item.accuracy:
+            return f"expected error {error:.2g} exceeds the accuracy asked for ({item.accuracy:.2g})"
+    return None
+
+
+def _split(item, devices: list[Device], estimator: Estimator, free: dict[str, float], ready: float):
+    """Shares of the batch that finish together, from each device's linearised cost o + b/r."""
+    batch = item.job.batch
+    if batch < 2 or len(devices) < 2:
+        return None
+    lines = {}
+    for device in devices:
+        job = item.job_for(device)
+        half = max(1, batch // 2)
+        full_cost = estimator.predict(device.name, job)[0]
+        half_cost = estimator.predict(device.name, replace(job, params=job.params[:half]))[0]
+        per_set = max((full_cost - half_cost) / max(batch - half, 1), 1e-12)
+        lines[device.name] = (max(full_cost - per_set * batch, 0.0), per_set)
+    active = [d.name for d in devices]
+    while active:
+        start = {d: max(free[d], ready) + lines[d][0] for d in active}
+        finish = (batch + sum(start[d] / lines[d][1] for d in active)) / sum(1 / lines[d][1] for d in active)
+        dropped = [d for d in active if (finish - start[d]) / lines[d][1] < 1]
+        if not dropped:
+            break
+        active.remove(max(dropped, key=lambda d: start[d]))
+    if len(active) < 2:
+        return None
+    shares = {d: (finish - start[d]) / lines[d][1] for d in active}
+    counts = {d: int(math.floor(s)) for d, s in shares.items()}
+    for d in sorted(shares, key=lambda d: shares[d] - counts[d], reverse=True)[: batch - sum(counts.values())]:
+        counts[d] += 1
+    return {d: c for d, c in counts.items() if c > 0}
+
+
+def plan(work: Workload, devices=None, profile: dict | None = None, history: History | None = None,
+         split: bool = True) -> Plan:
+    """Place every job of ``work`` on ``devices`` (names or Device objects; default: every
+    available device) and return the :class:`Plan`."""
+    from ..devices import available_devices
+
+    chosen = [get_device(d) for d in devices] if devices is not None else list(available_devices().values())
+    if not chosen:
+        raise ValueError("no device to plan on")
+    by_name = {d.name: d for d in chosen}
+    estimator = Estimator(chosen, profile, history)
+    jobs = nx.DiGraph()
+    excluded, whole = {}, {}
+    for index, item in enumerate(work.items):
+        reasons = {d.name: r for d in chosen if (r := _eligible(item, d, estimator)) is not None}
+        usable = [d for d in chosen if d.name not in reasons]
+        if not usable:
+            raise DeviceCapabilityError(f"job {index}: no device can run it: " + "; ".join(f"{d}: {r}" for d, r in reasons.items()))
+        excluded[index] = reasons
+        whole[index] = {d.name: estimator.predict(d.name, item.job_for(d))[0] for d in usable}
+        jobs.add_node(index, cost=sum(whole[index].values()) / len(usable), usable=usable)
+        for before in item.after:
+            jobs.add_edge(before, index)
+    rank = {}
+    for node in reversed(list(nx.topological_sort(jobs))):
+        rank[node] = jobs.nodes[node]["cost"] + max((rank[s] for s in jobs.successors(node)), default=0.0)
+    order = sorted(jobs, key=lambda n: (-rank[n], n))
+    order = [n for n in nx.lexicographical_topological_sort(jobs, key=lambda n: (-rank[n], n))] if jobs.number_of_edges() else order
+    free = {d.name: 0.0 for d in chosen}
+    tasks: list[Task] = []
+    job_tasks: dict[int, list[int]] = {}
+    for index in order:
+        item = work.items[index]
+        usable = jobs.nodes[index]["usable"]
+        ready = max((tasks[t].finish for before in item.after for t in job_tasks[before]), default=0.0)
+        depends = tuple(t for before in item.after for t in job_tasks[before])
+        best = min(usable, key=lambda d: (max(free[d.name], ready) + whole[index][d.name], d.name))
+        best_finish = max(free[best.name], ready) + whole[index][best.name]
+        shares = _split(item, usable, estimator, free, ready) if split else None
+        placements = [(best.name, item.job.batch)]
+        if shares:
+            predicted = {}
+            row = 0
+            for name, count in shares.items():
+                job = item.job_for(by_name[name])
+                predicted[name] = max(free[name], ready) + estimator.predict(name, replace(job, params=job.params[row:row + count]))[0]
+                row += count
+            if max(predicted.values()) < best_finish:
+                placements = list(shares.items())
+        row = 0
+        job_tasks[index] = []
+        for name, count in placements:
+            job = item.job_for(by_name[name])
+            seconds, source = estimator.predict(name, replace(job, params=job.params[row:row + count]))
+            start = max(free[name], ready)
+            tasks.append(Task(len(tasks), index, (row, row + count), name, start, start + seconds, source, depends))
+            job_tasks[index].append(len(tasks) - 1)
+            free[name] = start + seconds
+            row += count
+    graph = nx.DiGraph()
+    for t in tasks:
+        graph.add_node(t.id, device=t.device, cost=t.predicted)
+        graph.add_edges_from((d, t.id) for d in t.depends_on)
+    return Plan(work, by_name, tasks, estimator, graph, excluded, whole)

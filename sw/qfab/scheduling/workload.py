@@ -1,0 +1,83 @@
+"""A workload: the jobs to plan, each with what it needs from a device.
+
+``gradient=True`` asks for exact gradients by whatever method a device offers (adjoint where it
+has it, the parameter-shift rule otherwise: the values agree), so the planner may place the job
+on a device that only shifts. ``accuracy`` is the largest error the caller accepts: devices whose
+expected error is above it (fixed point, shot noise, hardware noise) are excluded. ``after``
+names earlier jobs whose results this one waits for.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..devices.base import Device, Job
+
+__all__ = ["Workload", "WorkItem"]
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    job: Job
+    accuracy: float | None = None
+    after: tuple[int, ...] = ()
+    any_gradient_method: bool = False
+
+    def job_for(self, device: Device) -> Job:
+        """The job as ``device`` runs it: a gradient method it offers when any method will do."""
+        methods = device.capabilities.gradient_methods
+        if self.any_gradient_method and self.job.gradient not in methods and methods:
+            exact = [m for m in ("adjoint", "parameter-shift") if m in methods]
+            if exact:
+                return replace(self.job, gradient=exact[0])
+        return self.job
+
+
+class Workload:
+    """Jobs in the order results come back."""
+
+    def __init__(self):
+        self.items: list[WorkItem] = []
+
+    @classmethod
+    def from_jobs(cls, jobs, accuracy: float | None = None) -> "Workload":
+        work = cls()
+        for job in jobs:
+            if not isinstance(job, Job):
+                raise TypeError(f"from_jobs takes qfab.devices.Job objects, got {type(job).__name__}")
+            work.items.append(WorkItem(job, accuracy))
+        return work
+
+    def add(self, circuit, observables, params_batch, gradient=True, shots: int | None = None,
+            accuracy: float | None = None, after=(), dtype=np.complex128) -> int:
+        """Add a circuit over a batch of parameter sets; returns the job's index.
+
+        ``gradient``: True (exact, any method), False/None (values only), or "adjoint" /
+        "parameter-shift" to insist on one.
+        """
+        from ..api import _circuit, _params
+        from ..observables import as_pauli_sums
+
+        circuit = _circuit(circuit)
+        sums = tuple(as_pauli_sums(observables, circuit.num_qubits)[0]) if observables is not None else ()
+        values, _ = _params(circuit, params_batch)
+        if gradient is True:
+            method, flexible = "adjoint", True
+        elif gradient in (False, None):
+            method, flexible = None, False
+        elif gradient in ("adjoint", "parameter-shift"):
+            method, flexible = gradient, False
+        else:
+            raise ValueError(f"gradient must be True, False, 'adjoint' or 'parameter-shift', got {gradient!r}")
+        if method and not sums:
+            raise ValueError("a gradient needs observables")
+        after = tuple(int(a) for a in after)
+        if any(not 0 <= a < len(self.items) for a in after):
+            raise ValueError(f"after={after} must name jobs already added (0..{len(self.items) - 1})")
+        job = Job(circuit, values, sums, gradient=method, shots=shots, want_state=not sums and not shots, dtype=dtype)
+        self.items.append(WorkItem(job, accuracy, after, flexible))
+        return len(self.items) - 1
+
+    def __len__(self) -> int:
+        return len(self.items)
