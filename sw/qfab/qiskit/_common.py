@@ -106,7 +106,12 @@ def pub_rows(pub) -> np.ndarray:
 
 
 def run_jobs(device, jobs: list[Job]) -> list[JobResult]:
-    """Run jobs on ``device`` (a name such as ``"cpu"``, or a :class:`qfab.devices.Device`)."""
+    """Run jobs on ``device``: ``"auto"`` lets qfab's planner place (and split) them over every
+    available device; a name such as ``"cpu"`` or a :class:`qfab.devices.Device` runs them there."""
+    if isinstance(device, str) and device == "auto":
+        from ..scheduling import Workload, plan, run
+
+        return list(run(plan(Workload.from_jobs(jobs)), progress=False))
     return get_device(device).run(jobs)
 
 

@@ -54,7 +54,7 @@ class QfabBackend(BackendV2):
     Args:
         num_qubits: width of the Target; default: the largest state vector the device holds
             in free memory, at most 32.
-        device: the qfab device the circuits run on (``"cpu"`` or a Device).
+        device: the qfab device the circuits run on (``"cpu"``, ``"auto"`` or a Device).
     """
 
     def __init__(self, num_qubits: int | None = None, device="cpu", **fields):
@@ -62,7 +62,8 @@ class QfabBackend(BackendV2):
                          **fields)
         self.device = device
         if num_qubits is None:
-            num_qubits = min(get_device(device).capabilities.max_qubits, 32)
+            sizing = get_device("cpu" if device == "auto" else device)
+            num_qubits = min(sizing.capabilities.max_qubits, 32)
         self._target = Target.from_configuration(basis_gates=BASIS_GATES, num_qubits=num_qubits)
 
     @property

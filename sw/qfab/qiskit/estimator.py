@@ -36,15 +36,16 @@ class EstimatorV2(BaseEstimatorV2):
     of the same circuit in a call), then each PUB's broadcast result is read out of that table.
 
     Args:
-        device: where the jobs run: a qfab device name or a :class:`qfab.devices.Device`
-            (a ``qfab.devices.QPU`` included).
+        device: where the jobs run: ``"auto"`` (qfab's planner places and splits them over the
+            available devices by its cost model), a device name such as ``"cpu"``, or a
+            :class:`qfab.devices.Device` (a ``qfab.devices.QPU`` included).
         default_precision: the precision used when neither ``run`` nor the PUB gives one.
         emulate_shot_noise: add ``N(0, precision)`` noise to each value, as Qiskit's
             ``StatevectorEstimator`` does; off by default (exact values, ``stds`` zero).
         seed: seed of that noise.
     """
 
-    def __init__(self, *, device="cpu", default_precision: float = 0.0, emulate_shot_noise: bool = False, seed=None):
+    def __init__(self, *, device="auto", default_precision: float = 0.0, emulate_shot_noise: bool = False, seed=None):
         self.device = device
         self.default_precision = default_precision
         self.emulate_shot_noise = emulate_shot_noise

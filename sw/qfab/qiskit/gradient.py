@@ -29,7 +29,7 @@ class QfabEstimatorGradient(BaseEstimatorGradient):
 
     Args:
         estimator: the qfab estimator whose device the gradients run on (a new
-            ``qfab.qiskit.EstimatorV2`` on the CPU by default).
+            ``qfab.qiskit.EstimatorV2``, ``device="auto"``, by default).
         device: overrides the estimator's device.
     """
 
@@ -38,7 +38,7 @@ class QfabEstimatorGradient(BaseEstimatorGradient):
     def __init__(self, estimator: EstimatorV2 | None = None, device=None, options: Options | None = None):
         estimator = estimator if estimator is not None else EstimatorV2()
         super().__init__(estimator, options=options)
-        self.device = device if device is not None else getattr(estimator, "device", "cpu")
+        self.device = device if device is not None else getattr(estimator, "device", "auto")
 
     def _run(
         self,

@@ -22,12 +22,13 @@ class SamplerV2(BaseSamplerV2):
     """Samples of PUBs ``(circuit[, parameter_values[, shots]])``, like ``StatevectorSampler``.
 
     Args:
-        device: a qfab device that returns state vectors (``"cpu"`` or a Device instance).
+        device: ``"auto"`` (qfab's planner chooses), or a qfab device that returns state vectors
+            (``"cpu"`` or a Device instance).
         default_shots: shots when neither ``run`` nor the PUB gives them.
         seed: seed of the shot sampling.
     """
 
-    def __init__(self, *, device="cpu", default_shots: int = 1024, seed=None):
+    def __init__(self, *, device="auto", default_shots: int = 1024, seed=None):
         self.device = device
         self.default_shots = default_shots
         self._rng = np.random.default_rng(seed)
