@@ -194,3 +194,20 @@ def test_dead_couplers_are_avoided_and_zero_the_success_estimate():
     chain.append(get_standard_gate_name_mapping()[gate], [1, 2])
     assert map_circuit(chain, backend, "trivial").estimated_success == 0.0
     assert map_circuit(chain, backend).estimated_success > 0.5
+
+
+def test_planner_weighs_the_qpu_by_its_profile():
+    from qfab.scheduling import Workload, plan, run
+
+    qpu = QPU(fake_provider.FakeManilaV2(), shots=1000, seed=1)
+    circuit = real_amplitudes(3, reps=1)
+    work = Workload()
+    work.add(circuit, SparsePauliOp("ZZI"), np.zeros((4, 6)), gradient=False, shots=1000, accuracy=0.2)
+    work.add(circuit, SparsePauliOp("ZZI"), np.zeros((4, 6)), gradient=True, accuracy=1e-6)
+    schedule = plan(work, devices=["cpu", qpu])
+    explanation = schedule.explain()
+    assert "qpu:fake_manila" in explanation.split("job 1")[0]  # a candidate for the loose-accuracy job
+    assert "expected error" in explanation.split("job 1")[1]  # excluded from the exact one
+    seconds_per_shot = qpu.profile().parameters["shot_seconds"]
+    assert qpu.estimated_seconds(qfab.from_qiskit(circuit), 4, 1000) >= 4 * 1000 * seconds_per_shot
+    assert len(run(schedule, progress=False)) == 2
