@@ -1,0 +1,53 @@
+"""Test doubles for the scheduler: devices of known speed that compute exact results (through
+the CPU engine) after sleeping as long as their declared rate says, and can fail or hang."""
+from __future__ import annotations
+
+import threading
+import time
+
+
+from qfab.devices import Capabilities, Device, DeviceProfile, Job, JobResult
+from qfab.devices.cpu import CPUDevice
+
+_CPU = CPUDevice()
+
+
+class FakeDevice(Device):
+    def __init__(self, name: str, seconds_per_set: float, call_overhead_s: float = 0.0, max_qubits: int = 30,
+                 fail_on_call: int | None = None, hang_on_call: int | None = None, exact: bool = True,
+                 error: float | None = None, gradient_methods=("adjoint", "parameter-shift")):
+        self.name = name
+        self.seconds_per_set, self.call_overhead_s = seconds_per_set, call_overhead_s
+        self.max_qubits, self.exact, self.error, self.methods = max_qubits, exact, error, gradient_methods
+        self.fail_on_call, self.hang_on_call = fail_on_call, hang_on_call
+        self.calls = 0
+        self.rows_run = 0
+        self._lock = threading.Lock()
+
+    @property
+    def capabilities(self):
+        return Capabilities(max_qubits=self.max_qubits, precisions=("complex128", "complex64"), exact=self.exact,
+                            gradient_methods=self.methods)
+
+    def profile(self):
+        return DeviceProfile(self.name, {"seconds_per_set": self.seconds_per_set, "call_overhead_s": self.call_overhead_s})
+
+    def predicted_error(self, circuit) -> float:
+        return self.error if self.error is not None else 0.0
+
+    def execute(self, job: Job) -> JobResult:
+        with self._lock:
+            self.calls += 1
+            call = self.calls
+        if call == self.fail_on_call:
+            raise RuntimeError(f"{self.name}: injected failure")
+        if call == self.hang_on_call:
+            time.sleep(5.0)
+        time.sleep(self.call_overhead_s + job.batch * self.seconds_per_set)
+        result = _CPU.execute(job)
+        result.device = self.name
+        with self._lock:
+            self.rows_run += job.batch
+        return result
+
+
