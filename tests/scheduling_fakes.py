@@ -21,8 +21,15 @@ class FakeDevice(Device):
         self.max_qubits, self.exact, self.error, self.methods = max_qubits, exact, error, gradient_methods
         self.fail_on_call, self.hang_on_call = fail_on_call, hang_on_call
         self.calls = 0
+        self.slowdown = 1.0  # > 1: runs slower than its profile declares (a degraded device)
         self.rows_run = 0
         self._lock = threading.Lock()
+
+    def __getstate__(self):  # Dask ships the device to its worker; the lock stays here
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _lock=threading.Lock())
 
     @property
     def capabilities(self):
@@ -43,7 +50,7 @@ class FakeDevice(Device):
             raise RuntimeError(f"{self.name}: injected failure")
         if call == self.hang_on_call:
             time.sleep(5.0)
-        time.sleep(self.call_overhead_s + job.batch * self.seconds_per_set)
+        time.sleep(self.slowdown * (self.call_overhead_s + job.batch * self.seconds_per_set))
         result = _CPU.execute(job)
         result.device = self.name
         with self._lock:
