@@ -83,7 +83,7 @@ def _timed(device: Device, job: Job, repeats: int) -> float:
         start = time.perf_counter()
         device.run([job])
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return float(np.min(times))  # the machine is shared: noise only ever adds time
 
 
 def _cpu_jobs():
