@@ -71,7 +71,7 @@ def test_devices_run_concurrently():
     assert {t.device for t in plan.tasks} == {"a", "b"}
     start = time.perf_counter()
     qfab.run(plan, progress=False)
-    assert time.perf_counter() - start < 0.35
+    assert time.perf_counter() - start < 0.33  # serially 0.4 s
 
 
 @pytest.mark.parametrize("fault", ["raises", "hangs"])

@@ -26,7 +26,7 @@ from .workload import Workload
 __all__ = ["plan", "Plan", "Task", "Estimator"]
 
 SMALL_BATCH = 16  # batches up to this size: local search tries every two-way integer split
-PAIR_SEARCH_MAX_JOBS = 12  # workloads up to this many jobs: local search also moves pairs of jobs
+PAIR_SEARCH_MAX_JOBS = 6  # workloads up to this many jobs: local search also moves pairs of jobs (bounds its cost)
 
 
 class Estimator:
@@ -208,13 +208,14 @@ def _best_placement(index, usable, cost, free, ready, split) -> list[tuple[str, 
     return placement
 
 
-def _options(index, usable, cost, loads, split) -> list[list[tuple[str, int]]]:
+def _options(index, usable, cost, loads, split, every_split: bool) -> list[list[tuple[str, int]]]:
     """Placements worth trying for a job: whole on each device, the equal-finish split on
-    ``loads``, and for small batches (where rounding matters most) every two-way integer split."""
+    ``loads``, and with ``every_split`` for small batches (where rounding matters most) every
+    two-way integer split."""
     batch = cost.work.items[index].job.batch
     options = [[(d.name, batch)] for d in usable]
     options.append(_best_placement(index, usable, cost, loads, 0.0, split))
-    if split and batch <= SMALL_BATCH:
+    if split and every_split and batch <= SMALL_BATCH:
         options += [[(a.name, k), (b.name, batch - k)] for a, b in itertools.permutations(usable, 2)
                     for k in range(1, batch)]
     return options
@@ -251,7 +252,7 @@ def _reinsert(order, jobs, placements, cost, split, rounds: int = 4) -> None:
         for group in groups:
             base = loads_without(group)
             current = score(with_added(base, [(i, placements[i]) for i in group]))
-            choices = [_options(i, jobs.nodes[i]["usable"], cost, base, split) for i in group]
+            choices = [_options(i, jobs.nodes[i]["usable"], cost, base, split, every_split=True) for i in group]
             for combination in itertools.product(*choices):
                 trial = score(with_added(base, list(zip(group, combination))))
                 if trial < current:
@@ -288,8 +289,7 @@ def plan(work: Workload, devices=None, profile: dict | None = None, history: His
     rank = {}
     for node in reversed(list(nx.topological_sort(jobs))):
         rank[node] = jobs.nodes[node]["cost"] + max((rank[s] for s in jobs.successors(node)), default=0.0)
-    order = sorted(jobs, key=lambda n: (-rank[n], n))
-    order = [n for n in nx.lexicographical_topological_sort(jobs, key=lambda n: (-rank[n], n))] if jobs.number_of_edges() else order
+    order = list(nx.lexicographical_topological_sort(jobs, key=lambda n: (-rank[n], n)))
     cost = _CostTable(work, by_name, estimator)
     placements: dict[int, list[tuple[str, int]]] = {}
     free = {d.name: 0.0 for d in chosen}
