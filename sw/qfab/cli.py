@@ -1,4 +1,4 @@
-"""The ``qfab`` command line: ``demo``, ``simulate``, ``info``, and the subcommands that
+"""The ``qfab`` command line: ``demo``, ``simulate``, ``info``, ``calibrate``, and the subcommands that
 other packages own (``plateau``), which take the rest of the arguments themselves.
 
 User errors (a missing file, an instruction qfab cannot simulate, too little memory) end with a
@@ -83,6 +83,19 @@ def _info(args) -> int:
     return 0
 
 
+def _calibrate(args) -> int:
+    import json
+
+    from .scheduling.calibrate import calibrate
+
+    path = calibrate(args.devices.split(",") if args.devices else None, repeats=args.repeats)
+    for name, entry in json.loads(path.read_text())["devices"].items():
+        fitted = ", ".join(f"{k}={v:.3g}" for k, v in entry["parameters"].items()) or "defaults (nothing to fit)"
+        print(f"  {name:6s} {entry['kind']}: {fitted}")
+    print(f"profile: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qfab", description="Parameterized quantum circuits on a fabric of devices.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -103,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(run=_simulate)
     info = commands.add_parser("info", help="list the devices found and what they can do")
     info.set_defaults(run=_info)
+    calibrate = commands.add_parser("calibrate", help="time micro-benchmarks and store this machine's cost-model profile")
+    calibrate.add_argument("--devices", help="comma-separated device names (default: every available device)")
+    calibrate.add_argument("--repeats", type=int, default=3)
+    calibrate.set_defaults(run=_calibrate)
     for name, (_, _, line) in DELEGATED.items():
         commands.add_parser(name, help=line + f" (qfab {name} --help)", add_help=False)
     return parser
