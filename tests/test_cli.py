@@ -63,3 +63,5 @@ def test_demo_trains_above_chance(tmp_path, capsys):
     accuracy = float(out.split("test accuracy ")[1].split("%")[0]) / 100
     assert accuracy >= 0.8
     assert (tmp_path / "demo_training.png").stat().st_size > 1000
+    page = (tmp_path / "index.html").read_text()
+    assert "predicted makespan" in page and "demo_plan.png" in page and (tmp_path / "demo_plan.png").exists()

@@ -32,7 +32,10 @@ def _demo(args) -> int:
           + (f", test accuracy on the FPGA core's model {result.fpga_test_accuracy:.1%}"
              if result.fpga_test_accuracy is not None else ""))
     print(f"time: {result.train_seconds:.1f} s training, {result.compile_seconds:.1f} s first call (numba)")
-    print(f"plot: {result.plot}")
+    if result.plan_text:
+        print(result.plan_text)
+        print(result.run_report)
+    print(f"report: {result.report} (plots beside it)")
     return 0
 
 
