@@ -91,7 +91,7 @@ def run_on_dask(plan: Plan, cluster, progress: bool | None = None, save_history:
             pending.add(retry)
             continue
         job = plan.device_job(task, device)
-        predicted = plan.estimator.predict(device, job)[0]
+        predicted = task.predicted if device == task.device else plan.estimator.predict(device, job)[0]
         done[task.id] = (TaskRecord(task.id, task.job_index, task.rows, device, predicted, seconds, moved), result)
         plan.estimator.history.record(device, job, seconds, plan.estimator.modelled(device, job))
         bar.update(1)

@@ -163,7 +163,8 @@ class _Scheduler:
                 return  # a late answer from a retired device: the task was moved
             del self.running[device]
             job = self.plan.device_job(task, device)
-            predicted = self.plan.estimator.predict(device, job)[0]
+            # the plan's own prediction, unless the task moved (then what was predicted there)
+            predicted = task.predicted if device == task.device else self.plan.estimator.predict(device, job)[0]
             record = TaskRecord(task.id, task.job_index, task.rows, device, predicted, seconds, tuple(self.moved.get(task.id, ())))
             self.done[task.id] = (record, result)
             history = self.plan.estimator.history
