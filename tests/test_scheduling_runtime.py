@@ -134,3 +134,17 @@ def test_dask_local_cluster_runs_the_plan():
         result = qfab.run(plan, cluster=client, progress=False)
     _check_against_direct(work, result)
     assert len(result.results) == len(work)
+
+
+def test_a_job_no_live_device_can_run_fails_with_the_story():
+    """The only device for a job dies: the run ends (no hang), naming what was lost and why."""
+    only = FakeDevice("only", 1e-3, fail_on_call=1, max_qubits=5)
+    small = FakeDevice("small", 1e-3, max_qubits=3)
+    work = qfab.Workload()
+    wide = benchmark_circuit(4, 1)
+    work.add(wide, "ZIII", np.zeros((3, wide.num_parameters)), gradient=False)
+    narrow = benchmark_circuit(3, 1)
+    work.add(narrow, "ZII", np.zeros((3, narrow.num_parameters)), gradient=False, after=[0])
+    plan = qfab.plan(work, devices=[only, small], history=History())
+    with pytest.raises(RuntimeError, match="no live device"):
+        qfab.run(plan, progress=False)

@@ -101,6 +101,7 @@ class _Scheduler:
         self.done: dict[int, tuple[TaskRecord, JobResult]] = {}
         self.running: dict[str, tuple[Task, float, float]] = {}  # device -> (task, started, deadline)
         self.retired: dict[str, str] = {}
+        self.lost: set[int] = set()  # tasks no live device can run, and tasks waiting on them
         self.moved: dict[int, list[str]] = {}
         self.events: list[str] = []
         self.bar = progress
@@ -127,6 +128,7 @@ class _Scheduler:
                 backlog = sum(t.predicted for t in self.queues[name])
                 options.append((backlog + self.plan.estimator.predict(name, job)[0], name))
             if not options:
+                self.lost.add(task.id)
                 self.events.append(f"task {task.id} (job {task.job_index}) has no live device that can run it")
                 continue
             target = min(options)[1]
@@ -143,6 +145,12 @@ class _Scheduler:
                 queue = self.queues[device]
                 if queue:
                     task = queue[0]
+                    if any(d in self.lost for d in task.depends_on):
+                        queue.popleft()
+                        self.lost.add(task.id)
+                        self.events.append(f"task {task.id} (job {task.job_index}) dropped: it depends on a lost task")
+                        self.lock.notify_all()
+                        continue
                     if all(d in self.done for d in task.depends_on):
                         queue.popleft()
                         predicted = self.plan.estimator.predict(device, self.plan.device_job(task, device))[0]
