@@ -9,8 +9,9 @@ Predictions then come, in order of trust, from:
 2. a **regression** ``t = a + b x batch`` over the signature's samples, once there are
    ``MIN_SAMPLES`` of them and the batch sizes spread (smallest < 90 % of largest: StarPU's
    ``REGRESSION_BASED`` rule);
-3. the first-principles **model** scaled by the device's median measured/predicted ratio, so a
-   device that runs slower than modelled is priced as it runs.
+3. the first-principles **model** scaled by the device's median measured/predicted ratio for
+   that kind of job (values, or a gradient method), so a device that runs slower than modelled
+   is priced as it runs.
 
 The history is a JSON file per machine in the cache directory, written atomically.
 """
@@ -55,6 +56,10 @@ def signature(job: Job) -> str:
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
 
+def _ratio_key(device: str, job: Job) -> str:
+    return f"{device}|{job.gradient or 'values'}"
+
+
 def _atomic_write(path: Path, data: dict) -> None:
     temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     temporary.write_text(json.dumps(data, indent=1, sort_keys=True))
@@ -93,7 +98,7 @@ class History:
                     return
             bucket.append(float(seconds))
             if modelled > 0:
-                ratios = self.ratios.setdefault(device, [])
+                ratios = self.ratios.setdefault(_ratio_key(device, job), [])
                 ratios.append(seconds / modelled)
                 del ratios[:-RATIO_WINDOW]
 
@@ -113,9 +118,10 @@ class History:
                     return float(max(intercept, 0.0) + slope * job.batch), "regression"
         return None
 
-    def correction(self, device: str) -> float:
-        """Median measured/modelled ratio of the device's recent runs (1 with none)."""
-        ratios = self.ratios.get(device)
+    def correction(self, device: str, job: Job) -> float:
+        """Median measured/modelled ratio of the device's recent runs of the same kind (values,
+        or a gradient by the same method: a model can be off differently for each), 1 with none."""
+        ratios = self.ratios.get(_ratio_key(device, job))
         return float(np.median(ratios)) if ratios else 1.0
 
     def save(self) -> Path:

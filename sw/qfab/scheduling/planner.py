@@ -48,7 +48,7 @@ class Estimator:
         measured = self.history.predict(device, job)
         if measured is not None:
             return measured[0] + self.models[device].link_seconds(job), measured[1]
-        correction = self.history.correction(device)
+        correction = self.history.correction(device, job)
         return self.modelled(device, job) * correction, "model" if correction == 1.0 else "model x measured ratio"
 
 
