@@ -9,9 +9,7 @@ Workload: the benchmark ansatz with 2 layers, <Z_0>, one parameter set, expectat
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +20,8 @@ import qfab
 from qfab.devices.fpga import FPGADevice
 
 sys.path.insert(0, str(Path(__file__).parent))
+import measure  # noqa: E402
 from workload import observable, qiskit_ansatz  # noqa: E402
-
-
-def timed(fn, repeats: int) -> float:
-    fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def main(argv=None) -> None:
@@ -50,9 +39,9 @@ def main(argv=None) -> None:
         circ = qfab.from_qiskit(qiskit_ansatz(n, args.layers))
         obs = observable(n)
         theta = np.random.default_rng(n).uniform(-np.pi, np.pi, circ.num_parameters)
-        times = {kind: timed(lambda d=device: qfab.expectation(circ, obs, theta, device=d), 3 if kind == "model" else 1)
+        times = {kind: measure.median_time(lambda d=device: qfab.expectation(circ, obs, theta, device=d), 3 if kind == "model" else 1)
                  for kind, device in transports.items()}
-        times["cpu"] = timed(lambda: qfab.expectation(circ, obs, theta), 5)
+        times["cpu"] = measure.median_time(lambda: qfab.expectation(circ, obs, theta), 5)
         model = transports["model"]
         assert transports["verilator"].last_cycles == model.last_cycles
         predicted = [model.seconds_on_board(board) for board in boards]

@@ -9,9 +9,7 @@ prints a markdown table with the fastest width marked.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +20,8 @@ from qfab.engine import CPUEngine, fusion_width
 from qfab.observables import PauliSum
 
 sys.path.insert(0, str(Path(__file__).parent))
+import measure  # noqa: E402
 from workload import qiskit_ansatz  # noqa: E402
-
-
-def timed(fn, repeats):
-    fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def main(argv=None):
@@ -51,8 +40,8 @@ def main(argv=None):
         results = []
         for width in (int(x) for x in args.widths.split(",")):
             engine = CPUEngine(width)
-            forward = timed(lambda: engine.expectation(circ, obs, thetas), repeats)
-            grad = timed(lambda: engine.adjoint_gradient(circ, obs, thetas), repeats)
+            forward = measure.median_time(lambda: engine.expectation(circ, obs, thetas), repeats)
+            grad = measure.median_time(lambda: engine.adjoint_gradient(circ, obs, thetas), repeats)
             results.append((width, engine.program(circ).num_blocks, forward, grad))
             print(f"n={n} k={width} forward={forward * 1e3:.2f} ms gradient={grad * 1e3:.2f} ms", file=sys.stderr)
         best = min(results, key=lambda r: r[2] + r[3])[0]

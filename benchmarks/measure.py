@@ -38,6 +38,12 @@ def timed(fn, repeats: int, budget_s: float):
     return times, out
 
 
+def median_time(fn, repeats: int) -> float:
+    """Median of ``repeats`` runs after one untimed warm-up (numba compiles on first use)."""
+    fn()
+    return statistics.median(timed(fn, repeats, budget_s=float("inf"))[0])
+
+
 def error_cell(exc: BaseException) -> dict:
     msg = f"{type(exc).__name__}: {exc}".strip()
     if isinstance(exc, NotImplementedError) and str(exc):

@@ -16,7 +16,8 @@ import numpy as np
 from ..ir import Circuit
 from ..observables import PauliSum
 
-__all__ = ["Capabilities", "DeviceProfile", "Job", "JobResult", "Device", "DeviceCapabilityError", "DeviceUnavailable"]
+__all__ = ["Capabilities", "DeviceProfile", "Job", "JobResult", "Device", "EngineDevice", "DeviceCapabilityError",
+           "DeviceUnavailable"]
 
 
 class DeviceCapabilityError(ValueError):
@@ -125,3 +126,24 @@ class Device(ABC):
 
     def __repr__(self) -> str:
         return f"<qfab device {self.name}>"
+
+
+class EngineDevice(Device):
+    """A device whose ``engine`` is a state-vector simulator with the CPU engine's methods
+    (``statevector``, ``expectation``, ``adjoint_gradient`` and, where the device offers it,
+    ``parameter_shift_gradient``); ``check`` has already refused any method it lacks."""
+
+    engine = None
+
+    def execute(self, job: Job) -> JobResult:
+        engine, circuit, params, obs = self.engine, job.circuit, job.params, list(job.observables)
+        result = JobResult(device=self.name, seconds=0.0)
+        if job.want_state or job.shots:
+            result.states = engine.statevector(circuit, params, dtype=job.dtype)
+        if obs:
+            result.expectations = engine.expectation(circuit, obs, params, dtype=job.dtype)
+            if job.gradient == "adjoint":
+                result.gradients = engine.adjoint_gradient(circuit, obs, params, dtype=job.dtype)
+            elif job.gradient == "parameter-shift":
+                result.gradients = engine.parameter_shift_gradient(circuit, obs, params, dtype=job.dtype)
+        return result

@@ -9,10 +9,10 @@ import psutil
 
 from ..engine import CPUEngine
 from ..engine.cpu import check_memory
-from .base import Capabilities, Device, DeviceProfile, Job, JobResult
+from .base import Capabilities, DeviceProfile, EngineDevice, Job
 
 
-class CPUDevice(Device):
+class CPUDevice(EngineDevice):
     name = "cpu"
 
     def __init__(self, width: int | None = None):
@@ -37,16 +37,3 @@ class CPUDevice(Device):
 
     def profile(self) -> DeviceProfile:
         return DeviceProfile(self.name, {"cores": os.cpu_count(), "threads": numba.get_num_threads()})
-
-    def execute(self, job: Job) -> JobResult:
-        engine, circuit, params, obs = self.engine, job.circuit, job.params, list(job.observables)
-        result = JobResult(device=self.name, seconds=0.0)
-        if job.want_state or job.shots:
-            result.states = engine.statevector(circuit, params, dtype=job.dtype)
-        if obs:
-            result.expectations = engine.expectation(circuit, obs, params, dtype=job.dtype)
-            if job.gradient == "adjoint":
-                result.gradients = engine.adjoint_gradient(circuit, obs, params, dtype=job.dtype)
-            elif job.gradient == "parameter-shift":
-                result.gradients = engine.parameter_shift_gradient(circuit, obs, params, dtype=job.dtype)
-        return result

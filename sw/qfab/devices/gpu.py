@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from .base import Capabilities, Device, DeviceCapabilityError, DeviceProfile, DeviceUnavailable, Job, JobResult
+from .base import Capabilities, DeviceCapabilityError, DeviceProfile, DeviceUnavailable, EngineDevice, Job
 
 __all__ = ["GPUDevice", "gpu_status", "profile_path", "load_profile_parameters", "PROFILE_PARAMETERS"]
 
@@ -55,7 +55,7 @@ def gpu_status() -> tuple[bool, str]:
         return False, f"no usable CUDA GPU: {' '.join(str(err).split())}"
 
 
-class GPUDevice(Device):
+class GPUDevice(EngineDevice):
     name = "gpu"
 
     def __init__(self):
@@ -99,17 +99,6 @@ class GPUDevice(Device):
 
     def profile(self) -> DeviceProfile:
         return DeviceProfile(self.name, load_profile_parameters())
-
-    def execute(self, job: Job) -> JobResult:
-        engine, circuit, params, obs = self.engine, job.circuit, job.params, list(job.observables)
-        result = JobResult(device=self.name, seconds=0.0)
-        if job.want_state or job.shots:
-            result.states = engine.statevector(circuit, params, dtype=job.dtype)
-        if obs:
-            result.expectations = engine.expectation(circuit, obs, params, dtype=job.dtype)
-            if job.gradient == "adjoint":
-                result.gradients = engine.adjoint_gradient(circuit, obs, params, dtype=job.dtype)
-        return result
 
 
 def load_profile_parameters() -> dict:
