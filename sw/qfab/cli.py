@@ -26,8 +26,11 @@ def _demo(args) -> int:
     classes = tuple(int(c) for c in args.classes.split(","))
     result = run_demo(qubits=args.qubits, layers=args.layers, epochs=args.epochs, classes=classes,
                       seed=args.seed, report_dir=args.report)
+    for line in result.verdict:
+        print(line)
     print(f"digits {classes[0]} vs {classes[1]}: {result.qubits} qubits, {result.layers} layers, "
-          f"{len(result.losses)} epochs of adjoint-gradient Adam on the CPU engine")
+          f"{len(result.losses)} epochs of adjoint-gradient Adam on the CPU engine from {result.initialisation} angles")
+    print(f"the same training from {result.alternative} angles: test accuracy {result.alternative_test_accuracy:.1%}")
     print(f"train accuracy {result.train_accuracy:.1%}, test accuracy {result.test_accuracy:.1%}"
           + (f", test accuracy on the FPGA core's model {result.fpga_test_accuracy:.1%}"
              if result.fpga_test_accuracy is not None else ""))
