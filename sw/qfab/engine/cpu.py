@@ -17,7 +17,7 @@ from . import program as prog
 from .program import Program, compile_program
 from .warmup import warm_up
 
-__all__ = ["CPUEngine", "InsufficientMemoryError", "fusion_width"]
+__all__ = ["CPUEngine", "InsufficientMemoryError", "fusion_width", "apply_global_phase"]
 
 _DTYPES = {np.dtype(np.complex128): np.complex128, np.dtype(np.complex64): np.complex64}
 
@@ -63,6 +63,14 @@ def _pack(sums: list[PauliSum]):
     )
 
 
+def apply_global_phase(states: np.ndarray, circuit: Circuit, thetas: np.ndarray) -> None:
+    """Multiply each row of ``states`` by the circuit's global phase at its parameters (kernels
+    leave it out; Qiskit's Statevector carries it)."""
+    phases = np.array([circuit.phase(t) for t in thetas])
+    if np.any(phases != 0):
+        states *= np.exp(1j * phases)[:, None].astype(states.dtype)
+
+
 def _workers(batch: int) -> int:
     """Independent slices of a batch: a few per thread, so uneven slices still balance."""
     return max(1, min(batch, 4 * numba.get_num_threads()))
@@ -98,9 +106,7 @@ class CPUEngine:
             prog.forward_batch_over_sets(program.arrays, thetas, out)
         else:
             prog.forward_batch_over_amplitudes(program.arrays, thetas, out)
-        phases = np.array([circuit.phase(t) for t in thetas])
-        if np.any(phases != 0):
-            out *= np.exp(1j * phases)[:, None].astype(dtype)
+        apply_global_phase(out, circuit, thetas)
         return out
 
     def expectation(self, circuit: Circuit, sums: list[PauliSum], thetas: np.ndarray, dtype=np.complex128) -> np.ndarray:

@@ -16,7 +16,7 @@ import psutil
 from numba import cuda
 
 from ..engine import CPUEngine
-from ..engine.cpu import InsufficientMemoryError, _pack, check_memory
+from ..engine.cpu import InsufficientMemoryError, _pack, apply_global_phase, check_memory
 from ..engine.program import Program
 from ..ir import Circuit
 from ..observables import PauliSum
@@ -152,9 +152,7 @@ class GPUEngine:
         for part in parts:
             states, _ = self._forward(prog, thetas[part], dtype)
             states.copy_to_host(out[part])
-        phases = np.array([circuit.phase(t) for t in thetas])
-        if np.any(phases != 0):
-            out *= np.exp(1j * phases)[:, None].astype(dtype)
+        apply_global_phase(out, circuit, thetas)
         return out
 
     def expectation(self, circuit: Circuit, sums: list[PauliSum], thetas: np.ndarray, dtype=np.complex128) -> np.ndarray:
