@@ -80,7 +80,8 @@ def mixed_workload(quick: bool) -> qfab.Workload:
     work = qfab.Workload()
     for n, batch, gradient in shapes:
         circuit = benchmark_circuit(n, 2)
-        work.add(circuit, "Z" + "I" * (n - 1), rng.uniform(-np.pi, np.pi, (batch, circuit.num_parameters)), gradient=gradient)
+        work.add(circuit, "Z" + "I" * (n - 1), rng.uniform(-np.pi, np.pi, (batch, circuit.num_parameters)), gradient=gradient,
+                 accuracy=1e-3)  # the mixed workload accepts the FPGA model's fixed-point error
     return work
 
 

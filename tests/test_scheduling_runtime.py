@@ -148,3 +148,21 @@ def test_a_job_no_live_device_can_run_fails_with_the_story():
     plan = qfab.plan(work, devices=[only, small], history=History())
     with pytest.raises(RuntimeError, match="no live device"):
         qfab.run(plan, progress=False)
+
+
+def test_auto_keeps_exact_calls_off_the_fixed_point_fpga():
+    """device="auto" must not trade exactness for speed: the FPGA's fixed-point error excludes it
+    from a call that asked for nothing looser, even when a profile would price it cheaply."""
+    import qfab
+    from qiskit.quantum_info import SparsePauliOp
+
+    from circuits import hardware_efficient
+
+    circ = qfab.from_qiskit(hardware_efficient(3, 2))
+    values = np.random.default_rng(0).uniform(-1, 1, (64, circ.num_parameters))
+    obs = SparsePauliOp("ZZZ")
+    np.testing.assert_allclose(qfab.expectation(circ, obs, values, device="auto"),
+                               qfab.expectation(circ, obs, values, device="cpu"), atol=1e-12)
+    work = qfab.Workload()
+    work.add(circ, obs, values, gradient=False, accuracy=1e-10)
+    assert "fpga" not in {task.device for task in qfab.plan(work, devices=["cpu", "fpga"]).tasks}

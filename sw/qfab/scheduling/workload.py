@@ -3,8 +3,10 @@
 ``gradient=True`` asks for exact gradients by whatever method a device offers (adjoint where it
 has it, the parameter-shift rule otherwise: the values agree), so the planner may place the job
 on a device that only shifts. ``accuracy`` is the largest error the caller accepts: devices whose
-expected error is above it (fixed point, shot noise, hardware noise) are excluded. ``after``
-names earlier jobs whose results this one waits for.
+expected error is above it (fixed point, shot noise, hardware noise) are excluded. It defaults to
+``"exact"``, as exact as the job's dtype (or its shots) allows, so that a plan never trades a
+caller's exact results for a fixed-point or noisy device's speed unless asked to; ``None``
+accepts any error. ``after`` names earlier jobs whose results this one waits for.
 """
 from __future__ import annotations
 
@@ -14,7 +16,20 @@ import numpy as np
 
 from ..devices.base import Device, Job
 
-__all__ = ["Workload", "WorkItem"]
+__all__ = ["Workload", "WorkItem", "EXACT", "exact_accuracy"]
+
+EXACT = "exact"
+
+
+def exact_accuracy(job: Job) -> float:
+    """The error a job that asked for nothing looser accepts: its dtype's, or its shot noise."""
+    if job.shots:
+        return 1.0 / np.sqrt(job.shots)
+    return 1e-5 if np.dtype(job.dtype) == np.complex64 else 1e-10
+
+
+def _resolve(accuracy, job: Job) -> float | None:
+    return exact_accuracy(job) if accuracy == EXACT else accuracy
 
 
 @dataclass(frozen=True)
@@ -41,16 +56,16 @@ class Workload:
         self.items: list[WorkItem] = []
 
     @classmethod
-    def from_jobs(cls, jobs, accuracy: float | None = None) -> "Workload":
+    def from_jobs(cls, jobs, accuracy: float | str | None = EXACT) -> "Workload":
         work = cls()
         for job in jobs:
             if not isinstance(job, Job):
                 raise TypeError(f"from_jobs takes qfab.devices.Job objects, got {type(job).__name__}")
-            work.items.append(WorkItem(job, accuracy))
+            work.items.append(WorkItem(job, _resolve(accuracy, job)))
         return work
 
     def add(self, circuit, observables, params_batch, gradient=True, shots: int | None = None,
-            accuracy: float | None = None, after=(), dtype=np.complex128) -> int:
+            accuracy: float | str | None = EXACT, after=(), dtype=np.complex128) -> int:
         """Add a circuit over a batch of parameter sets; returns the job's index.
 
         ``gradient``: True (exact, any method), False/None (values only), or "adjoint" /
@@ -76,7 +91,7 @@ class Workload:
         if any(not 0 <= a < len(self.items) for a in after):
             raise ValueError(f"after={after} must name jobs already added (0..{len(self.items) - 1})")
         job = Job(circuit, values, sums, gradient=method, shots=shots, want_state=not sums and not shots, dtype=dtype)
-        self.items.append(WorkItem(job, accuracy, after, flexible))
+        self.items.append(WorkItem(job, _resolve(accuracy, job), after, flexible))
         return len(self.items) - 1
 
     def __len__(self) -> int:
