@@ -29,21 +29,11 @@ os.environ.setdefault("QFAB_CACHE_DIR", tempfile.mkdtemp(prefix="qfab-bench-cach
 
 import qfab  # noqa: E402
 from qfab.devices import get_device  # noqa: E402
-from qfab.scheduling.calibrate import benchmark_job, calibrate, load_profile  # noqa: E402
+from qfab.scheduling.calibrate import benchmark_job, calibrate, load_profile, timed_run  # noqa: E402
 from qfab.scheduling.history import History  # noqa: E402
 from qfab.scheduling.planner import Estimator  # noqa: E402
 
 DEVICES = ["cpu", "fpga"]
-
-
-def measured(device, job, repeats=3) -> float:
-    device.run([job])
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        device.run([job])
-        times.append(time.perf_counter() - start)
-    return float(np.min(times))  # the machine is shared: noise only ever adds time
 
 
 def prediction_errors(quick: bool) -> dict[str, tuple[float, int]]:
@@ -63,7 +53,7 @@ def prediction_errors(quick: bool) -> dict[str, tuple[float, int]]:
         for n, batch, layers, gradient in grid:
             job = benchmark_job(n, batch, layers, gradient, seed=int(rng.integers(1 << 30)))
             predicted = estimator.predict(name, job)[0]
-            seconds = measured(device, job, repeats=1 if n >= 17 else 3)
+            seconds = timed_run(device, job, repeats=1 if n >= 17 else 3)
             relative.append(abs(predicted - seconds) / seconds)
         errors[name] = (float(np.median(relative)), len(relative))
     return errors

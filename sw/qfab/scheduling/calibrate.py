@@ -76,7 +76,7 @@ def benchmark_job(num_qubits: int, batch: int, layers: int = 2, gradient: str | 
     return Job(circuit, params, tuple(sums), gradient=gradient)
 
 
-def _timed(device: Device, job: Job, repeats: int) -> float:
+def timed_run(device: Device, job: Job, repeats: int = 3) -> float:
     device.run([job])  # warm: compilation and caches
     times = []
     for _ in range(repeats):
@@ -104,7 +104,7 @@ def _calibrate_cpu(model: CPUCostModel, repeats: int) -> dict:
     rows, seconds = [], []
     for job in _cpu_jobs():
         rows.append(list(model.features(job)))
-        seconds.append(_timed(model.device, job, repeats))
+        seconds.append(timed_run(model.device, job, repeats))
     overhead, per_set, inv_cache, inv_dram = _fit(rows, seconds)
     fitted = {"call_overhead_s": overhead, "set_overhead_s": per_set}
     if inv_cache > 0:
@@ -122,7 +122,7 @@ def _calibrate_fpga(model: FPGACostModel, repeats: int) -> dict:
             cycles, words = model.cycles_and_words(job)
             transfer = 8 * words / model.parameters["word_bytes_per_s"]
             rows.append([1.0, cycles])
-            seconds.append(max(_timed(model.device, job, repeats) - transfer, 1e-9))
+            seconds.append(max(timed_run(model.device, job, repeats) - transfer, 1e-9))
     overhead, per_cycle = _fit(rows, seconds)
     return {"call_overhead_s": overhead, "seconds_per_cycle": per_cycle}
 
@@ -135,7 +135,7 @@ def _calibrate_generic(model: GenericCostModel, repeats: int) -> dict:
         job = benchmark_job(n, batch)
         model.parameters["call_overhead_s"], model.parameters["pass_seconds_per_amplitude"] = 0.0, 1.0
         rows.append([1.0, model.predict(job)])  # with these parameters, predict() is the amplitude-pass count
-        seconds.append(_timed(model.device, job, repeats))
+        seconds.append(timed_run(model.device, job, repeats))
     overhead, per_amplitude = _fit(rows, seconds)
     return {"call_overhead_s": overhead, "pass_seconds_per_amplitude": per_amplitude}
 
