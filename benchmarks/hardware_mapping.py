@@ -19,15 +19,13 @@ import time
 import warnings
 
 import numpy as np
-from qiskit import QuantumCircuit
-from qiskit.circuit import ParameterVector
 from qiskit.providers.fake_provider import GenericBackendV2
 from qiskit.quantum_info import SparsePauliOp
 from qiskit_ibm_runtime import fake_provider
 
 import qfab
 from qfab.devices import QPU, Job
-from qfab.hardware import hardware_efficient_ansatz, map_circuit
+from qfab.hardware import hardware_efficient_ansatz, logical_ansatz, map_circuit
 from qfab.observables import PauliSum
 
 BACKENDS = ("FakePrague", "FakeSherbrooke", "FakeTorino", "FakeKingston")
@@ -37,17 +35,6 @@ SHOTS = (256, 1024, 4096, 16384, 65536)
 BEGIN, END = "<!-- hardware_mapping:begin -->", "<!-- hardware_mapping:end -->"
 
 
-def generic_hea(num_qubits: int, layers: int = LAYERS) -> QuantumCircuit:
-    theta = ParameterVector("t", 2 * num_qubits * layers)
-    circuit, k = QuantumCircuit(num_qubits), 0
-    for _ in range(layers):
-        for q in range(num_qubits):
-            circuit.ry(theta[k], q)
-            circuit.rz(theta[k + 1], q)
-            k += 2
-        for q in range(num_qubits - 1):
-            circuit.cz(q, q + 1)
-    return circuit
 
 
 def layout_table() -> list[str]:
@@ -59,7 +46,7 @@ def layout_table() -> list[str]:
         backend = getattr(fake_provider, name)()
         for n in WIDTHS:
             start = time.perf_counter()
-            logical = generic_hea(n)
+            logical = logical_ansatz(n, LAYERS)
             trivial, ours = map_circuit(logical, backend, "trivial"), map_circuit(logical, backend)
             ansatz = hardware_efficient_ansatz(backend, n, layers=LAYERS)
             native = map_circuit(ansatz.circuit, backend, initial_layout=list(ansatz.physical_qubits))

@@ -21,23 +21,12 @@ from qiskit_aer.noise.device import basic_device_readout_errors  # noqa: E402
 import qfab  # noqa: E402
 from qfab.devices import QPU, DeviceCapabilityError, Job  # noqa: E402
 from qfab.devices.qpu import pauli_sum_to_sparse_pauli_op  # noqa: E402
-from qfab.hardware import estimated_success_probability, hardware_efficient_ansatz, map_circuit, to_qiskit  # noqa: E402
+from qfab.hardware import (estimated_success_probability, hardware_efficient_ansatz, logical_ansatz,  # noqa: E402
+                           map_circuit, to_qiskit)  # noqa: E402
 from qfab.observables import PauliSum  # noqa: E402
 from qfab.qiskit import EstimatorV2  # noqa: E402
 
 
-def _generic_hea(num_qubits, layers=3):
-    """McClean-style layers with a CZ chain: a circuit written without the hardware in mind."""
-    theta = ParameterVector("t", 2 * num_qubits * layers)
-    circuit, k = QuantumCircuit(num_qubits), 0
-    for _ in range(layers):
-        for q in range(num_qubits):
-            circuit.ry(theta[k], q)
-            circuit.rz(theta[k + 1], q)
-            k += 2
-        for q in range(num_qubits - 1):
-            circuit.cz(q, q + 1)
-    return circuit
 
 
 def _circuit_with_every_rotation():
@@ -142,7 +131,7 @@ def test_parameter_shift_gradient_with_shots_is_within_its_error_bars():
 
 def test_noise_aware_layout_beats_trivial_layout():
     for backend in (fake_provider.FakeLagosV2(), fake_provider.FakeGuadalupeV2()):
-        logical = _generic_hea(5)
+        logical = logical_ansatz(5)
         ours, trivial = map_circuit(logical, backend), map_circuit(logical, backend, "trivial")
         assert ours.estimated_success >= trivial.estimated_success
         assert ours.estimated_success == pytest.approx(
@@ -158,7 +147,7 @@ def test_hardware_efficient_ansatz_needs_no_routing():
     mapped = map_circuit(ansatz.circuit, backend, initial_layout=list(ansatz.physical_qubits))
     assert mapped.two_qubit_gates == 3 * (6 - 1)  # no SWAPs were added
     assert mapped.layout == ansatz.physical_qubits
-    generic = map_circuit(_generic_hea(6), backend)
+    generic = map_circuit(logical_ansatz(6), backend)
     assert mapped.estimated_success > generic.estimated_success
     theta = np.random.default_rng(6).normal(size=ansatz.circuit.num_parameters)  # and qfab simulates it
     assert np.isclose(np.linalg.norm(qfab.statevector(ansatz.circuit, theta)), 1.0)

@@ -94,3 +94,19 @@ def hardware_efficient_ansatz(backend, num_qubits: int, layers: int = 2) -> Hard
             circuit.append(native, [logical[a], logical[b]])
     rotation_layer()
     return HardwareAnsatz(circuit, tuple(physical), tuple(tree), gate)
+
+
+def logical_ansatz(num_qubits: int, layers: int = 3) -> QuantumCircuit:
+    """RY·RZ on every qubit and a CZ chain per layer, written without the hardware in mind: the
+    circuit that layout and routing must map, to compare with :func:`hardware_efficient_ansatz`."""
+    theta = ParameterVector("t", 2 * num_qubits * layers)
+    circuit, k = QuantumCircuit(num_qubits), 0
+    for _ in range(layers):
+        for q in range(num_qubits):
+            circuit.ry(theta[k], q)
+            circuit.rz(theta[k + 1], q)
+            k += 2
+        for q in range(num_qubits - 1):
+            circuit.cz(q, q + 1)
+    return circuit
+
