@@ -26,7 +26,7 @@ def bind(qc, values):
 
 def amplitude_tolerance(device, circ):
     """sqrt of 10x the infidelity the fixed-point law predicts, plus an LSB."""
-    return float(np.sqrt(10 * device.predicted_error(circ))) + 2.0 ** -(device.params.width - 2)
+    return float(np.sqrt(10 * device.predicted_infidelity(circ))) + 2.0 ** -(device.params.width - 2)
 
 
 @given(qc=random_circuits(max_qubits=6, max_gates=25), seed=st.integers(0, 2**16))

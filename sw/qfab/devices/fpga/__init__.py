@@ -13,12 +13,13 @@ from qfab_hw import CoreParams
 
 from ...gradients import angle_circuit, parameter_shift
 from ..base import Capabilities, Device, DeviceCapabilityError, DeviceProfile, Job, JobResult
-from .compiler import LoweredCircuit, lower, predicted_infidelity
+from .compiler import LoweredCircuit, lower, predicted_expectation_error, predicted_infidelity
 from .driver import FPGAError, FPGAOverflowError, Program, check_run, expectation_program, state_program
 from .transports import FPGATimeoutError, ModelTransport, PynqTransport, Transport, VerilatorTransport, make_transport
 
 __all__ = ["FPGADevice", "FPGAError", "FPGAOverflowError", "FPGATimeoutError", "ModelTransport",
-           "VerilatorTransport", "PynqTransport", "lower", "predicted_infidelity"]
+           "VerilatorTransport", "PynqTransport", "lower", "predicted_infidelity",
+           "predicted_expectation_error"]
 
 DEFAULT_PARAMS = CoreParams(max_qubits=16, lanes=1, width=18)
 
@@ -45,6 +46,8 @@ class FPGADevice(Device):
         return DeviceProfile(self.name, {
             "transport": self.transport.name, "lanes": self.params.lanes, "width": self.params.width,
             "max_qubits": self.params.max_qubits,
+            # the bit-accurate model and Verilator compute on this host's cores; a board does not
+            "shares_host": self.transport.name in ("model", "verilator"),
         })
 
     def lowered(self, circuit) -> LoweredCircuit:
@@ -58,10 +61,14 @@ class FPGADevice(Device):
         if job.circuit.num_qubits < 1:
             raise DeviceCapabilityError("the FPGA core needs at least one qubit")
 
+    def predicted_infidelity(self, circuit, passes: int | None = None) -> float:
+        """Infidelity of the state the fixed-point law predicts for one run of ``circuit`` on this build."""
+        return predicted_infidelity(circuit.num_qubits, passes or len(self.lowered(circuit).ops), self.params.width)
+
     def predicted_error(self, circuit, passes: int | None = None) -> float:
-        """Infidelity the fixed-point law predicts for one run of ``circuit`` on this build."""
-        lowered = self.lowered(circuit)
-        return predicted_infidelity(circuit.num_qubits, passes or len(lowered.ops), self.params.width)
+        """Error of an expectation value of ``circuit`` on this build (three times the law's rms):
+        what a job's ``accuracy`` is compared with."""
+        return predicted_expectation_error(passes or len(self.lowered(circuit).ops), self.params.width)
 
     def _run(self, program: Program, what: str):
         run = self.transport.execute(program.words, program.beats_expected, self.timeout_s)

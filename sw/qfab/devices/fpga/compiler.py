@@ -21,7 +21,8 @@ from ... import gates
 from ...ir import Circuit, ParamRef
 from ...observables import PauliSum
 
-__all__ = ["NativeOp", "LoweredCircuit", "lower", "assemble", "predicted_infidelity", "measurement_groups"]
+__all__ = ["NativeOp", "LoweredCircuit", "lower", "assemble", "predicted_infidelity", "predicted_expectation_error",
+           "measurement_groups"]
 
 _H = np.array([[1, 1], [1, -1]], dtype=complex) / math.sqrt(2)
 _SDG = np.diag([1, -1j])
@@ -197,6 +198,21 @@ def predicted_infidelity(num_qubits: int, passes: int, width: int) -> float:
     """The fixed-point error law measured for the core's model (docs/fpga.md):
     ``1 - F ≈ 0.17 · passes · 2^n · 2^(-2F)`` with round-to-nearest, F = width - 2."""
     return 0.17 * passes * 2.0**num_qubits * 2.0 ** (-2 * (width - 2))
+
+
+#: rms error of a Pauli expectation over ``sqrt(passes) * 2^-F``, measured on the core's model
+#: (W = 14, 16, 18; n = 4..10; 2..8 layers of the hardware-efficient ansatz): 0.30..0.47.
+EXPECTATION_ERROR_CONSTANT = 0.4
+
+
+def predicted_expectation_error(passes: int, width: int, quantile: float = 3.0) -> float:
+    """Error of a Pauli expectation value computed by the core: ``quantile`` times its rms.
+
+    Each pass rounds every amplitude to the LSB 2^-F; the errors add up as a random walk over
+    the passes, and their projection on the observable's (unit-norm) direction does not grow with
+    2^n, so the rms is ``0.4 * sqrt(passes) * 2^-F`` whatever the qubit count (docs/codesign.md),
+    and three times that bounds 99.7 % of results."""
+    return quantile * EXPECTATION_ERROR_CONSTANT * math.sqrt(passes) * 2.0 ** (-(width - 2))
 
 
 def phase_factor(lowered: LoweredCircuit, theta: np.ndarray) -> complex:
