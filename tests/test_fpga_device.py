@@ -12,6 +12,7 @@ from qfab.devices import DeviceCapabilityError, Job
 from qfab.devices.fpga import (FPGADevice, FPGAError, FPGAOverflowError, FPGATimeoutError, ModelTransport,
                                PynqTransport, VerilatorTransport)
 from qfab.devices.fpga.driver import CoreRun
+from qfab.observables import as_pauli_sums
 from qfab.observables import PauliSum
 
 from circuits import hardware_efficient, random_circuits
@@ -185,3 +186,37 @@ def test_pynq_refuses_missing_and_mismatched_overlays():
         PynqTransport("pynq-z2", pynq_module=wrong)
     with pytest.raises(FPGAError, match="needs the `pynq` package"):
         PynqTransport("pynq-z2")
+
+
+@settings(max_examples=15, deadline=None)
+@given(qc=random_circuits(max_qubits=5, max_gates=20), batch=st.integers(1, 3), gradient=st.booleans(),
+       lanes=st.sampled_from([1, 2]))
+def test_program_counts_equal_the_cores_cycles_words_and_beats(qc, batch, gradient, lanes):
+    """The planner's and the co-design's counts, from the closed form, match what the core counted."""
+    circ = qfab.from_qiskit(qc)
+    # A parameter with a zero coefficient is a constant gate that its shifts turn into a phase:
+    # the one case where shifted circuits carry other instructions than the unshifted one.
+    if circ.num_qubits < 2 or any(op.param is not None and op.param.a == 0 for op in circ.operations):
+        return
+    device = FPGADevice("model", CoreParams(max_qubits=6, lanes=lanes, width=18))
+    sums = tuple(as_pauli_sums("Z" * circ.num_qubits, circ.num_qubits)[0])
+    values = np.random.default_rng(batch).uniform(0.1, 3.0, (batch, circ.num_parameters))
+    job = Job(circ, values, sums, gradient="parameter-shift" if gradient and circ.num_parameters else None)
+    predicted = device.program_counts(job)
+    device.run([job])
+    assert predicted == (device.last_cycles, device.last_words, device.last_beats)
+
+
+def test_expectation_error_law_bounds_measured_errors():
+    """rms error of <Z> within a factor 2 of 0.4·sqrt(passes)·2^-F, and below the 3-sigma bound."""
+    from qfab.qml.ansatz import build_ansatz
+
+    for width in (14, 18):
+        circ = qfab.from_qiskit(build_ansatz("hea", 6, 3).qiskit_circuit)
+        device = FPGADevice("model", CoreParams(max_qubits=6, lanes=1, width=width))
+        values = np.random.default_rng(width).uniform(0, 2 * np.pi, (60, circ.num_parameters))
+        errors = (qfab.expectation(circ, "ZIIIII", values, device=device) - qfab.expectation(circ, "ZIIIII", values)).ravel()
+        rms = float(np.sqrt(np.mean(errors**2)))
+        law = device.predicted_error(circ) / 3
+        assert law / 2 < rms < 2 * law
+        assert np.abs(errors).max() < device.predicted_error(circ)

@@ -70,6 +70,38 @@ class FPGADevice(Device):
         what a job's ``accuracy`` is compared with."""
         return predicted_expectation_error(passes or len(self.lowered(circuit).ops), self.params.width)
 
+    def program_counts(self, job: Job) -> tuple[int, int, int]:
+        """(core cycles, program words, result beats) of ``job`` on this build.
+
+        Counted on the program the driver assembles for one generic parameter set, instruction by
+        instruction with the core's closed-form cycles (``qfab_hw.model.cycles``), times the
+        circuits the job runs (each parameter set, and each shifted circuit of a parameter-shift
+        gradient, has the same instructions). Exact unless a parameter value turns a gate into an
+        X or a quarter-turn phase, which the driver emits as a cheaper instruction (also when a
+        parameter enters with a zero coefficient and only its shifts make the gate a phase)."""
+        from qfab_hw.model.cycles import instruction_cycles
+        from qfab_hw.program import decode_program
+
+        circuit, sums = job.circuit, list(job.observables)
+        key = (tuple((tuple(s.x_masks), tuple(s.z_masks)) for s in sums), bool(job.want_state or job.shots))
+        cache = circuit.__dict__.setdefault("_qfab_fpga_counts", {}).setdefault(self.params, {})
+        if key not in cache:
+            theta = np.random.default_rng(0).uniform(0.1, 1.0, (1, circuit.num_parameters))  # no special angles
+            programs = ([state_program(self.lowered(circuit), theta, self.params)] if key[1] else []) + (
+                [expectation_program(self.lowered(circuit), sums, theta, self.params)] if sums else [])
+            n = max(circuit.num_qubits, self.params.min_qubits)
+            cycles = sum(instruction_cycles(i.opcode, n, self.params)
+                         for p in programs for i in decode_program(p.words, self.params.width))
+            # Each program ends with one END (one word, one cycle); a job's program has one in all.
+            ends = len(programs)
+            cache[key] = (cycles - ends, sum(len(p.words) for p in programs) - ends,
+                          sum(p.beats_expected for p in programs))
+        circuits = job.batch
+        if job.gradient == "parameter-shift" and sums:
+            circuits *= 1 + 2 * len(angle_circuit(circuit)[1])
+        cycles, words, beats = cache[key]
+        return circuits * cycles + 1, circuits * words + 1, circuits * beats
+
     def _run(self, program: Program, what: str):
         run = self.transport.execute(program.words, program.beats_expected, self.timeout_s)
         check_run(run, program, what)
