@@ -2,6 +2,7 @@
 the CPU engine) after sleeping as long as their declared rate says, and can fail or hang."""
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -12,13 +13,34 @@ from qfab.devices.cpu import CPUDevice
 _CPU = CPUDevice()
 
 
+class HostMeter:
+    """How many host-sharing fakes run at once, and the most that ever did."""
+
+    def __init__(self):
+        self.now = self.most = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self.now -= 1
+
+
+HOST_METER = HostMeter()  # shared by every FakeDevice(shares_host=True)
+
+
 class FakeDevice(Device):
     def __init__(self, name: str, seconds_per_set: float, call_overhead_s: float = 0.0, max_qubits: int = 30,
                  fail_on_call: int | None = None, hang_on_call: int | None = None, exact: bool = True,
-                 error: float | None = None, gradient_methods=("adjoint", "parameter-shift")):
+                 error: float | None = None, gradient_methods=("adjoint", "parameter-shift"), shares_host: bool = False):
         self.name = name
         self.seconds_per_set, self.call_overhead_s = seconds_per_set, call_overhead_s
         self.max_qubits, self.exact, self.error, self.methods = max_qubits, exact, error, gradient_methods
+        self.host = shares_host  # computes on the host's cores, as a simulated device does
         self.fail_on_call, self.hang_on_call = fail_on_call, hang_on_call
         self.calls = 0
         self.slowdown = 1.0  # > 1: runs slower than its profile declares (a degraded device)
@@ -37,7 +59,8 @@ class FakeDevice(Device):
                             gradient_methods=self.methods)
 
     def profile(self):
-        return DeviceProfile(self.name, {"seconds_per_set": self.seconds_per_set, "call_overhead_s": self.call_overhead_s})
+        return DeviceProfile(self.name, {"seconds_per_set": self.seconds_per_set, "call_overhead_s": self.call_overhead_s,
+                                         "shares_host": self.host})
 
     def predicted_error(self, circuit) -> float:
         return self.error if self.error is not None else 0.0
@@ -50,7 +73,8 @@ class FakeDevice(Device):
             raise RuntimeError(f"{self.name}: injected failure")
         if call == self.hang_on_call:
             time.sleep(5.0)
-        time.sleep(self.slowdown * (self.call_overhead_s + job.batch * self.seconds_per_set))
+        with HOST_METER if self.host else contextlib.nullcontext():
+            time.sleep(self.slowdown * (self.call_overhead_s + job.batch * self.seconds_per_set))
         result = _CPU.execute(job)
         result.device = self.name
         with self._lock:

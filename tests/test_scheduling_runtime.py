@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import qfab
-from qfab.scheduling.calibrate import benchmark_circuit, calibrate, load_profile
+from qfab.scheduling.calibrate import PROFILE_SCHEMA, benchmark_circuit, calibrate, load_profile
 from qfab.scheduling.history import History
-from scheduling_fakes import FakeDevice
+from scheduling_fakes import HOST_METER, FakeDevice
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +114,7 @@ def test_history_learns_and_flags_a_slow_device(tmp_path):
 def test_calibration_writes_a_versioned_profile_the_planner_reads(tmp_path):
     path = calibrate([FakeDevice("declared", 1e-3)], path=tmp_path / "profile.json", repeats=1)
     data = json.loads(path.read_text())
-    assert data["schema"] == 1 and "declared" in data["devices"]
+    assert data["schema"] == PROFILE_SCHEMA and "declared" in data["devices"]
     assert load_profile(path)["declared"] == {}
     data["schema"] = 999
     path.write_text(json.dumps(data))
@@ -166,3 +166,21 @@ def test_auto_keeps_exact_calls_off_the_fixed_point_fpga():
     work = qfab.Workload()
     work.add(circ, obs, values, gradient=False, accuracy=1e-10)
     assert "fpga" not in {task.device for task in qfab.plan(work, devices=["cpu", "fpga"]).tasks}
+
+
+def test_runtime_never_runs_two_host_sharing_devices_at_once():
+    """Each host device has work only it can do (one offers only adjoint, the other only
+    parameter shift), so both get tasks; the runtime runs them one at a time, in plan order."""
+    adjoint = FakeDevice("cpu-like", 2e-3, 5e-3, gradient_methods=("adjoint",), shares_host=True)
+    shifter = FakeDevice("simulated", 2e-3, 5e-3, gradient_methods=("parameter-shift",), shares_host=True)
+    circuit = benchmark_circuit(3, 1)
+    rng = np.random.default_rng(5)
+    work = qfab.Workload()
+    for method in ("adjoint", "parameter-shift") * 3:
+        work.add(circuit, "ZII", rng.uniform(size=(4, circuit.num_parameters)), gradient=method)
+    plan = qfab.plan(work, devices=[adjoint, shifter], history=History())
+    assert {t.device for t in plan.tasks} == {"cpu-like", "simulated"}
+    HOST_METER.most = 0
+    result = qfab.run(plan, progress=False, save_history=False)
+    assert HOST_METER.most == 1
+    _check_against_direct(work, result)

@@ -40,7 +40,14 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class DeviceProfile:
-    """What the cost model needs to predict a run's time before it starts."""
+    """What the cost model needs to predict a run's time before it starts.
+
+    ``parameters["shares_host"]``: True when the device computes on this host's own cores (the
+    CPU, and any simulated device: the FPGA's bit-accurate model or Verilator, the CUDA
+    simulator, a local QPU simulator). Such devices slow each other down when they run at once,
+    so the planner and the runtime give them one timeline; a real board, GPU or remote QPU
+    leaves it out (False) and runs beside them.
+    """
 
     name: str
     parameters: dict = field(default_factory=dict)
@@ -83,6 +90,11 @@ class Device(ABC):
 
     def profile(self) -> DeviceProfile:
         return DeviceProfile(self.name)
+
+    @property
+    def shares_host(self) -> bool:
+        """Whether this device computes on the host's cores (see :class:`DeviceProfile`)."""
+        return bool(self.profile().parameters.get("shares_host", False))
 
     def check(self, job: Job) -> None:
         caps = self.capabilities

@@ -36,4 +36,4 @@ class CPUDevice(EngineDevice):
         super().check(job)
 
     def profile(self) -> DeviceProfile:
-        return DeviceProfile(self.name, {"cores": os.cpu_count(), "threads": numba.get_num_threads()})
+        return DeviceProfile(self.name, {"cores": os.cpu_count(), "threads": numba.get_num_threads(), "shares_host": True})

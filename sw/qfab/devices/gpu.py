@@ -98,7 +98,10 @@ class GPUDevice(EngineDevice):
             )
 
     def profile(self) -> DeviceProfile:
-        return DeviceProfile(self.name, load_profile_parameters())
+        from numba import cuda
+
+        # the CUDA simulator runs the kernels on this host's cores, a real GPU beside them
+        return DeviceProfile(self.name, {**load_profile_parameters(), "shares_host": bool(cuda.config.ENABLE_CUDASIM)})
 
 
 def load_profile_parameters() -> dict:

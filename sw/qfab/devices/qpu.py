@@ -226,6 +226,7 @@ class QPU(Device):
             "exact": False,
             "queue_seconds": self.queue_seconds,
             "latency_seconds": _REMOTE_LATENCY_S if self.remote else 0.0,
+            "shares_host": not self.remote,  # a local simulator of the backend runs on this host
             "default_shots": self.shots,
             "shot_seconds": rep_delay + measure_seconds,  # plus the circuit's own duration
             "single_qubit_gate_seconds": median("sx", "duration"),

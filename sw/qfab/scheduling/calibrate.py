@@ -3,9 +3,11 @@
 Every model is linear in its parameters (``features . parameters``), so one least-squares fit
 with non-negative coefficients (``scipy.optimize.nnls``) over a few timed jobs calibrates it:
 
-- CPU: hardware-efficient circuits in cache (4-12 qubits) and out of it (16-18), batches of 1 to
-  64, fitting call overhead, per-set overhead and the two bandwidths;
-- FPGA: small circuits on the device's transport, fitting call overhead and time per cycle;
+- CPU: hardware-efficient circuits of 4 to 20 qubits (every knot of the time-per-byte curve),
+  batches of 1 to 24 (threads over sets, kernels over amplitudes), values and adjoint gradients,
+  fitting every term of :class:`~.costmodel.CPUCostModel` at once;
+- FPGA: the bit-accurate model's host terms (call, instruction, amplitude, word) over 2 to 9
+  qubits; a board or Verilator: call overhead and time per cycle;
 - others (:class:`~.costmodel.GenericCostModel`): call overhead and time per amplitude pass.
 
 The profile is a JSON file per machine under the cache directory, with a schema version; a
@@ -28,7 +30,9 @@ from .history import cache_dir
 
 __all__ = ["calibrate", "load_profile", "profile_path", "benchmark_circuit", "PROFILE_SCHEMA"]
 
-PROFILE_SCHEMA = 1
+# 2: the CPU model's time per byte over the working set (byte_s_ws*), launch and matrix terms;
+#    the FPGA bit-accurate model's host terms (instruction_s, amplitude_s, word_s)
+PROFILE_SCHEMA = 2
 
 
 def profile_path() -> Path:
@@ -76,46 +80,78 @@ def benchmark_job(num_qubits: int, batch: int, layers: int = 2, gradient: str | 
     return Job(circuit, params, tuple(sums), gradient=gradient)
 
 
-def timed_run(device: Device, job: Job, repeats: int = 3) -> float:
+def timed_run(device: Device, job: Job, repeats: int = 3, min_total_s: float = 0.05, max_repeats: int = 20,
+              max_wall_s: float = 0.5) -> float:
+    """The fastest of at least ``repeats`` runs after a warm one. A short job (its fastest run
+    times the runs so far under ``min_total_s``) is repeated up to ``max_repeats`` times or
+    ``max_wall_s``: on a shared machine noise only ever adds time, and it comes in bursts (a
+    parallel region whose threads were descheduled waits a scheduler tick, 4 ms, against a
+    0.2 ms job), so a short job needs many tries to see one undisturbed run."""
     device.run([job])  # warm: compilation and caches
     times = []
-    for _ in range(repeats):
+    while len(times) < repeats or (len(times) * min(times) < min_total_s and len(times) < max_repeats
+                                   and sum(times) < max_wall_s):
         start = time.perf_counter()
         device.run([job])
         times.append(time.perf_counter() - start)
-    return float(np.min(times))  # the machine is shared: noise only ever adds time
+    return float(np.min(times))
 
 
 def _cpu_jobs():
-    return [benchmark_job(n, b, gradient=g) for n in (4, 8, 12) for b in (1, 16, 64) for g in (None, "adjoint")] + \
-           [benchmark_job(n, b) for n in (16, 18) for b in (1, 2)]
+    """Jobs spanning every term of the CPU model: 4 to 20 qubits (each knot of the time-per-byte
+    curve), single sets and batches (threads over sets, or kernels over amplitudes), values and
+    adjoint gradients. Two layers, so the held-out checks (one and three layers) are not fits."""
+    small = [benchmark_job(n, b, gradient=g) for n in (4, 6, 8, 10, 12, 13) for b in (1, 3, 24)
+             for g in (None, "adjoint")]
+    large = [benchmark_job(n, b, gradient=g) for n in (14, 16) for b in (1, 3) for g in (None, "adjoint")]
+    return small + large + [benchmark_job(n, 1, gradient=g) for n in (18, 20) for g in (None, "adjoint")]
 
 
-def _fit(design: list[list[float]], seconds: list[float]) -> np.ndarray:
+OUTLIER_RATIO = 1.5  # a time this far above the first fit is taken as disturbed (StarPU's 50 %)
+
+
+def _fit_parameters(names, design, seconds) -> dict:
     """Non-negative least squares on relative error: each row divided by its time, so a 50 us
-    call weighs as much as a 50 ms one."""
+    call weighs as much as a 50 ms one; columns scaled to unit norm first (features span ten
+    orders of magnitude, bytes against calls). Then once more without the rows measured over
+    :data:`OUTLIER_RATIO` x the first fit: on a shared machine noise only adds time, and one
+    disturbed sample pulls every parameter. Returns the fitted value per parameter name; one
+    that no job exercised (an all-zero column) is left out, so the model keeps its default."""
     design, seconds = np.asarray(design, float), np.asarray(seconds, float)
-    weights = 1.0 / seconds
-    coefficients, _ = nnls(design * weights[:, None], seconds * weights)
-    return coefficients
+    norms = np.linalg.norm(design / seconds[:, None], axis=0)
+    scale = np.where(norms > 0, norms, 1.0)
+
+    def fit(rows):
+        coefficients, _ = nnls(design[rows] / seconds[rows, None] / scale, np.ones(rows.sum()))
+        return coefficients / scale
+
+    keep = np.ones(len(seconds), bool)
+    coefficients = fit(keep)
+    calm = seconds <= OUTLIER_RATIO * (design @ coefficients)
+    if calm.sum() >= max(len(names), len(seconds) // 2):
+        coefficients = fit(calm)
+    return {name: float(value) for name, value, norm in zip(names, coefficients, norms) if norm > 0}
 
 
 def _calibrate_cpu(model: CPUCostModel, repeats: int) -> dict:
     rows, seconds = [], []
     for job in _cpu_jobs():
         rows.append(list(model.features(job)))
-        seconds.append(timed_run(model.device, job, repeats))
-    overhead, per_set, inv_cache, inv_dram = _fit(rows, seconds)
-    fitted = {"call_overhead_s": overhead, "set_overhead_s": per_set}
-    if inv_cache > 0:
-        fitted["cache_bytes_per_s"] = 1.0 / inv_cache
-    if inv_dram > 0:
-        fitted["dram_bytes_per_s"] = 1.0 / inv_dram
-    return fitted
+        seconds.append(timed_run(model.device, job, repeats if job.circuit.num_qubits < 18 else 1))
+    return _fit_parameters(model.FEATURES, rows, seconds)
 
 
 def _calibrate_fpga(model: FPGACostModel, repeats: int) -> dict:
+    """The bit-accurate model: its host features over 2 to 9 qubits, one to four sets; a board
+    or Verilator: call overhead and time per cycle after the link's share."""
     rows, seconds = [], []
+    if model.host_model:
+        for n in (2, 4, 6, 8, 9):
+            for batch, layers in ((1, 1), (1, 3), (4, 2)):
+                job = benchmark_job(n, batch, layers=layers)
+                rows.append(list(model.host_features(job)))
+                seconds.append(timed_run(model.device, job, repeats))
+        return _fit_parameters(model.HOST_FEATURES, rows, seconds)
     for n in (2, 4, 6):
         for batch in (1, 4):
             job = benchmark_job(n, batch, layers=1)
@@ -123,8 +159,7 @@ def _calibrate_fpga(model: FPGACostModel, repeats: int) -> dict:
             transfer = 8 * words / model.parameters["word_bytes_per_s"]
             rows.append([1.0, cycles])
             seconds.append(max(timed_run(model.device, job, repeats) - transfer, 1e-9))
-    overhead, per_cycle = _fit(rows, seconds)
-    return {"call_overhead_s": overhead, "seconds_per_cycle": per_cycle}
+    return _fit_parameters(("call_overhead_s", "seconds_per_cycle"), rows, seconds)
 
 
 def _calibrate_generic(model: GenericCostModel, repeats: int) -> dict:
@@ -136,8 +171,7 @@ def _calibrate_generic(model: GenericCostModel, repeats: int) -> dict:
         model.parameters["call_overhead_s"], model.parameters["pass_seconds_per_amplitude"] = 0.0, 1.0
         rows.append([1.0, model.predict(job)])  # with these parameters, predict() is the amplitude-pass count
         seconds.append(timed_run(model.device, job, repeats))
-    overhead, per_amplitude = _fit(rows, seconds)
-    return {"call_overhead_s": overhead, "pass_seconds_per_amplitude": per_amplitude}
+    return _fit_parameters(("call_overhead_s", "pass_seconds_per_amplitude"), rows, seconds)
 
 
 def calibrate(devices=None, path: Path | None = None, repeats: int = 3) -> Path:

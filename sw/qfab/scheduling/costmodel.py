@@ -96,35 +96,71 @@ class CostModel:
         return 1e-6 if np.dtype(job.dtype) == np.complex64 else 1e-12
 
 
-def _cache_bytes() -> int:
-    """Per-core cache (L2) from sysfs; 512 KiB (where the reference machine's knee lies) if unreadable."""
-    for index in (2, 1):
-        path = f"/sys/devices/system/cpu/cpu0/cache/index{index}/size"
-        try:
-            text = open(path).read().strip()
-        except OSError:
-            continue
-        scale = {"K": 1024, "M": 1024 ** 2}.get(text[-1], 1)
-        return int(text.rstrip("KM")) * scale
-    return 512 * 1024
+# Working-set sizes (log2 bytes) at which the CPU model's time per byte is fitted; between two
+# knots it is interpolated linearly in log2(working set), outside them held at the end value.
+# 2**14 B: an L1-sized 10-qubit state; 2**18: 14 qubits, in the per-core L2; 2**21: 17 qubits,
+# past L2; 2**24: 20 qubits, past what a shared L3 gives one process; beyond, DRAM.
+BYTE_KNOTS = (14, 18, 21, 24)
+
+
+def _knot_weights(working_bytes: float) -> list[float]:
+    """Hat-function weights of ``working_bytes`` on :data:`BYTE_KNOTS` (they sum to one)."""
+    x = math.log2(max(working_bytes, 1.0))
+    knots = BYTE_KNOTS
+    if x <= knots[0]:
+        return [1.0] + [0.0] * (len(knots) - 1)
+    if x >= knots[-1]:
+        return [0.0] * (len(knots) - 1) + [1.0]
+    weights = [0.0] * len(knots)
+    for i in range(len(knots) - 1):
+        if knots[i] <= x <= knots[i + 1]:
+            t = (x - knots[i]) / (knots[i + 1] - knots[i])
+            weights[i], weights[i + 1] = 1.0 - t, t
+            break
+    return weights
 
 
 class CPUCostModel(CostModel):
-    """``call_overhead_s + sets x (set_overhead_s + weighted passes x bytes per pass / bandwidth)``.
+    """``features(job) . parameters``: per call, per parameter set, per parallel kernel launch,
+    per element of the small block matrices built per set, and per byte moved over the state,
+    the time per byte depending on the working set (:data:`BYTE_KNOTS`).
 
-    The bandwidth is ``cache_bytes_per_s`` while the working state fits ``cache_bytes`` and
-    ``dram_bytes_per_s`` beyond (section 2.2 of the scheduling reference: a single bandwidth
-    mispredicts by 60 %, two regimes by 4-15 %). States of at most 13 qubits run one set per
-    thread (the engine's ``_over_sets``), larger ones one set at a time over every thread.
+    Where the time goes in the engine (``qfab.engine``), and why each term is there:
+
+    - a fixed price per engine call (Python, argument packing, the numba dispatch; an adjoint
+      job makes two calls: values, then the gradient);
+    - states of at most 13 qubits run one parameter set per thread, serial kernels (the
+      engine's ``_over_sets``), so sets cost ``ceil(batch / threads)`` rounds; larger states
+      (and single sets) run one set at a time with every kernel a ``prange`` over chunks, which
+      costs a launch per kernel (tens of microseconds: it dominates small states) and splits
+      the bytes over the threads;
+    - every block with a rotation has its ``2**k x 2**k`` matrix rebuilt per set, and the
+      adjoint pass multiplies per gate into the transition matrices: flops on small matrices,
+      not on the state;
+    - each pass over the state reads and writes it (dense k-qubit blocks weighted by Qiskit
+      Aer's fused-gate cost table); the time per byte is a measured curve over the working set
+      (section 2.2 of the scheduling reference: one bandwidth mispredicts by 60 %), fitted at a
+      few knots and interpolated in log2(bytes) between them (L1, L2, past L2, past L3), with
+      its own curve for serial kernels over sets (up to 13 qubits: the first two knots).
+
+    Every term is linear in a parameter, so calibration fits them all by least squares.
     """
 
     kind = "cpu"
+    #: The fitted parameters, in the order of :meth:`features`.
+    FEATURES = ("call_overhead_s", "set_overhead_s", "launch_overhead_s", "matrix_element_s") + tuple(
+        f"byte_s_ws{k}" for k in BYTE_KNOTS) + tuple(f"set_byte_s_ws{k}" for k in BYTE_KNOTS[:2])
     defaults = {
         "call_overhead_s": 60e-6,
         "set_overhead_s": 2e-6,
-        "cache_bytes_per_s": 8e9,
-        "dram_bytes_per_s": 3.5e9,
-        "cache_bytes": _cache_bytes(),
+        "launch_overhead_s": 8e-6,
+        "matrix_element_s": 2e-9,
+        "byte_s_ws14": 1 / 10e9,
+        "byte_s_ws18": 1 / 8e9,
+        "byte_s_ws21": 1 / 5e9,
+        "byte_s_ws24": 1 / 3.5e9,
+        "set_byte_s_ws14": 1 / 10e9,
+        "set_byte_s_ws18": 1 / 10e9,
         "threads": os.cpu_count() or 1,
     }
 
@@ -132,9 +168,9 @@ class CPUCostModel(CostModel):
         profile = device.profile().parameters
         return {"threads": profile["threads"]} if profile.get("threads") else {}
 
-    def features(self, job: Job) -> tuple[float, float, float, float]:
-        """(calls, set-equivalents, bytes at cache speed, bytes at DRAM speed): the prediction
-        is their dot product with (call overhead, set overhead, 1/cache bw, 1/DRAM bw)."""
+    def features(self, job: Job) -> tuple[float, ...]:
+        """The job's counts, one per entry of :attr:`FEATURES`: the prediction is their dot
+        product with the parameters."""
         from ..engine.cpu import _SETS_PARALLEL_MAX_QUBITS
         from ..engine import kernels
 
@@ -143,45 +179,56 @@ class CPUCostModel(CostModel):
         program = (engine.program(circuit) if engine is not None and hasattr(engine, "program")
                    else _default_program(circuit))
         kinds = {kernels.DIAGONAL: "diagonal", kernels.MONOMIAL: "monomial", kernels.DENSE: "dense"}
-        weighted_passes = sum(aer_fused_gate_cost(kinds.get(kind, "dense"), len(qubits))
-                              for kind, qubits in zip(program.block_kinds, program.block_qubits))
+        weighted = sum(aer_fused_gate_cost(kinds.get(kind, "dense"), len(qubits))
+                       for kind, qubits in zip(program.block_kinds, program.block_qubits))
+        blocks = program.num_blocks
+        b_nq, b_gstart, b_gend, b_param = (program.arrays[i] for i in (0, 3, 4, 7))
+        # gates x matrix elements of the blocks rebuilt per set (those with a rotation)
+        build = float(sum((b_gend[i] - b_gstart[i]) * 4 ** b_nq[i] for i in range(blocks) if b_param[i]))
         observables = len(job.observables)
         terms = sum(len(s.x_masks) for s in job.observables)
-        itemsize = np.dtype(job.dtype).itemsize
-        state_bytes = itemsize * 2 ** circuit.num_qubits
-        passes = 0.0  # passes over one state, each reading and writing it
+        state_bytes = np.dtype(job.dtype).itemsize * 2 ** circuit.num_qubits
+        calls = passes = launches = matrix = 0.0
+        rows = 1  # parameter sets per set of the job (parameter shift multiplies them)
         vectors = 1
         if job.want_state or job.shots:
-            passes += weighted_passes + 0.5
+            calls, passes, launches, matrix = calls + 1, passes + weighted, launches + blocks, matrix + build
         if observables:
-            expectation = weighted_passes + 0.5 * terms
+            calls += 1
+            passes += weighted + 0.5 * terms  # forward, then each term reads the state
+            launches += blocks + observables
+            matrix += build
             if job.gradient == "adjoint":
-                # forward, observables applied to copies, then every block un-applied on psi and
-                # on each lambda, with one transition-matrix read of both per block
-                passes += expectation + observables + (1 + observables) * 1.5 * weighted_passes
+                # a second call: forward again, each observable applied into its lambda, then
+                # every block un-applied on psi and each lambda with the transition-matrix read
+                calls += 1
+                passes += weighted + terms + (1 + observables) * 1.5 * weighted
+                launches += 2 * blocks + observables
+                matrix += build * (2 + 2 * observables)
                 vectors = 1 + observables
             elif job.gradient == "parameter-shift":
-                shifted = sum(1 for op in circuit.operations if op.param is not None)
-                passes += (1 + 2 * shifted) * expectation
-            else:
-                passes += expectation
-        moved = 2 * state_bytes * passes
+                calls += 1
+                rows = 1 + 2 * sum(1 for op in circuit.operations if op.param is not None)
+        sets = job.batch * rows
         threads = max(1, int(self.parameters["threads"]))
-        over_sets = circuit.num_qubits <= _SETS_PARALLEL_MAX_QUBITS and job.batch >= min(2, threads)
-        rounds = math.ceil(job.batch / threads) if over_sets else job.batch
-        working = vectors * state_bytes
-        in_cache = working <= self.parameters["cache_bytes"]
-        per_round_bytes = moved * (1 if over_sets else 1.0 / threads) if in_cache else moved
-        if not in_cache and over_sets:
-            per_round_bytes = moved * min(threads, job.batch)  # every thread streams from DRAM at once
-        total = rounds * per_round_bytes
-        return 1.0, float(rounds), total if in_cache else 0.0, 0.0 if in_cache else total
+        over_sets = circuit.num_qubits <= _SETS_PARALLEL_MAX_QUBITS and sets >= min(2, threads)
+        if over_sets:  # one set per thread, serial kernels: no launches, full bytes per set
+            rounds = math.ceil(sets / threads)
+            launches, per_round_bytes = 0.0, 2 * state_bytes * passes
+        else:  # one set at a time, every kernel over all threads
+            rounds = sets
+            per_round_bytes = 2 * state_bytes * passes / threads
+        weights = _knot_weights(vectors * state_bytes)
+        moved = rounds * per_round_bytes
+        # serial kernels on a thread's own state (over sets) stream faster than the same bytes
+        # cut into chunks over threads: their own time per byte, at the two knots they reach
+        amplitudes = [0.0 if over_sets else moved * w for w in weights]
+        sets = [moved * w for w in weights[:2]] if over_sets else [0.0, 0.0]
+        sets[1] += sum(weights[2:]) * moved if over_sets else 0.0
+        return (calls, float(rounds), rounds * launches, rounds * matrix, *amplitudes, *sets)
 
     def predict(self, job: Job) -> float:
-        calls, sets, cache_bytes, dram_bytes = self.features(job)
-        p = self.parameters
-        return (calls * p["call_overhead_s"] + sets * p["set_overhead_s"] + cache_bytes / p["cache_bytes_per_s"]
-                + dram_bytes / p["dram_bytes_per_s"])
+        return float(sum(f * self.parameters[name] for f, name in zip(self.features(job), self.FEATURES)))
 
 
 def _default_program(circuit):
@@ -191,52 +238,95 @@ def _default_program(circuit):
 
 
 class FPGACostModel(CostModel):
-    """``call_overhead_s + cycles x seconds_per_cycle + 8 B x (words + beats) / link rate``.
+    """An FPGA core: on a board, ``call_overhead_s + cycles x seconds_per_cycle + 8 B x (words +
+    beats) / link rate``; for the bit-accurate model (transport ``"model"``), host seconds.
 
     Cycles come from the core's closed form per instruction (INIT, one pass per native gate of
     ``pairs / lanes`` issue cycles plus the drain, one reduction per Pauli term), per parameter
     set and measurement basis; a parameter-shift gradient runs ``1 + 2 x rotations`` circuits.
-    ``seconds_per_cycle`` is one over the board's clock on hardware; for the bit-accurate model
-    it is the host's time per simulated cycle, which calibration measures.
+    ``seconds_per_cycle`` is one over the board's clock; under Verilator it is the host's time
+    per simulated cycle (an RTL simulator's work is per clock), which calibration measures.
+
+    The bit-accurate model is numpy on the host, not a clock: its time is a Python price per
+    instruction (decode, a dozen numpy calls), a numpy price per amplitude each instruction
+    touches (``2**n`` per gate, INIT and reduction) and a Python price per program word
+    (assembled per set, unpacked by the model), plus the call. Those four are
+    :attr:`HOST_FEATURES`, fitted by calibration; cycles x any clock would mispredict it by 2x
+    across sizes (a 7-qubit gate costs 4x the cycles of a 5-qubit one, but not 4x the time).
     """
 
     kind = "fpga"
+    HOST_FEATURES = ("call_overhead_s", "instruction_s", "amplitude_s", "word_s")
     defaults = {
         "call_overhead_s": 2e-3,
         "seconds_per_cycle": 1e-8,  # 100 MHz PL clock
         "word_bytes_per_s": 0.83 * 1200e6,  # HP port at the fraction reached in practice
         "set_overhead_s": 0.0,
+        # the bit-accurate model on a host (measured on the 2-core reference VM)
+        "instruction_s": 15e-6,
+        "amplitude_s": 5e-9,
+        "word_s": 1.5e-6,
     }
 
+    @property
+    def host_model(self) -> bool:
+        """Whether the device is the bit-accurate numpy model (priced by :attr:`HOST_FEATURES`)."""
+        return self.device.profile().parameters.get("transport") == "model"
+
+    def _counts(self, job: Job) -> dict:
+        """Per circuit run on the core: the state's qubits, gate instructions, measurement
+        groups, READ_EXPZ terms; and how many circuits the job runs."""
+        from ..devices.fpga.compiler import measurement_groups
+
+        n = job.circuit.num_qubits
+        counts = {"n": n, "gates": len(self.device.lowered(job.circuit).ops), "groups": 0, "terms": 0}
+        if job.observables:
+            groups = measurement_groups(list(job.observables), n)
+            counts["groups"] = len(groups)
+            counts["terms"] = sum(1 for _, members in groups for _, mask, _ in members if mask)
+        circuits = job.batch
+        if job.gradient == "parameter-shift" and job.observables:
+            circuits *= 1 + 2 * sum(1 for op in job.circuit.operations if op.param is not None)
+        counts["circuits"] = circuits
+        return counts
+
     def cycles_and_words(self, job: Job) -> tuple[int, int]:
+        """Core cycles and 64-bit words moved (program in, beats out) for the whole job."""
         from qfab_hw.model.cycles import instruction_cycles
         from qfab_hw.program import Opcode
 
-        from ..devices.fpga.compiler import measurement_groups
-
         params = self.device.params
-        n = job.circuit.num_qubits
-        gates = len(self.device.lowered(job.circuit).ops)
+        c = self._counts(job)
+        n, gates, terms = c["n"], c["gates"], c["terms"]
         gate_cycles = instruction_cycles(Opcode.GATE_U, n, params)  # the general gate bounds the others
         init = instruction_cycles(Opcode.INIT, n, params)
         if job.observables:
-            groups = measurement_groups(list(job.observables), n)
-            terms = sum(1 for _, members in groups for _, mask, _ in members if mask)
-            per_circuit = len(groups) * (init + gates * gate_cycles) + terms * instruction_cycles(Opcode.READ_EXPZ, n, params)
-            words_per_circuit = len(groups) * (1 + 4 * gates) + terms * 2
+            per_circuit = c["groups"] * (init + gates * gate_cycles) + terms * instruction_cycles(Opcode.READ_EXPZ, n, params)
+            words_per_circuit = c["groups"] * (1 + 4 * gates) + terms * 2
             beats = terms
         else:
             per_circuit = init + gates * gate_cycles + instruction_cycles(Opcode.READ_STATE, n, params)
             words_per_circuit = 1 + 4 * gates + 1
             beats = 2 ** n
-        circuits = job.batch
-        if job.gradient == "parameter-shift" and job.observables:
-            circuits *= 1 + 2 * sum(1 for op in job.circuit.operations if op.param is not None)
-        return circuits * per_circuit, circuits * (words_per_circuit + beats)
+        return c["circuits"] * per_circuit, c["circuits"] * (words_per_circuit + beats)
+
+    def host_features(self, job: Job) -> tuple[float, float, float, float]:
+        """(calls, instructions, amplitudes touched, words) for the bit-accurate model, in the
+        order of :attr:`HOST_FEATURES`."""
+        c = self._counts(job)
+        n = max(c["n"], self.device.params.min_qubits)
+        groups = c["groups"] if job.observables else 1
+        reads = c["terms"] if job.observables else 1
+        instructions = groups * (1 + c["gates"]) + reads
+        amplitudes = (groups * (1 + c["gates"]) + reads) * 2 ** n
+        _, words = self.cycles_and_words(job)
+        return 1.0, float(c["circuits"] * instructions), float(c["circuits"] * amplitudes), float(words)
 
     def predict(self, job: Job) -> float:
-        cycles, words = self.cycles_and_words(job)
         p = self.parameters
+        if self.host_model:
+            return float(sum(f * p[name] for f, name in zip(self.host_features(job), self.HOST_FEATURES)))
+        cycles, words = self.cycles_and_words(job)
         return (p["call_overhead_s"] + job.batch * p["set_overhead_s"] + cycles * p["seconds_per_cycle"]
                 + 8 * words / p["word_bytes_per_s"])
 

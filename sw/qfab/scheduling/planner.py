@@ -2,12 +2,19 @@
 
 HEFT-family list scheduling over the job graph (networkx): jobs in decreasing upward rank
 (mean predicted cost plus the longest chain after them), each placed where it finishes
-earliest, counting the transfer of its data to and from the device. A job may also be split:
+earliest, counting the transfer of its data to and from the device, into the first idle gap
+of the device's timeline that holds it (insertion-based HEFT). A job may also be split:
 its batch shared by several devices so that they finish together, in proportion to their
 predicted rates (``b_d = r_d (T - free_d - o_d)`` for rate ``r_d`` and call overhead ``o_d``,
 devices whose share would be empty dropped); the split is taken when it finishes before the
 best single device. Devices that cannot run a job (``Device.check``: qubits, memory, gates,
 methods) or whose expected error exceeds the job's ``accuracy`` are excluded, with the reason.
+
+Devices that compute on the host's own cores (``Device.shares_host``: the CPU, the FPGA's
+bit-accurate model, a simulated GPU) share one timeline, the :data:`HOST` resource: their
+tasks never overlap. Running them at once would only split the same cores between them (on a
+2-core machine the CPU and the FPGA model "in parallel" took 1.7x the CPU alone), so the
+planner picks, per job, the fastest of them, and splits batches only across resources.
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ from .workload import Workload
 
 __all__ = ["plan", "Plan", "Task", "Estimator"]
 
+HOST = "<host cores>"  # the resource (timeline) of every device with ``shares_host``
 SMALL_BATCH = 16  # batches up to this size: local search tries every two-way integer split
 PAIR_SEARCH_MAX_JOBS = 6  # workloads up to this many jobs: local search also moves pairs of jobs (bounds its cost)
 
@@ -84,6 +92,11 @@ class Plan:
     def makespan(self) -> float:
         return max((t.finish for t in self.tasks), default=0.0)
 
+    @property
+    def resources(self) -> dict[str, str]:
+        """Each device's timeline: :data:`HOST` for devices on the host's cores, else its name."""
+        return {name: HOST if device.shares_host else name for name, device in self.devices.items()}
+
     def device_job(self, task: Task, device: str | None = None) -> Job:
         item = self.workload.items[task.job_index]
         job = item.job_for(self.devices[device or task.device])
@@ -107,9 +120,12 @@ class Plan:
             for t in mine:
                 lines.append(f"  -> {t.device}: rows {t.rows[0]}..{t.rows[1]} ({t.rows[1] - t.rows[0]} sets), "
                              f"{t.start * 1e3:.2f}-{t.finish * 1e3:.2f} ms ({t.source}; {why})")
+        resources = self.resources
         for device in self.devices:
             busy = sum(t.predicted for t in self.tasks if t.device == device)
-            lines.append(f"device {device}: {sum(t.device == device for t in self.tasks)} tasks, busy {busy * 1e3:.2f} ms")
+            shared = [d for d in self.devices if d != device and resources[d] == resources[device] == HOST]
+            note = f" (on the host's cores with {', '.join(shared)}: never at the same time)" if shared else ""
+            lines.append(f"device {device}: {sum(t.device == device for t in self.tasks)} tasks, busy {busy * 1e3:.2f} ms{note}")
         return "\n".join(lines)
 
     def gantt(self, path) -> None:
@@ -148,11 +164,21 @@ def _eligible(item, device: Device, estimator: Estimator) -> str | None:
     return None
 
 
-def _split(item, devices: list[Device], estimator: Estimator, free: dict[str, float], ready: float):
-    """Shares of the batch that finish together, from each device's linearised cost o + b/r."""
+def _split(item, devices: list[Device], estimator: Estimator, free: dict[str, float], ready: float, resource: dict):
+    """Shares of the batch that finish together, from each device's linearised cost o + b/r.
+    Only one device per resource takes part (the fastest for the whole batch): two devices on
+    the host's cores do not run at once, so splitting between them gains nothing."""
     batch = item.job.batch
+    fastest = {}
+    for device in devices:
+        seconds = estimator.predict(device.name, item.job_for(device))[0]
+        key = resource[device.name]
+        if key not in fastest or seconds < fastest[key][0]:
+            fastest[key] = (seconds, device)
+    devices = [device for _, device in fastest.values()]
     if batch < 2 or len(devices) < 2:
         return None
+    free = {device.name: free[resource[device.name]] for device in devices}
     lines = {}
     for device in devices:
         job = item.job_for(device)
@@ -178,12 +204,48 @@ def _split(item, devices: list[Device], estimator: Estimator, free: dict[str, fl
     return {d: c for d, c in counts.items() if c > 0}
 
 
+class _Timeline:
+    """Busy intervals of one resource. A task goes into the first idle gap it fits, not only
+    after the last task (insertion-based HEFT): with dependencies a device can sit idle while
+    it waits for another device's result, and a later, independent task can use that time."""
+
+    def __init__(self):
+        self.busy: list[tuple[float, float]] = []  # sorted, disjoint
+
+    @property
+    def end(self) -> float:
+        return self.busy[-1][1] if self.busy else 0.0
+
+    def start(self, ready: float, duration: float) -> float:
+        """Earliest start at or after ``ready`` with ``duration`` free from there."""
+        at = ready
+        for begin, finish in self.busy:
+            if at + duration <= begin + 1e-15:
+                return at
+            at = max(at, finish)
+        return at
+
+    def book(self, start: float, duration: float) -> None:
+        self.busy.append((start, start + duration))
+        self.busy.sort()
+
+
+def _start(slot, ready: float, duration: float) -> float:
+    """Start on a resource given as a :class:`_Timeline` or as the time it is next free."""
+    return slot.start(ready, duration) if isinstance(slot, _Timeline) else max(slot, ready)
+
+
+def _end(slot) -> float:
+    return slot.end if isinstance(slot, _Timeline) else slot
+
+
 class _CostTable:
     """Predicted seconds of ``count`` sets of a job on a device, memoised (placement search
     asks for the same ones many times)."""
 
     def __init__(self, work: Workload, devices: dict[str, Device], estimator: Estimator):
         self.work, self.devices, self.estimator, self.memo = work, devices, estimator, {}
+        self.resource = {name: HOST if device.shares_host else name for name, device in devices.items()}  # as Plan.resources
 
     def predict(self, index: int, device: str, row: int, count: int) -> tuple[float, str]:
         job = self.work.items[index].job_for(self.devices[device])
@@ -197,27 +259,32 @@ class _CostTable:
 
 
 def _best_placement(index, usable, cost, free, ready, split) -> list[tuple[str, int]]:
-    """Earliest finish: the whole batch on one device, or split so its devices finish together."""
+    """Earliest finish: the whole batch on one device, or split so its devices finish together.
+    ``free`` is keyed by resource (``cost.resource``): a :class:`_Timeline` (a whole batch may
+    go into an idle gap) or the time it is next free. Split shares start after each timeline's
+    last task."""
     batch = cost.work.items[index].job.batch
-    best = min(usable, key=lambda d: (max(free[d.name], ready) + cost(index, d.name, batch), d.name))
+    at = {d.name: _start(free[cost.resource[d.name]], ready, cost(index, d.name, batch)) for d in usable}
+    best = min(usable, key=lambda d: (at[d.name] + cost(index, d.name, batch), d.name))
     placement = [(best.name, batch)]
-    finish = max(free[best.name], ready) + cost(index, best.name, batch)
-    shares = _split(cost.work.items[index], usable, cost.estimator, free, ready) if split else None
-    if shares and max(max(free[n], ready) + cost(index, n, c) for n, c in shares.items()) < finish:
+    finish = at[best.name] + cost(index, best.name, batch)
+    ends = {key: _end(slot) for key, slot in free.items()}
+    shares = _split(cost.work.items[index], usable, cost.estimator, ends, ready, cost.resource) if split else None
+    if shares and max(max(ends[cost.resource[n]], ready) + cost(index, n, c) for n, c in shares.items()) < finish:
         placement = list(shares.items())
     return placement
 
 
 def _options(index, usable, cost, loads, split, every_split: bool) -> list[list[tuple[str, int]]]:
     """Placements worth trying for a job: whole on each device, the equal-finish split on
-    ``loads``, and with ``every_split`` for small batches (where rounding matters most) every
-    two-way integer split."""
+    ``loads`` (keyed by resource), and with ``every_split`` for small batches (where rounding
+    matters most) every two-way integer split between devices on different resources."""
     batch = cost.work.items[index].job.batch
     options = [[(d.name, batch)] for d in usable]
     options.append(_best_placement(index, usable, cost, loads, 0.0, split))
     if split and every_split and batch <= SMALL_BATCH:
         options += [[(a.name, k), (b.name, batch - k)] for a, b in itertools.permutations(usable, 2)
-                    for k in range(1, batch)]
+                    if cost.resource[a.name] != cost.resource[b.name] for k in range(1, batch)]
     return options
 
 
@@ -226,19 +293,19 @@ def _reinsert(order, jobs, placements, cost, split, rounds: int = 4) -> None:
     jobs) out and place it again on the others' loads, keeping a change when the makespan (then
     the total load) drops. List scheduling alone can miss the optimum by a third on small
     instances (LPT's 4/3 bound); this closes most of that gap."""
-    def loads_without(skip):
-        loads = {name: 0.0 for name in cost.devices}
+    def loads_without(skip):  # busy time per resource
+        loads = dict.fromkeys(cost.resource.values(), 0.0)
         for index, placement in placements.items():
             if index not in skip:
                 for name, count in placement:
-                    loads[name] += cost(index, name, count)
+                    loads[cost.resource[name]] += cost(index, name, count)
         return loads
 
     def with_added(loads, pairs):
         loads = dict(loads)
         for index, placement in pairs:
             for name, count in placement:
-                loads[name] += cost(index, name, count)
+                loads[cost.resource[name]] += cost(index, name, count)
         return loads
 
     def score(loads):
@@ -292,20 +359,24 @@ def plan(work: Workload, devices=None, profile: dict | None = None, history: His
     order = list(nx.lexicographical_topological_sort(jobs, key=lambda n: (-rank[n], n)))
     cost = _CostTable(work, by_name, estimator)
     placements: dict[int, list[tuple[str, int]]] = {}
-    free = {d.name: 0.0 for d in chosen}
+    resource = cost.resource
+    free = {key: _Timeline() for key in resource.values()}
     finish: dict[int, float] = {}
     for index in order:
         item = work.items[index]
         ready = max((finish[before] for before in item.after), default=0.0)
         placements[index] = _best_placement(index, jobs.nodes[index]["usable"], cost, free, ready, split)
+        finish[index] = ready
         for name, count in placements[index]:
-            free[name] = max(free[name], ready) + cost(index, name, count)
-        finish[index] = max(free[name] for name, _ in placements[index])
+            seconds = cost(index, name, count)
+            start = free[resource[name]].start(ready, seconds)
+            free[resource[name]].book(start, seconds)
+            finish[index] = max(finish[index], start + seconds)
     if not jobs.number_of_edges():
         _reinsert(order, jobs, placements, cost, split)
     tasks: list[Task] = []
     job_tasks: dict[int, list[int]] = {}
-    free = {d.name: 0.0 for d in chosen}
+    free = {key: _Timeline() for key in resource.values()}
     for index in order:
         item = work.items[index]
         depends = tuple(t for before in item.after for t in job_tasks[before])
@@ -313,11 +384,11 @@ def plan(work: Workload, devices=None, profile: dict | None = None, history: His
         row = 0
         job_tasks[index] = []
         for name, count in placements[index]:
-            start = max(free[name], ready)
             seconds, source = cost.predict(index, name, row, count)
+            start = free[resource[name]].start(ready, seconds)
+            free[resource[name]].book(start, seconds)
             tasks.append(Task(len(tasks), index, (row, row + count), name, start, start + seconds, source, depends))
             job_tasks[index].append(len(tasks) - 1)
-            free[name] = start + seconds
             row += count
     graph = nx.DiGraph()
     for t in tasks:

@@ -105,6 +105,10 @@ class _Scheduler:
         self.moved: dict[int, list[str]] = {}
         self.events: list[str] = []
         self.bar = progress
+        resources = plan.resources
+        # devices on the same resource (the host's cores) run one task at a time between them
+        self.peers = {name: [d for d in plan.devices if d != name and resources[d] == resources[name]]
+                      for name in plan.devices}
 
     def _retire(self, device: str, why: str) -> None:
         """Move the device's unfinished tasks to the live devices that finish them first."""
@@ -151,7 +155,7 @@ class _Scheduler:
                         self.events.append(f"task {task.id} (job {task.job_index}) dropped: it depends on a lost task")
                         self.lock.notify_all()
                         continue
-                    if all(d in self.done for d in task.depends_on):
+                    if all(d in self.done for d in task.depends_on) and self._my_turn(device, task):
                         queue.popleft()
                         predicted = self.plan.estimator.predict(device, self.plan.device_job(task, device))[0]
                         now = time.perf_counter()
@@ -160,6 +164,18 @@ class _Scheduler:
                 elif self.finished():
                     return None
                 self.lock.wait(0.05)
+
+    def _my_turn(self, device: str, task: Task) -> bool:
+        """A device sharing its resource runs only while none of its peers does, and lets a
+        peer whose next task is ready and planned earlier go first (the plan's order)."""
+        for peer in self.peers[device]:
+            if peer in self.running:
+                return False
+            queue = self.queues[peer]
+            if (peer not in self.retired and queue and queue[0].start < task.start
+                    and all(d in self.done for d in queue[0].depends_on)):
+                return False
+        return True
 
     def finished(self) -> bool:
         return len(self.done) == len(self.plan.tasks) or not any(self.queues.values()) and not self.running
