@@ -236,7 +236,7 @@ def test_calibration_fit_recovers_the_parameters_behind_the_times():
     fpga = cost_model_for(FPGADevice("model"))
     assert fpga.host_model
     jobs = [benchmark_job(n, b, layers=2) for n in (2, 4, 6, 8) for b in (1, 3)]
-    truth = {"call_overhead_s": 1e-4, "instruction_s": 3e-5, "amplitude_s": 1e-8, "word_s": 2e-6}
+    truth = {"host_call_overhead_s": 1e-4, "instruction_s": 3e-5, "amplitude_s": 1e-8, "word_s": 2e-6}
     rows = [fpga.host_features(job) for job in jobs]
     seconds = [sum(f * truth[n] for f, n in zip(row, fpga.HOST_FEATURES)) for row in rows]
     assert _fit_parameters(fpga.HOST_FEATURES, rows, seconds) == pytest.approx(truth, rel=1e-6)

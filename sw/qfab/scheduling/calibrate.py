@@ -80,7 +80,7 @@ def benchmark_job(num_qubits: int, batch: int, layers: int = 2, gradient: str | 
     return Job(circuit, params, tuple(sums), gradient=gradient)
 
 
-def timed_run(device: Device, job: Job, repeats: int = 3, min_total_s: float = 0.05, max_repeats: int = 20,
+def timed_run(device: Device, job: Job, repeats: int = 3, min_total_s: float = 0.2, max_repeats: int = 20,
               max_wall_s: float = 0.5) -> float:
     """The fastest of at least ``repeats`` runs after a warm one. A short job (its fastest run
     times the runs so far under ``min_total_s``) is repeated up to ``max_repeats`` times or
