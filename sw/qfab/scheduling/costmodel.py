@@ -181,6 +181,7 @@ class CPUCostModel(CostModel):
         kinds = {kernels.DIAGONAL: "diagonal", kernels.MONOMIAL: "monomial", kernels.DENSE: "dense"}
         weighted = sum(aer_fused_gate_cost(kinds.get(kind, "dense"), len(qubits))
                        for kind, qubits in zip(program.block_kinds, program.block_qubits))
+        forward = weighted + 0.5  # the blocks, after writing |0> over the whole state
         blocks = program.num_blocks
         b_nq, b_gstart, b_gend, b_param = (program.arrays[i] for i in (0, 3, 4, 7))
         # gates x matrix elements of the blocks rebuilt per set (those with a rotation)
@@ -192,17 +193,17 @@ class CPUCostModel(CostModel):
         rows = 1  # parameter sets per set of the job (parameter shift multiplies them)
         vectors = 1
         if job.want_state or job.shots:
-            calls, passes, launches, matrix = calls + 1, passes + weighted, launches + blocks, matrix + build
+            calls, passes, launches, matrix = calls + 1, passes + forward, launches + blocks, matrix + build
         if observables:
             calls += 1
-            passes += weighted + 0.5 * terms  # forward, then each term reads the state
+            passes += forward + 0.5 * terms  # forward, then each term reads the state
             launches += blocks + observables
             matrix += build
             if job.gradient == "adjoint":
                 # a second call: forward again, each observable applied into its lambda, then
                 # every block un-applied on psi and each lambda with the transition-matrix read
                 calls += 1
-                passes += weighted + terms + (1 + observables) * 1.5 * weighted
+                passes += forward + terms + (1 + observables) * 1.5 * weighted
                 launches += 2 * blocks + observables
                 matrix += build * (2 + 2 * observables)
                 vectors = 1 + observables
