@@ -23,7 +23,7 @@ import qfab
 
 from .ansatz import Ansatz, build_ansatz, with_identity_blocks
 from .encoding import build_encoding
-from .init import build_initializer
+from .init import build_initializer, warm_start
 from .monitor import PlateauMonitor
 
 __all__ = ["QuantumClassifier", "QuantumRegressor", "Adam", "SPSA"]
@@ -204,9 +204,8 @@ class _QuantumModel(BaseEstimator):
         if (smaller.ansatz_.num_qubits != self.ansatz_.num_qubits or shared.sum() != len(old_layers)
                 or not np.array_equal(self.ansatz_.layer_of[shared], old_layers)):
             raise ValueError("warm_start_from needs a fitted model of the same ansatz and qubits with fewer layers")
-        theta = np.zeros(self.ansatz_.num_parameters)
-        theta[shared] = smaller.theta_
-        return theta
+        # Z readouts commute with the new CZ ladders, so any number of new layers keeps the loss: no state check.
+        return warm_start(smaller.theta_, smaller.ansatz_, check=False)(self.ansatz_, 1, np.random.default_rng(0))[0]
 
     def _save_checkpoint(self, path, theta, epochs_done, optimizer, rng):
         state = {k: v for k, v in optimizer.state().items() if v is not None}
