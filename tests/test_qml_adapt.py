@@ -61,3 +61,25 @@ def test_target_device_limits_the_candidates():
     result = adapt(tfim(3), max_operators=4, target_device=device)
     assert all(op.count("I") == 2 for op in result.operators)
     assert supported_candidates(qubit_adapt_pool(3), "cpu") == qubit_adapt_pool(3)
+
+
+def test_fpga_time_prices_out_a_costlier_candidate_with_equal_gradient():
+    """On |00> with H = -X_0, exp(-i phi Z_1 Y_0 / 2) and exp(-i phi Y_0 / 2) have the same gradient
+    (|<[P, H]>|/2 = 1, numpy below); the two-qubit string compiles to more native gates, so the FPGA
+    cost model gives it more core cycles, and with FPGA pricing ADAPT takes the single-qubit one."""
+    from qfab.qml.adapt import fpga_cycles
+
+    hamiltonian = SparsePauliOp("IX") * -1.0
+    pool = ["ZY", "IY"]
+    zero = np.eye(4)[0]
+    matrix = hamiltonian.to_matrix()
+    exact = [abs((0.5j * zero @ (SparsePauliOp(p).to_matrix() @ matrix - matrix @ SparsePauliOp(p).to_matrix()) @ zero).real)
+             for p in pool]
+    assert exact[0] == pytest.approx(exact[1]) == pytest.approx(1.0)
+    cycles = fpga_cycles(pool)
+    assert cycles[0] > cycles[1] > 0
+    priced = adapt(hamiltonian, pool=pool, max_operators=1, fpga=True)
+    assert priced.operators == ["IY"] and priced.history[0]["fpga_cycles"] == cycles[1]
+    assert priced.history[0]["gradient"] == pytest.approx(1.0)
+    for order in (pool, pool[::-1]):
+        assert adapt(hamiltonian, pool=order, max_operators=1, fpga=True).operators == ["IY"]

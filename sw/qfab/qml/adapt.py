@@ -9,7 +9,13 @@ so the gradient with respect to each one equals its gradient if it were appended
 Candidates are ranked by ``|gradient| / (1 + hardware_weight * two_qubit_gates)``, where the two-qubit
 gate count is what the operator costs on the target (``2 * (weight - 1)`` CX/CZ for a Pauli string on
 neighbouring qubits, plus routing SWAPs off the coupling map), so a cheap operator with almost the
-same gradient wins on hardware. With a ``target_device`` (a qfab device such as the FPGA, or its
+same gradient wins on hardware. With ``fpga`` (an :class:`~qfab.devices.fpga.FPGADevice`, or ``True``
+for the default core) that price is also multiplied by the core time the candidate adds on the FPGA,
+from the scheduler's cost model (``FPGACostModel.cycles_and_words``: each lowered native gate is one
+pass over the state, so a two-qubit string compiled to five native gates costs ~5x a one-qubit
+rotation), normalised by the cheapest candidate: the score is gradient per unit of FPGA time, in
+units of the cheapest candidate's time, so the cheapest candidate's score is its gradient.
+With a ``target_device`` (a qfab device such as the FPGA, or its
 name) only candidates whose gates the device supports are offered, and the circuit must fit its
 qubit limit. Angles that end near zero with a negligible gradient are pruned.
 """
@@ -28,7 +34,7 @@ import qfab
 
 from .ansatz import _pauli_rotation
 
-__all__ = ["qubit_adapt_pool", "two_qubit_gate_cost", "supported_candidates", "AdaptResult", "adapt"]
+__all__ = ["qubit_adapt_pool", "two_qubit_gate_cost", "fpga_cycles", "supported_candidates", "AdaptResult", "adapt"]
 
 
 def qubit_adapt_pool(num_qubits: int, coupling_map: Sequence[tuple[int, int]] | None = None) -> list[str]:
@@ -83,6 +89,30 @@ def two_qubit_gate_cost(label: str, coupling_map: Sequence[tuple[int, int]] | No
     return cost
 
 
+def fpga_cycles(pool: Sequence[str], fpga=None) -> np.ndarray:
+    """Core cycles each candidate ``exp(-i phi P/2)`` adds to a circuit on the FPGA: the cost
+    model's cycles for a circuit of the candidate alone minus those of the empty circuit (which
+    cancels the state initialisation and read-out every circuit pays anyway)."""
+    from qfab.devices.base import Job
+    from qfab.devices.fpga import FPGADevice
+    from qfab.scheduling.costmodel import FPGACostModel
+
+    model = FPGACostModel(fpga if fpga not in (None, True) else FPGADevice())
+    num_qubits = len(pool[0]) if len(pool) else 0
+
+    def cycles(qc: QuantumCircuit) -> int:
+        circuit = qfab.from_qiskit(qc)
+        return model.cycles_and_words(Job(circuit, np.zeros((1, circuit.num_parameters))))[0]
+
+    empty = cycles(QuantumCircuit(num_qubits))
+    out = []
+    for label in pool:
+        qc = QuantumCircuit(num_qubits)
+        _pauli_rotation(qc, SparsePauliOp(label), ParameterVector("p", 1)[0])
+        out.append(cycles(qc) - empty)
+    return np.array(out, dtype=float)
+
+
 @dataclass
 class AdaptResult:
     operators: list[str]
@@ -111,14 +141,17 @@ def _columns(circuit: qfab.Circuit, vector) -> np.ndarray:
 def adapt(observable: SparsePauliOp, pool: Sequence[str] | None = None, max_operators: int = 20,
           gradient_tolerance: float = 1e-3, hardware_weight: float = 0.0,
           coupling_map: Sequence[tuple[int, int]] | None = None, initial_state: QuantumCircuit | None = None,
-          prune_tolerance: float = 1e-4, device="cpu", target_device=None) -> AdaptResult:
+          prune_tolerance: float = 1e-4, device="cpu", target_device=None, fpga=None) -> AdaptResult:
     """Minimise ``<observable>`` by growing the circuit one pool operator at a time; ``device`` runs
-    the simulations, ``target_device`` (optional) is where the grown circuit must run."""
+    the simulations, ``target_device`` (optional) is where the grown circuit must run, ``fpga``
+    (optional) prices each candidate by its FPGA core time."""
     n = observable.num_qubits
     pool = list(pool) if pool is not None else qubit_adapt_pool(n, coupling_map)
     if target_device is not None:
         pool = supported_candidates(pool, target_device)
     prices = np.array([two_qubit_gate_cost(p, coupling_map) for p in pool], dtype=float)
+    cycles = fpga_cycles(pool, fpga) if fpga is not None and fpga is not False else None
+    time_factor = cycles / max(cycles.min(), 1.0) if cycles is not None else np.ones(len(pool))
     operators: list[str] = []
     theta = np.zeros(0)
     energies: list[float] = []
@@ -131,7 +164,7 @@ def adapt(observable: SparsePauliOp, pool: Sequence[str] | None = None, max_oper
         params = np.zeros(circuit.num_parameters)
         params[columns[: len(operators)]] = theta
         gradients = np.abs(qfab.gradient(circuit, observable, params, device=device)[columns[len(operators):]])
-        scores = gradients / (1 + hardware_weight * prices)
+        scores = gradients / ((1 + hardware_weight * prices) * time_factor)
         best = int(np.argmax(scores))
         if gradients[best] < gradient_tolerance:
             break
@@ -140,7 +173,8 @@ def adapt(observable: SparsePauliOp, pool: Sequence[str] | None = None, max_oper
         theta, energy = _optimise(operators, theta, observable, initial_state, device)
         energies.append(energy)
         history.append({"operator": pool[best], "gradient": float(gradients[best]),
-                        "two_qubit_gates": int(prices[best]), "energy": energy})
+                        "two_qubit_gates": int(prices[best]), "energy": energy,
+                        **({"fpga_cycles": int(cycles[best])} if cycles is not None else {})})
         operators, theta, dropped = _prune(operators, theta, observable, initial_state, prune_tolerance, device)
         pruned += dropped
     return AdaptResult(operators, theta, energies, history, pruned)
