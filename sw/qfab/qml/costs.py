@@ -22,7 +22,7 @@ from qiskit.quantum_info import SparsePauliOp
 import qfab
 
 __all__ = ["Cost", "global_fidelity_cost", "local_fidelity_cost", "pauli_cost", "global_pauli_cost", "local_pauli_cost",
-           "projector_observable", "build_cost"]
+           "projector_observable", "build_cost", "cost_values"]
 
 _SHIFTABLE = {"rx", "ry", "rz", "rxx", "ryy", "rzz", "rzx"}  # generators with eigenvalues +-1
 
@@ -51,9 +51,29 @@ class Cost:
     def state_based(self) -> bool:
         return self.projector_bits is not None and self.num_qubits > self.max_expanded_qubits
 
+    @cached_property
+    def diagonal(self) -> np.ndarray | None:
+        """``C`` as a function of the basis state (``offset`` included), when the observable is a sum of
+        Z-strings (every cost built here), else ``None``. With it one batch of state vectors gives
+        every such cost at once as ``|psi|^2 @ diagonal``, with no Pauli-sum pass per cost; the
+        projector needs one entry, so it never goes through its ``2**n``-term expansion."""
+        size = 2**self.num_qubits
+        if self.projector_bits is not None:
+            out = np.full(size, self.offset)
+            out[int(self.projector_bits, 2)] -= 1.0
+            return out
+        op = self.observable.simplify()
+        if np.any(op.paulis.x):
+            return None
+        weights = np.int64(1) << np.arange(self.num_qubits, dtype=np.int64)
+        z_masks = op.paulis.z.astype(np.int64) @ weights
+        basis = np.arange(size, dtype=np.int64)
+        signs = 1.0 - 2.0 * (np.bitwise_count(basis[None, :] & z_masks[:, None]) & 1)
+        return self.offset + np.real(op.coeffs) @ signs
+
     def value(self, circuit: qfab.Circuit, params, device="cpu") -> np.ndarray:
         if self.state_based:
-            return 1.0 - self._overlap_probability(circuit, np.atleast_2d(params), device)
+            return cost_values([self], circuit, np.atleast_2d(params), device)[:, 0]
         return self.offset + qfab.expectation(circuit, self.observable, params, device=device)
 
     def gradient(self, circuit: qfab.Circuit, params, parameter_indices=None, device="cpu") -> np.ndarray:
@@ -69,19 +89,31 @@ class Cost:
             plus, minus = params.copy(), params.copy()
             plus[:, index] += shift
             minus[:, index] -= shift
-            both = self._overlap_probability(circuit, np.concatenate([plus, minus]), device)
-            # C = 1 - p: dC/dtheta = -slope * (p(+) - p(-)) / 2
-            columns.append(-slope * (both[: len(params)] - both[len(params):]) / 2)
+            both = cost_values([self], circuit, np.concatenate([plus, minus]), device)[:, 0]
+            columns.append(slope * (both[: len(params)] - both[len(params):]) / 2)
         return np.stack(columns, axis=1)
 
-    def _overlap_probability(self, circuit, params, device, max_bytes: float = 2e8) -> np.ndarray:
-        target = int(self.projector_bits, 2)
-        chunk = max(1, int(max_bytes // (16 * 2 ** self.num_qubits)))
-        out = np.empty(len(params))
+
+def cost_values(costs, circuit: qfab.Circuit, params: np.ndarray, device="cpu", max_bytes: float = 2e8) -> np.ndarray:
+    """``(B, K)`` values of ``costs`` at each row of ``params``, with one forward pass per row.
+
+    Costs with a :attr:`Cost.diagonal` (all of Z-type, the projector at any size) are read off one
+    batch of state vectors, taken in chunks of at most ``max_bytes``; any other observable goes
+    through ``qfab.expectation`` (a second pass, only for those)."""
+    params = np.atleast_2d(np.asarray(params, dtype=np.float64))
+    out = np.empty((len(params), len(costs)))
+    diagonal = [k for k, c in enumerate(costs) if c.diagonal is not None]
+    others = [k for k, c in enumerate(costs) if c.diagonal is None]
+    if others:
+        values = qfab.expectation(circuit, [costs[k].observable for k in others], params, device=device)
+        out[:, others] = np.array([costs[k].offset for k in others]) + values
+    if diagonal:
+        table = np.stack([costs[k].diagonal for k in diagonal], axis=1)  # (2**n, K')
+        chunk = max(1, int(max_bytes // (16 * 2**circuit.num_qubits)))
         for start in range(0, len(params), chunk):
-            states = qfab.statevector(circuit, params[start: start + chunk], device=device)
-            out[start: start + chunk] = np.abs(np.atleast_2d(states)[:, target]) ** 2
-        return out
+            states = np.atleast_2d(qfab.statevector(circuit, params[start: start + chunk], device=device))
+            out[start: start + chunk, diagonal] = (np.abs(states) ** 2) @ table
+    return out
 
 
 def _shift_for(circuit: qfab.Circuit, index: int) -> tuple[float, float]:
