@@ -17,6 +17,7 @@ __all__ = ["main"]
 # Subcommands implemented elsewhere: name -> (module, function taking argv, help line).
 DELEGATED = {
     "plateau": ("qfab.qml.trainability", "cli_main", "trainability report: gradient variance against qubits and depth"),
+    "codesign": ("qfab.design.cli", "cli_main", "choose board, core build, device mix and circuit for a QML workload"),
 }
 
 

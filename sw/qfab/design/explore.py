@@ -1,0 +1,307 @@
+"""The design space, its predicted points, the Pareto front and the recommendation.
+
+``codesign(workload)`` enumerates circuit variants x device mixes, and for mixes with an FPGA
+every board x core build, and predicts each point (``predict.py``, ``resources.py``) without
+building or running anything. A point is *feasible* when its build fits the board, its error
+meets the workload's accuracy and its gradients stand above the device's noise floor; the Pareto
+front is over (training time, error, peak resource share) among feasible points, and the
+recommendation is the front's fastest point, a near-tie (within 5 %) going to fewer resources.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qfab_hw import CoreParams
+from qfab_hw.boards import Board, load_board
+
+from ..devices import get_device
+from ..devices.base import DeviceCapabilityError, DeviceUnavailable
+from ..scheduling import History, Workload, plan
+from ..scheduling.calibrate import load_profile
+from .predict import BoardFPGA, Trainability, gradient_floor, host_seconds_per_word, trainability
+from .resources import BuildResources, build_resources, yosys_logic
+from .workload import BuildSpec, CodesignWorkload, Variant, load_workload
+
+__all__ = ["DesignPoint", "CodesignResult", "codesign", "pareto_front"]
+
+NEAR_TIE = 0.05
+
+
+@dataclass
+class DesignPoint:
+    variant: Variant
+    devices: tuple[str, ...]  # device kinds of the mix
+    board: Board | None = None
+    build: CoreParams | None = None
+    resources: BuildResources | None = None
+    step_seconds: float = math.inf
+    train_seconds: float = math.inf
+    error: float = math.inf
+    gradient_std: float = 0.0
+    gradient_floor: float = 0.0
+    used: tuple[str, ...] = ()  # devices the plan gives work to
+    shares: dict = field(default_factory=dict)  # device -> parameter sets of a full step
+    fpga_breakdown: dict = field(default_factory=dict)  # core / link / driver seconds of the FPGA's share of a step
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        where = "+".join(self.devices)
+        if self.board is not None:
+            where += f" @ {self.board.key} ({self.build.lanes}L W{self.build.width})"
+        return f"{self.variant.label} | {where}"
+
+    @property
+    def utilisation(self) -> float:
+        return self.resources.peak_utilisation if self.resources else 0.0
+
+    @property
+    def trainable(self) -> bool:
+        return self.gradient_std > self.gradient_floor
+
+    @property
+    def feasible(self) -> bool:
+        return not self.problems
+
+    def objectives(self) -> tuple[float, float, float]:
+        return self.train_seconds, self.error, self.utilisation
+
+
+@dataclass
+class CodesignResult:
+    workload: CodesignWorkload
+    points: list[DesignPoint]
+    trainability: dict[Variant, Trainability]
+    front: list[DesignPoint]
+    chosen: DesignPoint | None
+    why: str
+    fpga_front: list[DesignPoint] = field(default_factory=list)
+    fpga_chosen: DesignPoint | None = None
+    fpga_why: str = ""
+    validation: list = field(default_factory=list)
+
+    def commands(self, point: DesignPoint | None = None) -> list[str]:
+        """How to build and run ``point`` (default: the chosen one)."""
+        point = point or self.chosen
+        if point is None:
+            return []
+        w, v = self.workload, point.variant
+        model = (f"qfab.qml.QuantumClassifier(ansatz={v.ansatz!r}, layers={v.layers}, encoding={w.encoding!r}, "
+                 f"epochs={w.epochs}, batch_size={w.batch_size}, device=DEVICE)")
+        lines = []
+        if point.build is not None:
+            b = point.build
+            knobs = f"BOARD={point.board.key} LANES={b.lanes} WIDTH={b.width} QUBITS={b.max_qubits}"
+            lines += [f"make synth {knobs}", f"make bitstream {knobs}   # needs Vivado",
+                      f"DEVICE = qfab.devices.fpga.FPGADevice('pynq', qfab_hw.CoreParams(max_qubits={b.max_qubits}, "
+                      f"lanes={b.lanes}, width={b.width}))   # on the board"]
+            if len(point.devices) > 1:
+                lines.append("# with the CPU beside it: device='auto' with the FPGA registered, or qfab.plan over both")
+        else:
+            lines.append(f"DEVICE = {point.devices[0]!r}")
+        lines.append(model + ".fit(X, y)")
+        return lines
+
+    def table(self, rows: list[DesignPoint] | None = None) -> str:
+        """Markdown table of ``rows`` (default: the front, then the infeasible points' reasons)."""
+        rows = self.front if rows is None else rows
+        lines = ["| variant | devices | board | build | train time | error | grad std / floor | peak resource | feasible |",
+                 "|---|---|---|---|---|---|---|---|---|"]
+        for p in rows:
+            board = p.board.key if p.board else "-"
+            build = f"{p.build.lanes}L W{p.build.width}" if p.build else "-"
+            ratio = f"{p.gradient_std:.1e} / {p.gradient_floor:.1e}"
+            lines.append(f"| {p.variant.label} | {'+'.join(p.used or p.devices)} | {board} | {build} | "
+                         f"{_duration(p.train_seconds)} | {p.error:.1e} | {ratio} | {p.utilisation:.1%} | "
+                         f"{'yes' if p.feasible else '; '.join(p.problems)} |")
+        return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "-"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.2f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.2f} s"
+
+
+def pareto_front(points: list[DesignPoint]) -> list[DesignPoint]:
+    """Feasible points no other feasible point beats or ties on every objective, by time."""
+    feasible = [p for p in points if p.feasible]
+    if not feasible:
+        return []
+    front = []
+    for p in feasible:
+        a = p.objectives()
+        dominated = any(all(x <= y for x, y in zip(q.objectives(), a)) and q.objectives() != a for q in feasible)
+        if not dominated and all(q.objectives() != a for q in front):
+            front.append(p)
+    return sorted(front, key=lambda p: p.objectives())
+
+
+def _choose(front: list[DesignPoint]) -> tuple[DesignPoint | None, str]:
+    if not front:
+        return None, "no point is feasible: see the reasons in the table"
+    fastest = front[0].train_seconds
+    close = [p for p in front if p.train_seconds <= fastest * (1 + NEAR_TIE)]
+    chosen = min(close, key=lambda p: (p.utilisation, p.error, p.train_seconds))
+    why = (f"fastest predicted training ({_duration(chosen.train_seconds)}) among the {len(front)} Pareto-optimal "
+           f"points, error {chosen.error:.1e}, gradients {chosen.gradient_std / max(chosen.gradient_floor, 1e-300):.0e}x "
+           f"above the device's noise floor")
+    if len(close) > 1:
+        why += f"; of the {len(close)} points within {NEAR_TIE:.0%} of the fastest, the one using the least FPGA"
+    return chosen, why
+
+
+def _mixes(kinds: tuple[str, ...]) -> list[tuple[str, ...]]:
+    return [m for r in range(1, len(kinds) + 1) for m in itertools.combinations(kinds, r)]
+
+
+def _present(kind: str):
+    """The device of a non-FPGA kind here, or None with the reason."""
+    try:
+        if kind.startswith("qpu:"):
+            return _fake_qpu(kind[4:]), ""
+        return get_device(kind), ""
+    except (DeviceUnavailable, ImportError, ValueError) as err:
+        return None, str(err)
+
+
+def _fake_qpu(name: str):
+    """``QPU`` on a fake backend of qiskit-ibm-runtime by name (``fake_manila`` or ``FakeManilaV2``)."""
+    try:
+        from qiskit_ibm_runtime import fake_provider
+    except ImportError:
+        raise ImportError("QPU targets need qiskit-ibm-runtime: pip install 'qfab[qpu]'") from None
+    from ..devices.qpu import QPU
+
+    wanted = name.replace("_", "").lower()
+    for attribute in dir(fake_provider):
+        if attribute.lower() in (wanted, wanted + "v2"):
+            return QPU(getattr(fake_provider, attribute)(), shots=1024, seed=0)
+    raise ValueError(f"no fake backend named {name!r} in qiskit_ibm_runtime.fake_provider")
+
+
+def _plan_step(workload: CodesignWorkload, circuit, devices, profile, history):
+    """Predicted seconds of the steps of one epoch on ``devices``; devices used; sets per device."""
+    full, rest = divmod(workload.samples, workload.batch_size)
+    seconds, used, shares = 0.0, set(), {}
+    for rows, count in ((workload.batch_size, full), (rest, 1)):
+        if not rows or not count:
+            continue
+        work = Workload()
+        shots = workload.shots if any(not d.capabilities.exact for d in devices) else None
+        work.add(circuit, workload.readout(), workload.batch_params(circuit, rows), gradient=True, shots=shots,
+                 accuracy=workload.accuracy)
+        schedule = plan(work, devices=devices, profile=profile, history=history)
+        seconds += count * schedule.makespan
+        for task in schedule.tasks:
+            used.add(task.device)
+            if rows == workload.batch_size:
+                shares[task.device] = shares.get(task.device, 0) + task.rows[1] - task.rows[0]
+    return seconds, tuple(sorted(used)), shares
+
+
+def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, profile: dict | None = None,
+             history: History | None = None, progress: bool = True) -> CodesignResult:
+    """Explore the design space of ``workload`` (a :class:`CodesignWorkload` or a TOML file) and
+    recommend a point; nothing is built or run except the short trainability sampling.
+
+    ``logic_of(params, family)`` gives a build's logic cost (default: yosys, cached);
+    ``profile``/``history`` are the cost models' calibration and measured history (default:
+    this machine's)."""
+    from tqdm.auto import tqdm
+
+    if not isinstance(workload, CodesignWorkload):
+        workload = load_workload(workload)
+    logic_of = logic_of or yosys_logic
+    profile = load_profile() if profile is None else profile
+    history = history if history is not None else History()
+    boards = [load_board(key) for key in workload.boards]
+    builds = {spec: CoreParams(max_qubits=max(workload.qubits, spec.lanes.bit_length()), lanes=spec.lanes, width=spec.width)
+              for spec in workload.builds}
+    others = {kind: _present(kind) for kind in workload.devices if kind != "fpga"}
+    studies = {v: trainability(workload, v, progress=progress) for v in workload.variants}
+    word_seconds = {}
+    resources = {}
+    tasks = []
+    for variant in workload.variants:
+        for mix in _mixes(workload.devices):
+            if "fpga" in mix:
+                tasks += [(variant, mix, board, spec) for board in boards for spec in workload.builds]
+            else:
+                tasks.append((variant, mix, None, None))
+    points = []
+    circuits = {v: workload.circuit(v) for v in workload.variants}
+    for variant, mix, board, spec in tqdm(tasks, desc="codesign", unit="point", disable=not progress):
+        circuit = circuits[variant]
+        point = DesignPoint(variant, mix, board, builds.get(spec))
+        devices = []
+        for kind in mix:
+            if kind == "fpga":
+                key = (board.key, spec)
+                if key not in resources:
+                    resources[key] = build_resources(builds[spec], board, logic_of)
+                point.resources = resources[key]
+                if not point.resources.fits:
+                    point.problems += [f"does not fit: {r}" for r in point.resources.reasons]
+                if (variant, spec) not in word_seconds:
+                    word_seconds[variant, spec] = host_seconds_per_word(circuit, builds[spec])
+                devices.append(BoardFPGA(board, builds[spec], word_seconds[variant, spec]))
+            else:
+                device, reason = others[kind]
+                if device is None:
+                    point.problems.append(f"{kind} not present here: {reason}")
+                else:
+                    devices.append(device)
+        if point.problems:
+            points.append(point)
+            continue
+        try:
+            step, point.used, point.shares = _plan_step(workload, circuit, devices, profile, history)
+        except DeviceCapabilityError as err:
+            point.problems.append(str(err).split(": ", 1)[-1])
+            points.append(point)
+            continue
+        point.step_seconds = step
+        point.train_seconds = step * workload.epochs
+        by_name = {d.name: d for d in devices}
+        if len(point.used) < len(devices):
+            point.problems.append("the plan leaves " + ", ".join(d.name for d in devices if d.name not in point.used)
+                                  + " idle (the same as a smaller mix)")
+        from ..scheduling.costmodel import cost_model_for
+
+        study = studies[variant]
+        point.gradient_std = study.gradient_std
+        point.error = max(cost_model_for(by_name[name]).expected_error(_step_job(workload, circuit))
+                          for name in point.used)
+        point.gradient_floor = max(gradient_floor(by_name[name], circuit, workload.shots) for name in point.used)
+        fpga = [d for d in devices if isinstance(d, BoardFPGA)]
+        if fpga and fpga[0].name in point.shares:
+            point.fpga_breakdown = fpga[0].breakdown(_step_job(workload, circuit, point.shares[fpga[0].name]))
+        if point.error > workload.accuracy:
+            point.problems.append(f"error {point.error:.1e} > accuracy {workload.accuracy:.0e}")
+        if not point.trainable:
+            point.problems.append(f"untrainable: gradient std {point.gradient_std:.1e} below the device's "
+                                  f"gradient error {point.gradient_floor:.1e}")
+        points.append(point)
+    front = pareto_front(points)
+    chosen, why = _choose(front)
+    # The user asked which board and build too: the same choice among the points with an FPGA.
+    fpga_front = pareto_front([p for p in points if p.board is not None])
+    fpga_chosen, fpga_why = _choose(fpga_front)
+    return CodesignResult(workload, points, studies, front, chosen, why, fpga_front, fpga_chosen, fpga_why)
+
+
+def _step_job(workload: CodesignWorkload, circuit, rows: int = 1, gradient: str | None = "parameter-shift"):
+    """A step's job (readout values and gradients over ``rows`` parameter sets) as a device runs it."""
+    from ..devices.base import Job
+    from ..observables import as_pauli_sums
+
+    sums = tuple(as_pauli_sums(workload.readout(), circuit.num_qubits)[0])
+    return Job(circuit, workload.batch_params(circuit, rows), sums, gradient=gradient)

@@ -1,0 +1,150 @@
+"""What ``qfab codesign`` writes: the Pareto plot, the FPGA time breakdown, tables, an HTML page.
+
+``pareto.png``: predicted training time against error for every evaluated point (colour: the
+scarcest FPGA resource's share; grey crosses: infeasible, with the reason in the table), the
+Pareto front joined and the recommendation starred. ``breakdown.png``: where a board's time goes
+(core cycles, PS-PL link, driver on the PS) for the FPGA front, which says what to improve next.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+
+from .explore import CodesignResult, DesignPoint, _duration  # noqa: E402
+from .predict import BOARD_CALL_OVERHEAD_S, DMA_EFFICIENCY, PS_SLOWDOWN  # noqa: E402
+from .validate import median_time_error, validation_table  # noqa: E402
+
+__all__ = ["plot_pareto", "plot_breakdown", "write_report"]
+
+
+def plot_pareto(result: CodesignResult, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(8.6, 5.2))
+    evaluated = [p for p in result.points if math.isfinite(p.train_seconds)]
+    bad = [p for p in evaluated if not p.feasible]
+    good = [p for p in evaluated if p.feasible]
+    if bad:
+        ax.scatter([p.train_seconds for p in bad], [p.error for p in bad], marker="x", color="0.7",
+                   label=f"infeasible ({len(bad)})")
+    if good:
+        shade = ax.scatter([p.train_seconds for p in good], [p.error for p in good],
+                           c=[100 * p.utilisation for p in good], cmap="viridis", s=36, edgecolor="k", linewidth=0.3,
+                           label=f"feasible ({len(good)})")
+        fig.colorbar(shade, ax=ax, label="scarcest FPGA resource used (%)")
+    for front, style, name in ((result.front, "r-", "Pareto front"), (result.fpga_front, "b--", "front with an FPGA")):
+        if front:
+            ax.plot([p.train_seconds for p in front], [p.error for p in front], style, alpha=0.7, label=name)
+    for point, colour, name in ((result.chosen, "red", "recommended"), (result.fpga_chosen, "blue", "recommended FPGA")):
+        if point is not None:
+            ax.scatter([point.train_seconds], [point.error], marker="*", s=260, color=colour, edgecolor="k",
+                       label=f"{name}: {point.label}", zorder=5)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("predicted time to train (s)")
+    ax.set_ylabel("predicted error of an expectation value")
+    ax.set_title(f"qfab codesign: {result.workload.name}")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_breakdown(points: list[DesignPoint], path: Path) -> Path | None:
+    points = [p for p in points if p.fpga_breakdown][:12]
+    if not points:
+        return None
+    parts = ["core", "link", "driver", "call"]
+    fig, ax = plt.subplots(figsize=(8.6, 0.9 + 0.45 * len(points)))
+    totals = [sum(p.fpga_breakdown.values()) for p in points]
+    left = [0.0] * len(points)
+    for index, part in enumerate(parts):
+        shares = [100 * p.fpga_breakdown[part] / total for p, total in zip(points, totals)]
+        ax.barh(range(len(points)), shares, left=left, color=f"C{index}", label=part)
+        left = [a + b for a, b in zip(left, shares)]
+    for row, total in enumerate(totals):
+        ax.text(101, row, _duration(total), va="center", fontsize=7)
+    ax.set_yticks(range(len(points)), [f"{p.board.key} {p.build.lanes}L W{p.build.width}, {p.variant.label}"
+                                       for p in points], fontsize=7)
+    ax.set_xlim(0, 112)
+    ax.set_xlabel("share of the FPGA's predicted time per training step (%), total at the right")
+    ax.legend(fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _markdown(result: CodesignResult) -> str:
+    w = result.workload
+    lines = [f"# qfab codesign: {w.name}", "",
+             f"{w.qubits} qubits, {w.encoding} encoding, {w.observable} readout; {w.samples} samples x {w.epochs} "
+             f"epochs in mini-batches of {w.batch_size}; accuracy {w.accuracy:g}.", "",
+             f"{len(result.points)} points evaluated, {sum(p.feasible for p in result.points)} feasible.", "",
+             "## Recommendation", "", f"**{result.chosen.label if result.chosen else 'none'}**: {result.why}", ""]
+    lines += ["```", *result.commands(), "```", ""]
+    if result.fpga_chosen is not None and result.fpga_chosen is not result.chosen:
+        lines += ["With an FPGA: " + f"**{result.fpga_chosen.label}**: {result.fpga_why}", "", "```",
+                  *result.commands(result.fpga_chosen), "```", ""]
+    lines += ["## Pareto front", "", result.table(result.front), ""]
+    if result.fpga_front:
+        lines += ["## Pareto front of the points with an FPGA", "", result.table(result.fpga_front), ""]
+    lines += ["## Trainability of the variants (sampled, uniform initialisation)", "",
+              "| variant | Var[dC/dθ] at n | sampled at n = | decay base | seconds |", "|---|---|---|---|---|"]
+    for study in result.trainability.values():
+        base = "-" if study.decay_base is None else f"{study.decay_base:.3f}" + (" (extrapolated)" if study.extrapolated else "")
+        lines.append(f"| {study.variant.label} | {study.variance:.2e} | {study.sampled_qubits} | {base} | "
+                     f"{study.seconds:.1f} |")
+    if result.validation:
+        lines += ["", "## Validation on what runs here", "", validation_table(result.validation), "",
+                  f"Median |measured - predicted| / measured time: {median_time_error(result.validation):.0%}."]
+    lines += ["", "## Assumptions", "",
+              f"- Driver on the board's processor: this host's measured time per program word x "
+              f"{PS_SLOWDOWN} (no board here to measure).",
+              f"- One DMA round trip from Python: {BOARD_CALL_OVERHEAD_S * 1e6:.0f} µs; link at {DMA_EFFICIENCY} of "
+              "the HP port's theoretical bandwidth.",
+              "- CPU: this machine's CPU with its calibrated cost model (`qfab calibrate`).",
+              "- Resources: yosys `synth_xilinx` for the logic, bank geometry for BRAM/URAM, FINN's planning budget."]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(result: CodesignResult, folder: Path | str) -> Path:
+    """Write ``pareto.png``, ``breakdown.png``, ``codesign.md``, ``points.json`` and ``index.html``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    plot_pareto(result, folder / "pareto.png")
+    breakdown = plot_breakdown(result.fpga_front or [p for p in result.points if p.feasible], folder / "breakdown.png")
+    markdown = _markdown(result)
+    (folder / "codesign.md").write_text(markdown)
+    (folder / "points.json").write_text(json.dumps([{
+        "variant": p.variant.label, "devices": p.devices, "used": p.used, "board": p.board.key if p.board else None,
+        "lanes": p.build.lanes if p.build else None, "width": p.build.width if p.build else None,
+        "train_seconds": p.train_seconds, "error": p.error, "utilisation": p.utilisation,
+        "gradient_std": p.gradient_std, "gradient_floor": p.gradient_floor, "feasible": p.feasible,
+        "problems": p.problems, "fpga_breakdown": p.fpga_breakdown} for p in result.points], indent=1, default=str))
+    body = html.escape(markdown)
+    images = '<img src="pareto.png" alt="Pareto plot">' + (
+        '<img src="breakdown.png" alt="FPGA time breakdown">' if breakdown else "")
+    (folder / "index.html").write_text(
+        "<!doctype html><meta charset='utf-8'><title>qfab codesign</title>"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%}"
+        "pre{white-space:pre-wrap}</style>"
+        f"<h1>qfab codesign: {html.escape(result.workload.name)}</h1>{images}<pre>{body}</pre>")
+    return folder / "index.html"
+
+
+def summary(result: CodesignResult) -> str:
+    """A few lines for the terminal."""
+    lines = [f"{len(result.points)} points, {sum(p.feasible for p in result.points)} feasible, "
+             f"{len(result.front)} on the Pareto front"]
+    if result.chosen:
+        lines.append(f"recommended: {result.chosen.label} — {_duration(result.chosen.train_seconds)}; {result.why}")
+    if result.fpga_chosen and result.fpga_chosen is not result.chosen:
+        lines.append(f"with an FPGA: {result.fpga_chosen.label} — {_duration(result.fpga_chosen.train_seconds)}")
+    return "\n".join(lines)

@@ -1,0 +1,212 @@
+"""What a co-design question is about: a QML training workload and the design space to search.
+
+A workload file (TOML) names the model (ansatz family, qubits, layers, encoding, readout), the
+training (samples, epochs, mini-batch, the accuracy a result needs, shots for sampled targets)
+and, optionally, the space: boards, core builds, device kinds that may appear in a mix, circuit
+variants. Everything is checked on load, and a bad field is reported with its section and the
+allowed values before any prediction starts. ``examples/digits_codesign.toml`` is the annotated
+example.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from qiskit.quantum_info import SparsePauliOp
+
+__all__ = ["CodesignWorkload", "Variant", "BuildSpec", "WorkloadError", "load_workload", "DEFAULT_BUILDS"]
+
+#: Core builds explored when the workload names none: the lane count (throughput per cycle,
+#: DSPs) at the default 18-bit width, and the width (error, DSP per product) at one lane.
+DEFAULT_BUILDS = ((1, 16), (1, 18), (1, 25), (2, 18), (4, 18), (8, 18))
+
+DEVICE_KINDS = ("cpu", "gpu", "fpga")
+OBSERVABLES = {"local": "local_pauli", "global": "global_pauli"}
+
+
+class WorkloadError(ValueError):
+    """A workload file or argument that cannot describe a co-design question."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One circuit variant: an ansatz family at a depth, with its entangling gate."""
+
+    ansatz: str
+    layers: int
+    entangler: str = "cz"
+
+    @property
+    def label(self) -> str:
+        return f"{self.ansatz} L={self.layers} {self.entangler}"
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """A core build's knobs; ``max_qubits`` is fixed by the workload (the smallest state memory)."""
+
+    lanes: int
+    width: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.lanes} lane{'s' if self.lanes > 1 else ''} W={self.width}"
+
+
+@dataclass
+class CodesignWorkload:
+    name: str = "workload"
+    qubits: int = 8
+    encoding: str = "angle"
+    observable: str = "local"
+    samples: int = 250
+    epochs: int = 40
+    batch_size: int = 50
+    accuracy: float = 1e-3
+    shots: int = 1024
+    boards: tuple[str, ...] = ()
+    builds: tuple[BuildSpec, ...] = tuple(BuildSpec(*b) for b in DEFAULT_BUILDS)
+    devices: tuple[str, ...] = ("cpu", "fpga")
+    variants: tuple[Variant, ...] = (Variant("hea", 2),)
+    seed: int = 0
+    trainability_samples: int = 60
+
+    def __post_init__(self):
+        from qfab_hw.boards import board_keys
+
+        from ..qml.ansatz import ANSATZ_BUILDERS
+
+        self.boards = tuple(self.boards) or tuple(board_keys())
+        unknown = [b for b in self.boards if b not in board_keys()]
+        if unknown:
+            raise WorkloadError(f"[space] boards: unknown {unknown}; known boards: {board_keys()}")
+        for key, low in (("qubits", 1), ("samples", 1), ("epochs", 1), ("batch_size", 1), ("shots", 1),
+                         ("trainability_samples", 4)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise WorkloadError(f"{key} must be an integer >= {low}, not {value!r}")
+        if not (isinstance(self.accuracy, (int, float)) and 0 < self.accuracy < 1):
+            raise WorkloadError(f"[training] accuracy must be a number in (0, 1), not {self.accuracy!r}")
+        if self.observable not in OBSERVABLES:
+            raise WorkloadError(f"[model] observable must be one of {sorted(OBSERVABLES)}, not {self.observable!r}")
+        for kind in self.devices:
+            if kind not in DEVICE_KINDS and not kind.startswith("qpu:"):
+                raise WorkloadError(f"[space] devices: unknown kind {kind!r}; use {list(DEVICE_KINDS)} or 'qpu:<fake backend>'")
+        for variant in self.variants:
+            if variant.ansatz not in ANSATZ_BUILDERS or variant.ansatz == "mcclean":
+                raise WorkloadError(f"variant ansatz {variant.ansatz!r}: choose from "
+                                    f"{sorted(set(ANSATZ_BUILDERS) - {'mcclean'})}")
+            if variant.layers < 1:
+                raise WorkloadError(f"variant {variant.label}: layers must be >= 1")
+        from qfab_hw import CoreParams
+
+        for build in self.builds:
+            try:
+                CoreParams(max_qubits=max(self.qubits, build.lanes.bit_length()), lanes=build.lanes, width=build.width)
+            except (ValueError, TypeError) as err:
+                raise WorkloadError(f"[space] build {build}: {err}") from None
+        if not self.variants:
+            raise WorkloadError("[space] variants: at least one circuit variant is needed")
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-self.samples // self.batch_size)
+
+    @property
+    def cost_name(self) -> str:
+        return OBSERVABLES[self.observable]
+
+    def readout(self) -> SparsePauliOp:
+        """The model's readout: Z on the last qubit (local) or on every qubit (global)."""
+        label = "Z" * self.qubits if self.observable == "global" else "Z" + "I" * (self.qubits - 1)
+        return SparsePauliOp(label)
+
+    def qiskit_circuit(self, variant: Variant):
+        """The model circuit of ``variant`` in Qiskit: the data encoding, then the ansatz."""
+        from ..qml.ansatz import build_ansatz
+        from ..qml.encoding import build_encoding
+
+        encoding = build_encoding(self.encoding, self.qubits)
+        options = {"entangler": variant.entangler} if variant.ansatz == "hea" else {}
+        ansatz = build_ansatz(variant.ansatz, self.qubits, variant.layers, **options)
+        return encoding.qiskit_circuit.compose(ansatz.qiskit_circuit)
+
+    def circuit(self, variant: Variant):
+        """The model circuit of ``variant`` as a qfab Circuit (parameters in Qiskit's order)."""
+        import qfab
+
+        return qfab.from_qiskit(self.qiskit_circuit(variant))
+
+    def batch_params(self, circuit, rows: int) -> np.ndarray:
+        """Random parameter rows standing in for a mini-batch (times do not depend on values)."""
+        rng = np.random.default_rng(self.seed)
+        return rng.uniform(0.0, np.pi, (rows, circuit.num_parameters))
+
+
+def _table(document: dict, name: str) -> dict:
+    table = document.get(name, {})
+    if not isinstance(table, dict):
+        raise WorkloadError(f"[{name}] must be a table")
+    return table
+
+
+def _take(table: dict, section: str, allowed: dict) -> dict:
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise WorkloadError(f"[{section}]: unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+    return {allowed[k]: v for k, v in table.items()}
+
+
+def load_workload(source: str | Path | dict) -> CodesignWorkload:
+    """A workload from a TOML file (or its parsed dict), every field checked."""
+    if isinstance(source, dict):
+        document, where = source, "workload"
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise WorkloadError(f"workload file {path} does not exist")
+        try:
+            document = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise WorkloadError(f"{path}: not valid TOML: {err}") from None
+        where = str(path)
+    known = {"name", "model", "training", "space"}
+    unknown = sorted(set(document) - known)
+    if unknown:
+        raise WorkloadError(f"{where}: unknown section(s) {unknown}; expected {sorted(known)}")
+    model = _take(_table(document, "model"), "model", {"ansatz": "ansatz", "qubits": "qubits", "layers": "layers",
+                                                       "encoding": "encoding", "observable": "observable",
+                                                       "entangler": "entangler"})
+    training = _take(_table(document, "training"), "training", {
+        "samples": "samples", "epochs": "epochs", "batch_size": "batch_size", "accuracy": "accuracy",
+        "shots": "shots", "seed": "seed", "trainability_samples": "trainability_samples"})
+    space = _take(_table(document, "space"), "space", {"boards": "boards", "builds": "builds", "devices": "devices",
+                                                       "variants": "variants"})
+    base = Variant(model.pop("ansatz", "hea"), int(model.pop("layers", 2)), model.pop("entangler", "cz"))
+    kwargs = {**model, **training}
+    if "name" in document:
+        kwargs["name"] = str(document["name"])
+    if "boards" in space:
+        boards = space["boards"]
+        kwargs["boards"] = () if boards in ("all", ["all"]) else tuple(boards)
+    if "builds" in space:
+        try:
+            kwargs["builds"] = tuple(BuildSpec(int(b["lanes"]), int(b["width"])) for b in space["builds"])
+        except (KeyError, TypeError, ValueError):
+            raise WorkloadError("[space] builds: a list of tables like {lanes = 1, width = 18}") from None
+    if "devices" in space:
+        kwargs["devices"] = tuple(space["devices"])
+    variants = [base]
+    for entry in space.get("variants", []):
+        if not isinstance(entry, dict) or "ansatz" not in entry:
+            raise WorkloadError("[space] variants: a list of tables like {ansatz = \"hea\", layers = 4}")
+        variant = Variant(entry["ansatz"], int(entry.get("layers", base.layers)), entry.get("entangler", "cz"))
+        if variant not in variants:
+            variants.append(variant)
+    kwargs["variants"] = tuple(variants)
+    try:
+        return CodesignWorkload(**kwargs)
+    except TypeError as err:
+        raise WorkloadError(f"{where}: {err}") from None
