@@ -100,6 +100,16 @@ def pack_complex(re: int, im: int) -> int:
     return ((int(im) & 0xFFFF_FFFF) << 32) | (int(re) & 0xFFFF_FFFF)
 
 
+def pack_complex_words(re, im) -> np.ndarray:
+    """:func:`pack_complex` over arrays of fixed-point integers, as uint64 words.
+
+    The driver packs a whole batch of coefficients at once; a DMA buffer takes the uint64 array
+    as it is."""
+    low = (np.asarray(re, dtype=np.int64) & 0xFFFF_FFFF).astype(np.uint64)
+    high = (np.asarray(im, dtype=np.int64) & 0xFFFF_FFFF).astype(np.uint64)
+    return (high << np.uint64(32)) | low
+
+
 def unpack_complex(word: int, width: int) -> tuple[int, int]:
     """The (re, im) fixed-point integers the core reads from a payload word."""
     return sign_extend(word, width), sign_extend(word >> 32, width)
@@ -206,8 +216,13 @@ def header_error(word: int, n_qubits: int, params: CoreParams) -> ErrorCode:
     return ErrorCode.NONE
 
 
-def decode_program(words: list[int], width: int) -> list[Instruction]:
-    """Instructions of a well-formed program (inverse of :meth:`Assembler.words`)."""
+def decode_program(words, width: int) -> list[Instruction]:
+    """Instructions of a well-formed program (inverse of :meth:`Assembler.words`).
+
+    ``words`` may be a uint64 array (what the driver builds): they are read as Python ints,
+    because sign extension on numpy's unsigned scalars would wrap around instead of going negative.
+    """
+    words = [int(w) for w in words]
     instructions = []
     position = 0
     while position < len(words):
@@ -232,6 +247,48 @@ def decode_program(words: list[int], width: int) -> list[Instruction]:
         )
         position += 1 + count
     return instructions
+
+
+_GATE_U, _GATE_DIAG, _PHASE4 = int(Opcode.GATE_U), int(Opcode.GATE_DIAG), int(Opcode.GATE_PHASE4)
+#: Words of the longest gate instruction (GATE_U: header and four coefficients): the row length
+#: of :func:`gate_instruction_words`.
+GATE_ROW_WORDS = 1 + COEFFICIENT_WORDS[Opcode.GATE_U]
+
+
+def gate_instruction_words(opcodes, targets, controls, quarter_turns, matrices, width: int):
+    """Words of many gate instructions at once, bit for bit what :class:`Assembler` emits for each.
+
+    ``opcodes`` (any shape S) are GATE_* values; ``targets``, ``controls`` (-1: uncontrolled) and
+    ``quarter_turns`` broadcast to S; ``matrices`` is (*S, 2, 2) complex. GATE_U carries the four
+    entries row by row (:meth:`Assembler.unitary`), GATE_DIAG the diagonal
+    (:meth:`Assembler.diagonal`), GATE_X and GATE_PHASE4 nothing. Returns the words as a
+    (*S, :data:`GATE_ROW_WORDS`) uint64 array, unused slots zero, and the word count of each
+    instruction. Coefficients are quantized by :func:`~.fixed.to_fixed` like the assembler's, so
+    a value outside the format raises the same ``ValueError`` instead of being clamped.
+
+    It exists because a batch of parameter sets has the same instructions with other
+    coefficients: quantizing and packing them as arrays costs a small fraction of building an
+    :class:`Instruction` per gate per set, which is what limits a board's ARM core.
+    """
+    opcodes = np.asarray(opcodes, dtype=np.int64)
+    controls = np.asarray(controls, dtype=np.int64)
+    header = (
+        opcodes << OPCODE_SHIFT
+        | (np.asarray(targets, dtype=np.int64) & 0xFF) << TARGET_SHIFT
+        | np.where(controls >= 0, (controls & 0xFF) << CONTROL_SHIFT | 1 << CONTROLLED_BIT, 0)
+        | np.where(opcodes == _PHASE4, (np.asarray(quarter_turns, dtype=np.int64) & 3) << QUARTER_SHIFT, 0)
+    )
+    entries = np.asarray(matrices, dtype=np.complex128).reshape(opcodes.shape + (4,))
+    is_u, is_diag = opcodes == _GATE_U, opcodes == _GATE_DIAG
+    payload = np.zeros_like(entries)  # zero where there is no payload: always in range
+    payload[is_u] = entries[is_u]
+    payload[is_diag, :2] = entries[is_diag][:, ::3]  # d0, d1
+    fixed = to_fixed(payload.view(np.float64), width - 2, width)  # re, im interleaved
+    words = np.empty(opcodes.shape + (GATE_ROW_WORDS,), dtype=np.uint64)
+    words[..., 0] = header.astype(np.uint64)
+    words[..., 1:] = pack_complex_words(fixed[..., 0::2], fixed[..., 1::2])
+    counts = 1 + np.where(is_u, COEFFICIENT_WORDS[Opcode.GATE_U], np.where(is_diag, COEFFICIENT_WORDS[Opcode.GATE_DIAG], 0))
+    return words, counts
 
 
 class Assembler:

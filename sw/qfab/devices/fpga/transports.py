@@ -44,7 +44,9 @@ class Transport(ABC):
     params: CoreParams
 
     @abstractmethod
-    def execute(self, words: list[int], beats_expected: int, timeout_s: float) -> CoreRun: ...
+    def execute(self, words, beats_expected: int, timeout_s: float) -> CoreRun:
+        """Run one program: ``words`` are 64-bit words, a uint64 array from the driver (a list of
+        ints works too)."""
 
 
 class ModelTransport(Transport):
@@ -56,7 +58,7 @@ class ModelTransport(Transport):
 
     def execute(self, words, beats_expected, timeout_s) -> CoreRun:
         start = time.perf_counter()
-        result = self.model.run(list(words))
+        result = self.model.run(np.asarray(words, dtype=np.uint64).tolist())  # Python ints: the model's arithmetic
         return CoreRun(result.beats, result.error, result.overflow, result.cycles, time.perf_counter() - start)
 
 
@@ -97,7 +99,7 @@ class VerilatorTransport(Transport):
         start = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="qfab-verilator-") as tmp:
             program, result = Path(tmp) / "program.json", Path(tmp) / "result.json"
-            program.write_text(json.dumps({"words": [int(w) for w in words], "beats": beats_expected}))
+            program.write_text(json.dumps({"words": np.asarray(words, dtype=np.uint64).tolist(), "beats": beats_expected}))
             command = [sys.executable, str(self.sim_dir / "run_program.py"), str(build_dir), str(program), str(result)]
             try:
                 completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
