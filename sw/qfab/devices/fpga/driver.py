@@ -53,6 +53,9 @@ class Program:
     passes: int  # gate passes per parameter set, for the error estimate
 
 
+_END = np.array(Assembler().end().words(), dtype=np.uint64)  # no readout before it: just the END word
+
+
 def _core_qubits(lowered: LoweredCircuit, params: CoreParams) -> int:
     return max(lowered.circuit.num_qubits, params.min_qubits)
 
@@ -77,9 +80,8 @@ def _stream(blocks, sets: int, last_readout: int | None) -> np.ndarray:
     readout in row ``last_readout`` of the last set gets LAST, as ``Assembler.end`` marks the
     final readout, so one DMA receive completes.
     """
-    end = np.array(Assembler().end().words(), dtype=np.uint64)
     if not blocks or not sets:
-        return end
+        return _END.copy()
     widths = [counts.shape[1] for _, counts in blocks]
     words = np.empty((sets, sum(widths), GATE_ROW_WORDS), dtype=np.uint64)
     counts = np.empty((sets, sum(widths)), dtype=np.int64)
@@ -90,7 +92,7 @@ def _stream(blocks, sets: int, last_readout: int | None) -> np.ndarray:
     if last_readout is not None:
         words[-1, last_readout, 0] |= np.uint64(1 << LAST_BIT)
     present = np.arange(GATE_ROW_WORDS) < counts[..., None]
-    return np.concatenate([words[present], end])
+    return np.concatenate([words[present], _END])
 
 
 def state_program(lowered: LoweredCircuit, thetas: np.ndarray, params: CoreParams) -> Program:
