@@ -17,6 +17,7 @@ from qfab.design.explore import DesignPoint, _step_job
 from qfab.design.predict import BOARD_CALL_OVERHEAD_S, DMA_EFFICIENCY, PS_SLOWDOWN, BoardFPGA, gradient_floor
 from qfab.design.workload import BuildSpec
 from qfab.scheduling import History
+from qfab.scheduling.costmodel import cost_model_for
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "digits_codesign.toml"
 
@@ -74,6 +75,7 @@ def test_board_fpga_prices_cycles_at_the_board_clock_plus_link_and_driver():
     expected = (cycles / (board.pl_mhz * 1e6) + 8 * (words + beats) / link
                 + (words + beats) * 2e-6 * PS_SLOWDOWN[board.ps] + BOARD_CALL_OVERHEAD_S)
     assert sum(device.breakdown(job).values()) == pytest.approx(expected, rel=1e-12)
+    assert cost_model_for(device).predict(job) == pytest.approx(expected, rel=1e-9)  # what the planner uses
     with pytest.raises(RuntimeError, match="not attached"):
         device.run([job])
 

@@ -102,7 +102,7 @@ def fpga_cycles(pool: Sequence[str], fpga=None) -> np.ndarray:
 
     def cycles(qc: QuantumCircuit) -> int:
         circuit = qfab.from_qiskit(qc)
-        return model.cycles_and_words(Job(circuit, np.zeros((1, circuit.num_parameters))))[0]
+        return model.cycles_and_words(Job(circuit, np.zeros((1, circuit.num_parameters)), want_state=True))[0]
 
     empty = cycles(QuantumCircuit(num_qubits))
     out = []

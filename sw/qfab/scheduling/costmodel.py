@@ -242,9 +242,10 @@ class FPGACostModel(CostModel):
     """An FPGA core: on a board, ``call_overhead_s + cycles x seconds_per_cycle + 8 B x (words +
     beats) / link rate``; for the bit-accurate model (transport ``"model"``), host seconds.
 
-    Cycles come from the core's closed form per instruction (INIT, one pass per native gate of
-    ``pairs / lanes`` issue cycles plus the drain, one reduction per Pauli term), per parameter
-    set and measurement basis; a parameter-shift gradient runs ``1 + 2 x rotations`` circuits.
+    Cycles come from the core's closed form per instruction (INIT, one pass per fused gate of
+    ``pairs / lanes`` issue cycles plus its coefficient words and the drain, one reduction per
+    Pauli term) summed over the program the driver assembles, per parameter set and measurement
+    basis; a parameter-shift gradient runs ``1 + 2 x rotations`` circuits.
     ``seconds_per_cycle`` is one over the board's clock; under Verilator it is the host's time
     per simulated cycle (an RTL simulator's work is per clock), which calibration measures.
 
@@ -293,24 +294,11 @@ class FPGACostModel(CostModel):
         return counts
 
     def cycles_and_words(self, job: Job) -> tuple[int, int]:
-        """Core cycles and 64-bit words moved (program in, beats out) for the whole job."""
-        from qfab_hw.model.cycles import instruction_cycles
-        from qfab_hw.program import Opcode
-
-        params = self.device.params
-        c = self._counts(job)
-        n, gates, terms = c["n"], c["gates"], c["terms"]
-        gate_cycles = instruction_cycles(Opcode.GATE_U, n, params)  # the general gate bounds the others
-        init = instruction_cycles(Opcode.INIT, n, params)
-        if job.observables:
-            per_circuit = c["groups"] * (init + gates * gate_cycles) + terms * instruction_cycles(Opcode.READ_EXPZ, n, params)
-            words_per_circuit = c["groups"] * (1 + 4 * gates) + terms * 2
-            beats = terms
-        else:
-            per_circuit = init + gates * gate_cycles + instruction_cycles(Opcode.READ_STATE, n, params)
-            words_per_circuit = 1 + 4 * gates + 1
-            beats = 2 ** n
-        return c["circuits"] * per_circuit, c["circuits"] * (words_per_circuit + beats)
+        """Core cycles and 64-bit words moved (program in, beats out) for the whole job, counted
+        on the program the driver assembles (``FPGADevice.program_counts``): each fused gate at
+        its own instruction's cycles and coefficient words, so exact rather than a bound."""
+        cycles, words, beats = self.device.program_counts(job)
+        return cycles, words + beats
 
     def host_features(self, job: Job) -> tuple[float, float, float, float]:
         """(calls, instructions, amplitudes touched, words) for the bit-accurate model, in the
