@@ -33,6 +33,12 @@ def shift_rule(name: str) -> tuple[tuple[float, float], ...]:
     return _FOUR_TERM if name in ("crx", "cry", "crz") else _TWO_TERM
 
 
+def shifted_circuit_count(circuit: Circuit) -> int:
+    """Circuits a parameter-shift gradient of one parameter set evaluates (the unshifted one
+    aside): two per rotation occurrence, four per controlled rotation."""
+    return sum(len(shift_rule(op.name)) for op in circuit.operations if op.param is not None)
+
+
 def angle_circuit(circuit: Circuit) -> tuple[Circuit, list[int]]:
     """The circuit with one parameter per rotation occurrence (its angle), and the occurrences."""
     occurrences = [i for i, op in enumerate(circuit.operations) if op.param is not None]

@@ -19,6 +19,7 @@ from qfab_hw.boards import Board, load_board
 
 from ..devices import get_device
 from ..devices.base import DeviceCapabilityError, DeviceUnavailable
+from ..gradients import shifted_circuit_count
 from ..scheduling import History, Workload, plan
 from ..scheduling.calibrate import load_profile
 from .predict import BoardFPGA, Trainability, gradient_floor, host_seconds_per_word, trainability
@@ -237,9 +238,9 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
             else:
                 tasks.append((variant, mix, None, None))
     points = []
-    circuits = {v: workload.circuit(v) for v in workload.variants}
+    model_circuits = {v: workload.circuit(v) for v in workload.variants}
     for variant, mix, board, spec in tqdm(tasks, desc="codesign", unit="point", disable=not progress):
-        circuit = circuits[variant]
+        circuit = model_circuits[variant]
         point = DesignPoint(variant, mix, board, builds.get(spec))
         devices = []
         for kind in mix:
@@ -251,7 +252,10 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
                 if not point.resources.fits:
                     point.problems += [f"does not fit: {r}" for r in point.resources.reasons]
                 if (variant, spec) not in word_seconds:
-                    word_seconds[variant, spec] = host_seconds_per_word(circuit, builds[spec])
+                    # as many circuits as a step's parameter-shift program holds (the per-word price falls with size)
+                    program_circuits = workload.batch_size * (1 + shifted_circuit_count(circuit))
+                    word_seconds[variant, spec] = host_seconds_per_word(circuit, builds[spec],
+                                                                        rows=min(program_circuits, 4096))
                 devices.append(BoardFPGA(board, builds[spec], word_seconds[variant, spec]))
             else:
                 device, reason = others[kind]

@@ -52,7 +52,8 @@ DMA_EFFICIENCY = {"xc7": 0.83, "xcup": 0.75}
 
 
 def host_seconds_per_word(circuit, params: CoreParams, rows: int = 4) -> float:
-    """This host's time to assemble one program word of ``circuit`` (the driver's work per word)."""
+    """This host's time to assemble one program word of ``circuit`` over ``rows`` parameter sets
+    (the driver's work per word; its fixed costs spread over the program's size)."""
     device = FPGADevice("model", params)
     lowered = device.lowered(circuit)
     thetas = np.random.default_rng(0).uniform(0, np.pi, (rows, circuit.num_parameters))

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..devices.base import Device, Job
+from ..gradients import shifted_circuit_count
 
 __all__ = ["CostModel", "CPUCostModel", "FPGACostModel", "QPUCostModel", "GenericCostModel", "cost_model_for",
            "transfer_bytes", "aer_fused_gate_cost"]
@@ -209,7 +210,7 @@ class CPUCostModel(CostModel):
                 vectors = 1 + observables
             elif job.gradient == "parameter-shift":
                 calls += 1
-                rows = 1 + 2 * sum(1 for op in circuit.operations if op.param is not None)
+                rows = 1 + shifted_circuit_count(circuit)
         sets = job.batch * rows
         threads = max(1, int(self.parameters["threads"]))
         over_sets = circuit.num_qubits <= _SETS_PARALLEL_MAX_QUBITS and sets >= min(2, threads)
@@ -289,7 +290,7 @@ class FPGACostModel(CostModel):
             counts["terms"] = sum(1 for _, members in groups for _, mask, _ in members if mask)
         circuits = job.batch
         if job.gradient == "parameter-shift" and job.observables:
-            circuits *= 1 + 2 * sum(1 for op in job.circuit.operations if op.param is not None)
+            circuits *= 1 + shifted_circuit_count(job.circuit)
         counts["circuits"] = circuits
         return counts
 

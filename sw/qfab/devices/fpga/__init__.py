@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from qfab_hw import CoreParams
 
-from ...gradients import angle_circuit, parameter_shift
+from ...gradients import angle_circuit, parameter_shift, shifted_circuit_count
 from ..base import Capabilities, Device, DeviceCapabilityError, DeviceProfile, Job, JobResult
 from .compiler import LoweredCircuit, lower, predicted_expectation_error, predicted_infidelity
 from .driver import FPGAError, FPGAOverflowError, Program, check_run, expectation_program, state_program
@@ -98,7 +98,7 @@ class FPGADevice(Device):
                           sum(p.beats_expected for p in programs))
         circuits = job.batch
         if job.gradient == "parameter-shift" and sums:
-            circuits *= 1 + 2 * len(angle_circuit(circuit)[1])
+            circuits *= 1 + shifted_circuit_count(circuit)
         cycles, words, beats = cache[key]
         return circuits * cycles + 1, circuits * words + 1, circuits * beats
 
