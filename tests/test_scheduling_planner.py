@@ -219,7 +219,7 @@ def test_calibration_fit_recovers_the_parameters_behind_the_times():
     exercised at its default."""
     from qfab.devices import get_device
     from qfab.devices.fpga import FPGADevice
-    from qfab.scheduling.calibrate import _cpu_jobs, _fit_parameters, benchmark_job
+    from qfab.scheduling.calibrate import _cpu_jobs, _fit_cpu, _fit_parameters, benchmark_job
     from qfab.scheduling.costmodel import cost_model_for
 
     rng = np.random.default_rng(1)
@@ -232,6 +232,10 @@ def test_calibration_fit_recovers_the_parameters_behind_the_times():
     errors = [abs(fitted.predict(job) - s) / s for job, s in zip(jobs, seconds)]
     assert np.median(errors) < 0.05
     assert "byte_s_ws24" not in _fit_parameters(cpu.FEATURES, rows, seconds)  # nothing that large
+    # the adjoint's backward weight, the one non-linear term, comes back from a line search
+    cpu.parameters["backward_weight"] = 3.5
+    seconds = [sum(f * truth[n] for f, n in zip(cpu.features(job), cpu.FEATURES)) for job in jobs]
+    assert _fit_cpu(type(cpu)(cpu.device), jobs, seconds)["backward_weight"] == 3.5
 
     fpga = cost_model_for(FPGADevice("model"))
     assert fpga.host_model

@@ -30,7 +30,8 @@ from .history import cache_dir
 
 __all__ = ["calibrate", "load_profile", "profile_path", "benchmark_circuit", "PROFILE_SCHEMA"]
 
-# 2: the CPU model's time per byte over the working set (byte_s_ws*), launch and matrix terms;
+# 2: the CPU model's time per byte over the working set (byte_s_ws*, set_byte_s_ws*), launch, matrix
+#    and backward_weight terms;
 #    the FPGA bit-accurate model's host terms (instruction_s, amplitude_s, word_s)
 PROFILE_SCHEMA = 2
 
@@ -133,12 +134,30 @@ def _fit_parameters(names, design, seconds) -> dict:
     return {name: float(value) for name, value, norm in zip(names, coefficients, norms) if norm > 0}
 
 
+BACKWARD_WEIGHTS = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0)  # the line search of CPUCostModel's backward_weight
+
+
+def _fit_cpu(model: CPUCostModel, jobs, seconds) -> dict:
+    """Least squares for each backward weight of :data:`BACKWARD_WEIGHTS`; the weight whose fit
+    has the smallest median relative error wins (the adjoint's cost against a forward pass is
+    the one term that does not enter the model linearly)."""
+    seconds = np.asarray(seconds, float)
+    best = None
+    for weight in BACKWARD_WEIGHTS:
+        model.parameters["backward_weight"] = weight
+        rows = np.array([model.features(job) for job in jobs])
+        fitted = _fit_parameters(model.FEATURES, rows, seconds)
+        values = np.array([fitted.get(name, model.parameters[name]) for name in model.FEATURES])
+        error = float(np.median(np.abs(rows @ values - seconds) / seconds))
+        if best is None or error < best[0]:
+            best = (error, {**fitted, "backward_weight": weight})
+    return best[1]
+
+
 def _calibrate_cpu(model: CPUCostModel, repeats: int) -> dict:
-    rows, seconds = [], []
-    for job in _cpu_jobs():
-        rows.append(list(model.features(job)))
-        seconds.append(timed_run(model.device, job, repeats if job.circuit.num_qubits < 18 else 1))
-    return _fit_parameters(model.FEATURES, rows, seconds)
+    jobs = _cpu_jobs()
+    seconds = [timed_run(model.device, job, repeats if job.circuit.num_qubits < 18 else 1) for job in jobs]
+    return _fit_cpu(model, jobs, seconds)
 
 
 def _calibrate_fpga(model: FPGACostModel, repeats: int) -> dict:

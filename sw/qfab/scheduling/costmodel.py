@@ -144,7 +144,9 @@ class CPUCostModel(CostModel):
       few knots and interpolated in log2(bytes) between them (L1, L2, past L2, past L3), with
       its own curve for serial kernels over sets (up to 13 qubits: the first two knots).
 
-    Every term is linear in a parameter, so calibration fits them all by least squares.
+    Every term is linear in a parameter, so calibration fits them all by least squares; the one
+    shape parameter, ``backward_weight`` (the adjoint's backward sweep against a forward pass),
+    by a line search around that fit.
     """
 
     kind = "cpu"
@@ -162,6 +164,10 @@ class CPUCostModel(CostModel):
         "byte_s_ws24": 1.8e-10,
         "set_byte_s_ws14": 7e-11,
         "set_byte_s_ws18": 7e-11,
+        # passes per vector per block of the adjoint's backward sweep: the un-apply, and the
+        # transition-matrix accumulation, which is as many flops again (not linear: calibration
+        # picks it by a line search)
+        "backward_weight": 2.5,
         "threads": os.cpu_count() or 1,
     }
 
@@ -204,7 +210,7 @@ class CPUCostModel(CostModel):
                 # a second call: forward again, each observable applied into its lambda, then
                 # every block un-applied on psi and each lambda with the transition-matrix read
                 calls += 1
-                passes += forward + terms + (1 + observables) * 1.5 * weighted
+                passes += forward + terms + (1 + observables) * self.parameters["backward_weight"] * weighted
                 launches += 2 * blocks + observables
                 matrix += build * (2 + 2 * observables)
                 vectors = 1 + observables
