@@ -176,3 +176,17 @@ def test_qfab_codesign_command_writes_the_report_and_refuses_bad_files(tmp_path,
     (tmp_path / "bad.toml").write_text("[model]\nqubits = 0\n")
     assert main(["codesign", str(tmp_path / "bad.toml")]) == 2
     assert "qubits must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_validation_under_verilator_counts_the_rtl_cycles(tmp_path):
+    """The RTL's CYCLES register equals the closed form the board predictions stand on; the RTL's
+    values are bit-identical to the model's, so their error obeys the same law."""
+    from qfab.design.validate import validate
+
+    workload = small(qubits=8, builds=(BuildSpec(1, 18),), boards=("pynq-z2",), devices=("fpga",))  # the tests' RTL build
+    result = explore(workload, tmp_path)
+    rows = validate(result, rows=2, builds=1, verilator=1, verilator_rows=1, profile={}, progress=False)
+    rtl = rows[-1]
+    assert "verilator" in rtl.device and math.isnan(rtl.predicted_seconds)
+    assert rtl.predicted_cycles == rtl.measured_cycles > 0
+    assert rtl.measured_error < 3 * rtl.predicted_error
