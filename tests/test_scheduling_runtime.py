@@ -184,3 +184,26 @@ def test_runtime_never_runs_two_host_sharing_devices_at_once():
     result = qfab.run(plan, progress=False, save_history=False)
     assert HOST_METER.most == 1
     _check_against_direct(work, result)
+
+
+def test_dask_runs_host_sharing_devices_one_at_a_time():
+    """On a cluster, devices on the same machine's cores hold its ``qfab-host`` resource too."""
+    distributed = pytest.importorskip("distributed", reason="Dask distributed is not installed (pip install 'qfab[dask]')")
+    from qfab.scheduling.distributed import HOST_RESOURCE, worker_resources
+
+    adjoint = FakeDevice("cpu-like", 2e-3, 5e-3, gradient_methods=("adjoint",), shares_host=True)
+    shifter = FakeDevice("simulated", 2e-3, 5e-3, gradient_methods=("parameter-shift",), shares_host=True)
+    circuit = benchmark_circuit(3, 1)
+    rng = np.random.default_rng(6)
+    work = qfab.Workload()
+    for method in ("adjoint", "parameter-shift") * 3:
+        work.add(circuit, "ZII", rng.uniform(size=(4, circuit.num_parameters)), gradient=method)
+    plan = qfab.plan(work, devices=[adjoint, shifter], history=History())
+    resources = worker_resources([adjoint, shifter])
+    assert resources[HOST_RESOURCE] == 1
+    HOST_METER.most = 0
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None,
+                                  resources=resources) as cluster, distributed.Client(cluster) as client:
+        result = qfab.run(plan, cluster=client, progress=False, save_history=False)
+    assert HOST_METER.most == 1
+    _check_against_direct(work, result)

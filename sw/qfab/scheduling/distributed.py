@@ -5,16 +5,23 @@ tcp://host:8786 --resources "qfab-cpu=1 qfab-fpga=1"``, or ``LocalCluster(resour
 a device runs one task at a time wherever it is. The worker resolves the device by name from its
 own registry; a Device object the registry does not know travels pickled. A task whose future
 fails moves to another device's resource, as in the local runtime.
+
+Devices on a machine's own cores (``Device.shares_host``) take one more resource, ``qfab-host``,
+which a worker declares once for its machine (``worker_resources`` adds it): the plan gave them
+one timeline, and on the cluster they then also run one at a time. A cluster whose workers do
+not declare it runs them as before, side by side.
 """
 from __future__ import annotations
 
 import time
 
 from ..devices.base import Device, Job
-from .planner import Plan
+from .planner import HOST, Plan
 from .runtime import RunResult, TaskRecord, collect
 
-__all__ = ["run_on_dask", "resource_name", "worker_resources"]
+__all__ = ["run_on_dask", "resource_name", "worker_resources", "HOST_RESOURCE"]
+
+HOST_RESOURCE = "qfab-host"  # the machine's cores, held by a task on a device that shares them
 
 
 def resource_name(device: str) -> str:
@@ -22,11 +29,23 @@ def resource_name(device: str) -> str:
 
 
 def worker_resources(devices=None) -> dict[str, int]:
-    """The resources a worker holding ``devices`` (default: its available ones) declares."""
-    from ..devices import available_devices
+    """The resources a worker holding ``devices`` (names or Device objects; default: its
+    available ones) declares, with :data:`HOST_RESOURCE` when one of them computes on the host."""
+    from ..devices import available_devices, get_device
 
-    names = devices if devices is not None else list(available_devices())
-    return {resource_name(name): 1 for name in names}
+    chosen = [get_device(d) for d in devices] if devices is not None else list(available_devices().values())
+    resources = {resource_name(device.name): 1 for device in chosen}
+    if any(device.shares_host for device in chosen):
+        resources[HOST_RESOURCE] = 1
+    return resources
+
+
+def _task_resources(plan: Plan, device: str, declared: set[str]) -> dict[str, int]:
+    """The device's resource, and the host's for a host-sharing device where workers declare it."""
+    wanted = {resource_name(device): 1}
+    if plan.resources[device] == HOST and HOST_RESOURCE in declared:
+        wanted[HOST_RESOURCE] = 1
+    return wanted
 
 
 def _import_distributed():
@@ -67,7 +86,7 @@ def run_on_dask(plan: Plan, cluster, progress: bool | None = None, save_history:
     futures = {}
     for task in sorted(plan.tasks, key=lambda t: t.start):
         future = client.submit(_execute, spec[task.device], plan.device_job(task), pure=False,
-                               resources={resource_name(task.device): 1}, key=f"qfab-task-{task.id}-{task.device}-{time.time_ns()}")
+                               resources=_task_resources(plan, task.device, declared), key=f"qfab-task-{task.id}-{task.device}-{time.time_ns()}")
         futures[future] = (task, task.device, ())
     done, events = {}, []
     bar = tqdm(total=len(plan.tasks), desc="qfab (dask)", unit="task", disable=None if progress is None else not progress)
@@ -86,7 +105,7 @@ def run_on_dask(plan: Plan, cluster, progress: bool | None = None, save_history:
             target = min(live, key=lambda d: plan.estimator.predict(d, plan.device_job(task, d))[0])
             events.append(f"task {task.id} (job {task.job_index}) moved {device} -> {target}")
             retry = client.submit(_execute, spec[target], plan.device_job(task, target), pure=False,
-                                  resources={resource_name(target): 1}, key=f"qfab-task-{task.id}-{target}-{time.time_ns()}")
+                                  resources=_task_resources(plan, target, declared), key=f"qfab-task-{task.id}-{target}-{time.time_ns()}")
             futures[retry] = (task, target, moved + (device,))
             pending.add(retry)
             continue
