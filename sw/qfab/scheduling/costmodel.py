@@ -6,13 +6,12 @@ price per call (Python, a kernel launch, a DMA set-up, a queue) and a price per 
 proportional to what the hardware must move or compute.
 
 - :class:`CPUCostModel`: passes over the state from the fused program (``Program.num_blocks``),
-  each pass moving ``2 x itemsize x 2**n`` bytes at the bandwidth of the level of memory the
-  state lives in (a knee where it leaves the per-core cache), a dense k-qubit block weighted by
-  Qiskit Aer's fused-gate cost table (the flops a wide block adds), small batches spread over
-  cores one set per thread as the engine does.
-- :class:`FPGACostModel`: the core's closed-form cycle counts (``qfab_hw.model.cycles``) at a
-  calibrated time per cycle (the board's clock, or the host's speed for the bit-accurate model)
-  plus the PS-PL transfer of program words and result beats.
+  each pass moving ``2 x itemsize x 2**n`` bytes at a time per byte that depends on the working
+  set (cache levels), plus the flops of dense blocks, kernel launches, per-set matrix building
+  and call overheads; small batches spread over cores one set per thread as the engine does.
+- :class:`FPGACostModel`: on a board, the core's cycle counts (``qfab_hw.model.cycles``) at its
+  clock plus the PS-PL transfer of program words and result beats; the bit-accurate model, host
+  seconds per call, instruction, amplitude and word.
 - :class:`QPUCostModel`: the device's own estimate (queue, latency, shots x shot time).
 - :class:`GenericCostModel`: any other device (the GPU, test doubles), from the rates its
   ``profile()`` declares: ``call_overhead_s`` plus ``seconds_per_set`` or passes x amplitudes x
@@ -33,21 +32,7 @@ from ..devices.base import Device, Job
 from ..gradients import shifted_circuit_count
 
 __all__ = ["CostModel", "CPUCostModel", "FPGACostModel", "QPUCostModel", "GenericCostModel", "cost_model_for",
-           "transfer_bytes", "aer_fused_gate_cost"]
-
-
-def aer_fused_gate_cost(kind: str, qubits: int) -> float:
-    """Relative cost of one pass of a fused block, after Qiskit Aer's ``CostBasedFusion`` (AVX2):
-    diagonal or permutation blocks and dense blocks of up to 2 qubits cost one pass, 3 qubits
-    1.1, 4 qubits 3, wider ones 1.8**(k-2): the flops of a dense 2**k x 2**k product per
-    amplitude start to dominate the bytes moved."""
-    if kind != "dense" or qubits <= 2:
-        return 1.0
-    if qubits == 3:
-        return 1.1
-    if qubits == 4:
-        return 3.0
-    return 1.8 ** (qubits - 2)
+           "transfer_bytes"]
 
 
 def transfer_bytes(job: Job) -> int:
@@ -138,8 +123,10 @@ class CPUCostModel(CostModel):
     - every block with a rotation has its ``2**k x 2**k`` matrix rebuilt per set, and the
       adjoint pass multiplies per gate into the transition matrices: flops on small matrices,
       not on the state;
-    - each pass over the state reads and writes it (dense k-qubit blocks weighted by Qiskit
-      Aer's fused-gate cost table); the time per byte is a measured curve over the working set
+    - each pass over the state reads and writes it; a dense k-qubit block also does ``2**k``
+      multiply-adds per amplitude (``flop_s``: the compute Qiskit Aer's fused-gate cost table
+      approximates, here its own term, so a wide block costs what it costs on this core rather
+      than a fixed multiple of a pass); the time per byte is a measured curve over the working set
       (section 2.2 of the scheduling reference: one bandwidth mispredicts by 60 %), fitted at a
       few knots and interpolated in log2(bytes) between them (L1, L2, past L2, past L3), with
       its own curve for serial kernels over sets (up to 13 qubits: the first two knots).
@@ -152,22 +139,23 @@ class CPUCostModel(CostModel):
     kind = "cpu"
     #: The fitted parameters, in the order of :meth:`features`.
     FEATURES = ("call_overhead_s", "set_overhead_s", "launch_overhead_s", "matrix_element_s") + tuple(
-        f"byte_s_ws{k}" for k in BYTE_KNOTS) + tuple(f"set_byte_s_ws{k}" for k in BYTE_KNOTS[:2])
-    defaults = {  # a fit to the 2-core reference VM, idle (load 0.1)
-        "call_overhead_s": 140e-6,
-        "set_overhead_s": 3e-6,
-        "launch_overhead_s": 2e-6,
+        f"byte_s_ws{k}" for k in BYTE_KNOTS) + tuple(f"set_byte_s_ws{k}" for k in BYTE_KNOTS[:2]) + ("flop_s",)
+    defaults = {  # calibrate() on the 2-core reference VM (load 2, OMP_WAIT_POLICY=passive)
+        "call_overhead_s": 120e-6,
+        "set_overhead_s": 13e-6,
+        "launch_overhead_s": 13e-6,
         "matrix_element_s": 18e-9,
-        "byte_s_ws14": 7e-10,
-        "byte_s_ws18": 1.8e-10,
-        "byte_s_ws21": 1.8e-10,
-        "byte_s_ws24": 1.8e-10,
-        "set_byte_s_ws14": 7e-11,
-        "set_byte_s_ws18": 7e-11,
+        "byte_s_ws14": 8e-10,
+        "byte_s_ws18": 3.7e-10,
+        "byte_s_ws21": 2.4e-10,
+        "byte_s_ws24": 2.6e-10,
+        "set_byte_s_ws14": 1.1e-10,
+        "set_byte_s_ws18": 1.35e-10,
+        "flop_s": 1.9e-10,  # one complex multiply-add of a dense block, per amplitude
         # passes per vector per block of the adjoint's backward sweep: the un-apply, and the
         # transition-matrix accumulation, which is as many flops again (not linear: calibration
         # picks it by a line search)
-        "backward_weight": 2.5,
+        "backward_weight": 3.5,
         "threads": os.cpu_count() or 1,
     }
 
@@ -185,32 +173,36 @@ class CPUCostModel(CostModel):
         circuit = job.circuit
         program = (engine.program(circuit) if engine is not None and hasattr(engine, "program")
                    else _default_program(circuit))
-        kinds = {kernels.DIAGONAL: "diagonal", kernels.MONOMIAL: "monomial", kernels.DENSE: "dense"}
-        weighted = sum(aer_fused_gate_cost(kinds.get(kind, "dense"), len(qubits))
-                       for kind, qubits in zip(program.block_kinds, program.block_qubits))
-        forward = weighted + 0.5  # the blocks, after writing |0> over the whole state
         blocks = program.num_blocks
+        # per amplitude, a dense k-qubit block multiplies by a 2**k x 2**k matrix: 2**k
+        # multiply-adds (diagonal and permutation blocks: one, in the pass itself)
+        dense = float(sum(2 ** len(qubits) for kind, qubits in zip(program.block_kinds, program.block_qubits)
+                          if kind == kernels.DENSE))
+        forward = blocks + 0.5  # a pass per block, after writing |0> over the whole state
         b_nq, b_gstart, b_gend, b_param = (program.arrays[i] for i in (0, 3, 4, 7))
         # gates x matrix elements of the blocks rebuilt per set (those with a rotation)
         build = float(sum((b_gend[i] - b_gstart[i]) * 4 ** b_nq[i] for i in range(blocks) if b_param[i]))
         observables = len(job.observables)
         terms = sum(len(s.x_masks) for s in job.observables)
         state_bytes = np.dtype(job.dtype).itemsize * 2 ** circuit.num_qubits
-        calls = passes = launches = matrix = 0.0
+        calls = passes = flops = launches = matrix = 0.0
         rows = 1  # parameter sets per set of the job (parameter shift multiplies them)
         vectors = 1
         if job.want_state or job.shots:
-            calls, passes, launches, matrix = calls + 1, passes + forward, launches + blocks, matrix + build
+            calls, passes, flops, launches, matrix = calls + 1, passes + forward, flops + dense, launches + blocks, matrix + build
         if observables:
             calls += 1
             passes += forward + 0.5 * terms  # forward, then each term reads the state
+            flops += dense
             launches += blocks + observables
             matrix += build
             if job.gradient == "adjoint":
                 # a second call: forward again, each observable applied into its lambda, then
                 # every block un-applied on psi and each lambda with the transition-matrix read
                 calls += 1
-                passes += forward + terms + (1 + observables) * self.parameters["backward_weight"] * weighted
+                backward = (1 + observables) * self.parameters["backward_weight"]
+                passes += forward + terms + backward * blocks
+                flops += dense + backward * dense
                 launches += 2 * blocks + observables
                 matrix += build * (2 + 2 * observables)
                 vectors = 1 + observables
@@ -220,20 +212,22 @@ class CPUCostModel(CostModel):
         sets = job.batch * rows
         threads = max(1, int(self.parameters["threads"]))
         over_sets = circuit.num_qubits <= _SETS_PARALLEL_MAX_QUBITS and sets >= min(2, threads)
-        if over_sets:  # one set per thread, serial kernels: no launches, full bytes per set
+        amplitudes = 2 ** circuit.num_qubits
+        if over_sets:  # one set per thread, serial kernels: no launches, full work per set
             rounds = math.ceil(sets / threads)
-            launches, per_round_bytes = 0.0, 2 * state_bytes * passes
+            launches, per_round_bytes, per_round_flops = 0.0, 2 * state_bytes * passes, amplitudes * flops
         else:  # one set at a time, every kernel over all threads
             rounds = sets
             per_round_bytes = 2 * state_bytes * passes / threads
+            per_round_flops = amplitudes * flops / threads
         weights = _knot_weights(vectors * state_bytes)
         moved = rounds * per_round_bytes
         # serial kernels on a thread's own state (over sets) stream faster than the same bytes
         # cut into chunks over threads: their own time per byte, at the two knots they reach
-        amplitudes = [0.0 if over_sets else moved * w for w in weights]
-        sets = [moved * w for w in weights[:2]] if over_sets else [0.0, 0.0]
-        sets[1] += sum(weights[2:]) * moved if over_sets else 0.0
-        return (calls, float(rounds), rounds * launches, rounds * matrix, *amplitudes, *sets)
+        chunked = [0.0 if over_sets else moved * w for w in weights]
+        serial = [moved * w for w in weights[:2]] if over_sets else [0.0, 0.0]
+        serial[1] += sum(weights[2:]) * moved if over_sets else 0.0
+        return (calls, float(rounds), rounds * launches, rounds * matrix, *chunked, *serial, rounds * per_round_flops)
 
     def predict(self, job: Job) -> float:
         return float(sum(f * self.parameters[name] for f, name in zip(self.features(job), self.FEATURES)))
