@@ -168,19 +168,25 @@ def test_auto_keeps_exact_calls_off_the_fixed_point_fpga():
     assert "fpga" not in {task.device for task in qfab.plan(work, devices=["cpu", "fpga"]).tasks}
 
 
-def test_runtime_never_runs_two_host_sharing_devices_at_once():
-    """Each host device has work only it can do (one offers only adjoint, the other only
-    parameter shift), so both get tasks; the runtime runs them one at a time, in plan order."""
-    adjoint = FakeDevice("cpu-like", 2e-3, 5e-3, gradient_methods=("adjoint",), shares_host=True)
-    shifter = FakeDevice("simulated", 2e-3, 5e-3, gradient_methods=("parameter-shift",), shares_host=True)
+def _host_sharing_plan():
+    """Two host-sharing devices, each with work only it can do (one offers only adjoint, the
+    other only parameter shift), so both get tasks; the host meter reset."""
+    devices = [FakeDevice("cpu-like", 2e-3, 5e-3, gradient_methods=("adjoint",), shares_host=True),
+               FakeDevice("simulated", 2e-3, 5e-3, gradient_methods=("parameter-shift",), shares_host=True)]
     circuit = benchmark_circuit(3, 1)
     rng = np.random.default_rng(5)
     work = qfab.Workload()
     for method in ("adjoint", "parameter-shift") * 3:
         work.add(circuit, "ZII", rng.uniform(size=(4, circuit.num_parameters)), gradient=method)
-    plan = qfab.plan(work, devices=[adjoint, shifter], history=History())
+    plan = qfab.plan(work, devices=devices, history=History())
     assert {t.device for t in plan.tasks} == {"cpu-like", "simulated"}
     HOST_METER.most = 0
+    return work, plan
+
+
+def test_runtime_never_runs_two_host_sharing_devices_at_once():
+    """The runtime runs host-sharing devices one at a time, in plan order."""
+    work, plan = _host_sharing_plan()
     result = qfab.run(plan, progress=False, save_history=False)
     assert HOST_METER.most == 1
     _check_against_direct(work, result)
@@ -191,17 +197,9 @@ def test_dask_runs_host_sharing_devices_one_at_a_time():
     distributed = pytest.importorskip("distributed", reason="Dask distributed is not installed (pip install 'qfab[dask]')")
     from qfab.scheduling.distributed import HOST_RESOURCE, worker_resources
 
-    adjoint = FakeDevice("cpu-like", 2e-3, 5e-3, gradient_methods=("adjoint",), shares_host=True)
-    shifter = FakeDevice("simulated", 2e-3, 5e-3, gradient_methods=("parameter-shift",), shares_host=True)
-    circuit = benchmark_circuit(3, 1)
-    rng = np.random.default_rng(6)
-    work = qfab.Workload()
-    for method in ("adjoint", "parameter-shift") * 3:
-        work.add(circuit, "ZII", rng.uniform(size=(4, circuit.num_parameters)), gradient=method)
-    plan = qfab.plan(work, devices=[adjoint, shifter], history=History())
-    resources = worker_resources([adjoint, shifter])
+    work, plan = _host_sharing_plan()
+    resources = worker_resources(list(plan.devices.values()))
     assert resources[HOST_RESOURCE] == 1
-    HOST_METER.most = 0
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None,
                                   resources=resources) as cluster, distributed.Client(cluster) as client:
         result = qfab.run(plan, cluster=client, progress=False, save_history=False)
