@@ -5,7 +5,8 @@ with non-negative coefficients (``scipy.optimize.nnls``) over a few timed jobs c
 
 - CPU: hardware-efficient circuits of 4 to 20 qubits (every knot of the time-per-byte curve),
   batches of 1 to 24 (threads over sets, kernels over amplitudes), values and adjoint gradients,
-  fitting every term of :class:`~.costmodel.CPUCostModel` at once;
+  fitting every linear term of :class:`~.costmodel.CPUCostModel` at once, and its adjoint
+  backward weight by a line search over those fits;
 - FPGA: the bit-accurate model's host terms (call, instruction, amplitude, word) over 2 to 9
   qubits; a board or Verilator: call overhead and time per cycle;
 - others (:class:`~.costmodel.GenericCostModel`): call overhead and time per amplitude pass.
