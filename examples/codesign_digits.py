@@ -17,6 +17,7 @@ from pathlib import Path
 import qfab
 from qfab.design.report import summary, write_report
 from qfab.design.validate import validate
+from qfab.scheduling.calibrate import ensure_calibrated
 
 HERE = Path(__file__).resolve().parent
 
@@ -27,8 +28,9 @@ def main() -> None:
     parser.add_argument("--figures", help="also copy the two PNGs here as codesign_*.png (e.g. docs)")
     args = parser.parse_args()
 
+    profile = ensure_calibrated(["cpu", "fpga"])  # this machine's cost models (seconds, once)
     start = time.perf_counter()
-    result = qfab.codesign(HERE / "digits_codesign.toml")
+    result = qfab.codesign(HERE / "digits_codesign.toml", profile=profile)
     explored = time.perf_counter() - start
     validate(result, builds=3, verilator=2)
     validated = time.perf_counter() - start - explored

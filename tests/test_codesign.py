@@ -169,12 +169,12 @@ def test_qfab_codesign_command_writes_the_report_and_refuses_bad_files(tmp_path,
     workload.write_text('name = "tiny"\n[model]\nqubits = 3\nlayers = 1\n[training]\nsamples = 4\nepochs = 1\n'
                         'batch_size = 4\ntrainability_samples = 8\n[space]\nboards = ["kv260"]\n'
                         'builds = [{lanes = 1, width = 18}]\n')
-    assert main(["codesign", str(workload), "--out", str(tmp_path / "out"), "--no-validate", "--quiet"]) == 0
+    assert main(["codesign", str(workload), "--out", str(tmp_path / "out"), "--no-validate", "--no-calibrate", "--quiet"]) == 0
     for name in ("index.html", "pareto.png", "codesign.md", "points.json"):
         assert (tmp_path / "out" / name).stat().st_size > 0
     assert "recommended:" in capsys.readouterr().out
     (tmp_path / "bad.toml").write_text("[model]\nqubits = 0\n")
-    assert main(["codesign", str(tmp_path / "bad.toml")]) == 2
+    assert main(["codesign", str(tmp_path / "bad.toml"), "--no-calibrate"]) == 2
     assert "qubits must be an integer >= 1" in capsys.readouterr().err
 
 

@@ -188,10 +188,10 @@ def run_demo(qubits: int = 8, layers: int = 2, epochs: int = 40, learning_rate: 
 def _planned_evaluation(result: DemoResult, circuit, observable, test_values, folder: Path, progress: bool):
     """Values and parameter-shift gradients of the test set as a workload the planner spreads
     over the CPU and the FPGA model; its predicted times are then compared with measured ones."""
-    from .scheduling import Workload, calibrate, load_profile, plan, run
+    from .scheduling import Workload, plan, run
+    from .scheduling.calibrate import ensure_calibrated
 
-    if not {"cpu", "fpga"} <= set(load_profile()):
-        calibrate(["cpu", "fpga"], repeats=1)  # a newcomer's first run: predictions need a profile
+    ensure_calibrated(["cpu", "fpga"])
     work = Workload()
     # A sign classifier tolerates 1e-3: the FPGA's fixed-point error (~1e-4 here) is acceptable.
     work.add(circuit, observable, test_values, gradient=False, accuracy=1e-3)

@@ -20,6 +20,8 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-validate", action="store_true", help="skip running slices on the CPU, model and RTL")
     parser.add_argument("--builds", type=int, default=3, help="FPGA builds to validate on the bit-accurate model")
     parser.add_argument("--verilator", type=int, default=1, help="of those, how many to validate under Verilator")
+    parser.add_argument("--no-calibrate", action="store_true",
+                        help="use the stored profile or the models' defaults, even if this machine has no profile")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
@@ -28,13 +30,17 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
     from .validate import validate
     from .workload import WorkloadError, load_workload
 
+    from ..scheduling.calibrate import ensure_calibrated
+
     try:
         workload = load_workload(args.workload)
         if args.boards:
             from dataclasses import replace
 
             workload = replace(workload, boards=tuple(args.boards.split(",")))
-        result = codesign(workload, progress=not args.quiet)
+        # the host's devices are priced (and validated) with this machine's calibrated models
+        profile = None if args.no_calibrate else ensure_calibrated(["cpu", "fpga"])
+        result = codesign(workload, profile=profile, progress=not args.quiet)
     except (WorkloadError, FileNotFoundError) as err:
         print(f"qfab codesign: {err}", file=sys.stderr)
         return 2

@@ -29,7 +29,7 @@ from ..devices import Device, Job, get_device
 from .costmodel import CPUCostModel, FPGACostModel, GenericCostModel, cost_model_for
 from .history import cache_dir
 
-__all__ = ["calibrate", "load_profile", "profile_path", "benchmark_circuit", "PROFILE_SCHEMA"]
+__all__ = ["calibrate", "ensure_calibrated", "load_profile", "profile_path", "benchmark_circuit", "PROFILE_SCHEMA"]
 
 # 2: the CPU model's time per byte over the working set (byte_s_ws*, set_byte_s_ws*), launch, matrix
 #    and backward_weight terms;
@@ -228,3 +228,11 @@ def calibrate(devices=None, path: Path | None = None, repeats: int = 3) -> Path:
         "devices": devices_entry,
     }, indent=1, sort_keys=True))
     return path
+
+
+def ensure_calibrated(devices=("cpu", "fpga"), repeats: int = 1) -> dict[str, dict]:
+    """This machine's profile, calibrating ``devices`` first if it has none for them (a
+    newcomer's first run: predictions compared with measurements need a calibrated model)."""
+    if not set(devices) <= set(load_profile()):
+        calibrate(list(devices), repeats=repeats)
+    return load_profile()
