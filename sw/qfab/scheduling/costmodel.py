@@ -115,8 +115,9 @@ class CPUCostModel(CostModel):
 
     - a fixed price per engine call (Python, argument packing, the numba dispatch; an adjoint
       job makes two calls: values, then the gradient);
-    - states of at most 13 qubits run one parameter set per thread, serial kernels (the
-      engine's ``_over_sets``), so sets cost ``ceil(batch / threads)`` rounds; larger states
+    - states of at most 13 qubits, and larger ones while a set's states fit the per-core cache,
+      run one parameter set per thread, serial kernels (the engine's ``runs_over_sets``), so
+      sets cost ``ceil(batch / threads)`` rounds; larger states
       (and single sets) run one set at a time with every kernel a ``prange`` over chunks, which
       costs a launch per kernel (tens of microseconds: it dominates small states) and splits
       the bytes over the threads;
@@ -129,7 +130,8 @@ class CPUCostModel(CostModel):
       than a fixed multiple of a pass); the time per byte is a measured curve over the working set
       (section 2.2 of the scheduling reference: one bandwidth mispredicts by 60 %), fitted at a
       few knots and interpolated in log2(bytes) between them (L1, L2, past L2, past L3), with
-      its own curve for serial kernels over sets (up to 13 qubits: the first two knots).
+      its own curve for serial kernels over sets (the first three knots: sets run one per thread
+      while a set's states fit the per-core cache).
 
     Every term is linear in a parameter, so calibration fits them all by least squares; the one
     shape parameter, ``backward_weight`` (the adjoint's backward sweep against a forward pass),
@@ -139,7 +141,7 @@ class CPUCostModel(CostModel):
     kind = "cpu"
     #: The fitted parameters, in the order of :meth:`features`.
     FEATURES = ("call_overhead_s", "set_overhead_s", "launch_overhead_s", "matrix_element_s") + tuple(
-        f"byte_s_ws{k}" for k in BYTE_KNOTS) + tuple(f"set_byte_s_ws{k}" for k in BYTE_KNOTS[:2]) + ("flop_s",)
+        f"byte_s_ws{k}" for k in BYTE_KNOTS) + tuple(f"set_byte_s_ws{k}" for k in BYTE_KNOTS[:3]) + ("flop_s",)
     defaults = {  # calibrate() on the 2-core reference VM (load 2, OMP_WAIT_POLICY=passive)
         "call_overhead_s": 120e-6,
         "set_overhead_s": 13e-6,
@@ -151,6 +153,7 @@ class CPUCostModel(CostModel):
         "byte_s_ws24": 2.6e-10,
         "set_byte_s_ws14": 1.1e-10,
         "set_byte_s_ws18": 1.35e-10,
+        "set_byte_s_ws21": 1.35e-10,  # sets per thread past 14 qubits (L2-sized states): a fit at load 1
         "flop_s": 1.9e-10,  # one complex multiply-add of a dense block, per amplitude
         # passes per vector per block of the adjoint's backward sweep: the un-apply, and the
         # transition-matrix accumulation, which is as many flops again (not linear: calibration
@@ -166,8 +169,8 @@ class CPUCostModel(CostModel):
     def features(self, job: Job) -> tuple[float, ...]:
         """The job's counts, one per entry of :attr:`FEATURES`: the prediction is their dot
         product with the parameters."""
-        from ..engine.cpu import _SETS_PARALLEL_MAX_QUBITS
         from ..engine import kernels
+        from ..engine.cpu import runs_over_sets
 
         engine = getattr(self.device, "engine", None)
         circuit = job.circuit
@@ -211,7 +214,7 @@ class CPUCostModel(CostModel):
                 rows = 1 + shifted_circuit_count(circuit)
         sets = job.batch * rows
         threads = max(1, int(self.parameters["threads"]))
-        over_sets = circuit.num_qubits <= _SETS_PARALLEL_MAX_QUBITS and sets >= min(2, threads)
+        over_sets = runs_over_sets(circuit.num_qubits, sets, vectors, np.dtype(job.dtype).itemsize)
         amplitudes = 2 ** circuit.num_qubits
         if over_sets:  # one set per thread, serial kernels: no launches, full work per set
             rounds = math.ceil(sets / threads)
@@ -225,8 +228,8 @@ class CPUCostModel(CostModel):
         # serial kernels on a thread's own state (over sets) stream faster than the same bytes
         # cut into chunks over threads: their own time per byte, at the two knots they reach
         chunked = [0.0 if over_sets else moved * w for w in weights]
-        serial = [moved * w for w in weights[:2]] if over_sets else [0.0, 0.0]
-        serial[1] += sum(weights[2:]) * moved if over_sets else 0.0
+        serial = [moved * w for w in weights[:3]] if over_sets else [0.0, 0.0, 0.0]
+        serial[2] += sum(weights[3:]) * moved if over_sets else 0.0
         return (calls, float(rounds), rounds * launches, rounds * matrix, *chunked, *serial, rounds * per_round_flops)
 
     def predict(self, job: Job) -> float:
