@@ -162,13 +162,15 @@ def _calibrate_cpu(model: CPUCostModel, repeats: int) -> dict:
 
 
 def _calibrate_fpga(model: FPGACostModel, repeats: int) -> dict:
-    """The bit-accurate model: its host features over 2 to 9 qubits, one to four sets; a board
+    """The bit-accurate model: its host features over 2 to 9 qubits, one to four sets, values
+    and parameter-shift gradients; a board
     or Verilator: call overhead and time per cycle after the link's share."""
     rows, seconds = [], []
     if model.host_model:
         for n in (2, 4, 6, 8, 9):
-            for batch, layers in ((1, 1), (1, 3), (4, 2)):
-                job = benchmark_job(n, batch, layers=layers)
+            # values, and a parameter-shift gradient (a long program of short circuits)
+            for batch, layers, gradient in ((1, 1, None), (1, 3, None), (4, 2, None), (2, 1, "parameter-shift")):
+                job = benchmark_job(n, batch, layers=layers, gradient=gradient)
                 rows.append(list(model.host_features(job)))
                 seconds.append(timed_run(model.device, job, repeats))
         return _fit_parameters(model.HOST_FEATURES, rows, seconds)

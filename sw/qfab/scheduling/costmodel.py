@@ -280,23 +280,6 @@ class FPGACostModel(CostModel):
         """Whether the device is the bit-accurate numpy model (priced by :attr:`HOST_FEATURES`)."""
         return self.device.profile().parameters.get("transport") == "model"
 
-    def _counts(self, job: Job) -> dict:
-        """Per circuit run on the core: the state's qubits, gate instructions, measurement
-        groups, READ_EXPZ terms; and how many circuits the job runs."""
-        from ..devices.fpga.compiler import measurement_groups
-
-        n = job.circuit.num_qubits
-        counts = {"n": n, "gates": len(self.device.lowered(job.circuit).ops), "groups": 0, "terms": 0}
-        if job.observables:
-            groups = measurement_groups(list(job.observables), n)
-            counts["groups"] = len(groups)
-            counts["terms"] = sum(1 for _, members in groups for _, mask, _ in members if mask)
-        circuits = job.batch
-        if job.gradient == "parameter-shift" and job.observables:
-            circuits *= 1 + shifted_circuit_count(job.circuit)
-        counts["circuits"] = circuits
-        return counts
-
     def cycles_and_words(self, job: Job) -> tuple[int, int]:
         """Core cycles and 64-bit words moved (program in, beats out) for the whole job, counted
         on the program the driver assembles (``FPGADevice.program_counts``): each fused gate at
@@ -306,15 +289,12 @@ class FPGACostModel(CostModel):
 
     def host_features(self, job: Job) -> tuple[float, float, float, float]:
         """(calls, instructions, amplitudes touched, words) for the bit-accurate model, in the
-        order of :attr:`HOST_FEATURES`."""
-        c = self._counts(job)
-        n = max(c["n"], self.device.params.min_qubits)
-        groups = c["groups"] if job.observables else 1
-        reads = c["terms"] if job.observables else 1
-        instructions = groups * (1 + c["gates"]) + reads
-        amplitudes = (groups * (1 + c["gates"]) + reads) * 2 ** n
+        order of :attr:`HOST_FEATURES`: counted on the assembled program (fused gates, basis
+        changes, reads), every instruction but END touching the whole state."""
+        n = max(job.circuit.num_qubits, self.device.params.min_qubits)
+        instructions = self.device.program_instructions(job)
         _, words = self.cycles_and_words(job)
-        return 1.0, float(c["circuits"] * instructions), float(c["circuits"] * amplitudes), float(words)
+        return 1.0, float(instructions), float((instructions - 1) * 2 ** n), float(words)
 
     def predict(self, job: Job) -> float:
         p = self.parameters

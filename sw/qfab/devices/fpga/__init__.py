@@ -79,6 +79,16 @@ class FPGADevice(Device):
         gradient, has the same instructions). Exact unless a parameter value turns a gate into an
         X or a quarter-turn phase, which the driver emits as a cheaper instruction (also when a
         parameter enters with a zero coefficient and only its shifts make the gate a phase)."""
+        cycles, words, beats, _ = self._counts(job)
+        return cycles, words, beats
+
+    def program_instructions(self, job: Job) -> int:
+        """Instructions the core executes for ``job`` (each touches the whole state but END),
+        counted like :meth:`program_counts`: what the bit-accurate model's host time follows."""
+        return self._counts(job)[3]
+
+    def _counts(self, job: Job) -> tuple[int, int, int, int]:
+        """(cycles, words, beats, instructions) of the whole job, from one assembled parameter set."""
         from qfab_hw.model.cycles import instruction_cycles
         from qfab_hw.program import decode_program
 
@@ -90,17 +100,17 @@ class FPGADevice(Device):
             programs = ([state_program(self.lowered(circuit), theta, self.params)] if key[1] else []) + (
                 [expectation_program(self.lowered(circuit), sums, theta, self.params)] if sums else [])
             n = max(circuit.num_qubits, self.params.min_qubits)
-            cycles = sum(instruction_cycles(i.opcode, n, self.params)
-                         for p in programs for i in decode_program(p.words, self.params.width))
+            instructions = [i for p in programs for i in decode_program(p.words, self.params.width)]
+            cycles = sum(instruction_cycles(i.opcode, n, self.params) for i in instructions)
             # Each program ends with one END (one word, one cycle); a job's program has one in all.
             ends = len(programs)
             cache[key] = (cycles - ends, sum(len(p.words) for p in programs) - ends,
-                          sum(p.beats_expected for p in programs))
+                          sum(p.beats_expected for p in programs), len(instructions) - ends)
         circuits = job.batch
         if job.gradient == "parameter-shift" and sums:
             circuits *= 1 + shifted_circuit_count(circuit)
-        cycles, words, beats = cache[key]
-        return circuits * cycles + 1, circuits * words + 1, circuits * beats
+        cycles, words, beats, instructions = cache[key]
+        return circuits * cycles + 1, circuits * words + 1, circuits * beats, circuits * instructions + 1
 
     def _run(self, program: Program, what: str):
         run = self.transport.execute(program.words, program.beats_expected, self.timeout_s)
