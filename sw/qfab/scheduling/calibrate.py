@@ -34,7 +34,7 @@ __all__ = ["calibrate", "ensure_calibrated", "load_profile", "profile_path", "be
 # 2: the CPU model's time per byte over the working set (byte_s_ws*, set_byte_s_ws*), launch, matrix
 #    and backward_weight terms;
 #    the FPGA bit-accurate model's host terms (instruction_s, amplitude_s, word_s)
-PROFILE_SCHEMA = 3
+PROFILE_SCHEMA = 4
 
 
 def profile_path() -> Path:
