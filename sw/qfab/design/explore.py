@@ -251,12 +251,14 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
                 point.resources = resources[key]
                 if not point.resources.fits:
                     point.problems += [f"does not fit: {r}" for r in point.resources.reasons]
-                if (variant, spec) not in word_seconds:
+                # one measurement per circuit: the driver's work per word does not depend on the
+                # build, and separate timings would only add their noise to the comparison
+                if variant not in word_seconds:
                     # as many circuits as a step's parameter-shift program holds (the per-word price falls with size)
                     program_circuits = workload.batch_size * (1 + shifted_circuit_count(circuit))
-                    word_seconds[variant, spec] = host_seconds_per_word(circuit, builds[spec],
+                    word_seconds[variant] = host_seconds_per_word(circuit, builds[spec],
                                                                         rows=min(program_circuits, 4096))
-                devices.append(BoardFPGA(board, builds[spec], word_seconds[variant, spec]))
+                devices.append(BoardFPGA(board, builds[spec], word_seconds[variant]))
             else:
                 device, reason = others[kind]
                 if device is None:

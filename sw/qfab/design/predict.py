@@ -61,9 +61,12 @@ def host_seconds_per_word(circuit, params: CoreParams, rows: int = 4) -> float:
 
     sums = as_pauli_sums("Z" + "I" * (circuit.num_qubits - 1), circuit.num_qubits)[0]
     expectation_program(lowered, sums, thetas[:1], params)  # imports, caches
-    start = time.perf_counter()
-    program = expectation_program(lowered, sums, thetas, params)
-    return (time.perf_counter() - start) / len(program.words)
+    best = math.inf
+    for _ in range(3):  # the fastest of three: on a shared machine noise only adds time
+        start = time.perf_counter()
+        program = expectation_program(lowered, sums, thetas, params)
+        best = min(best, time.perf_counter() - start)
+    return best / len(program.words)
 
 
 class BoardFPGA(FPGADevice):
