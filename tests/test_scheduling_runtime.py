@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import qfab
-from qfab.scheduling.calibrate import PROFILE_SCHEMA, benchmark_circuit, calibrate, load_profile
+from qfab.scheduling.calibrate import PROFILE_SCHEMA, benchmark_circuit, benchmark_job, calibrate, load_profile
 from qfab.scheduling.history import History
 from scheduling_fakes import HOST_METER, FakeDevice
 
@@ -205,3 +205,18 @@ def test_dask_runs_host_sharing_devices_one_at_a_time():
         result = qfab.run(plan, cluster=client, progress=False, save_history=False)
     assert HOST_METER.most == 1
     _check_against_direct(work, result)
+
+
+def test_history_ratios_belong_to_the_model_that_was_corrected(tmp_path):
+    """A measured/modelled ratio taken against one calibration must not correct another."""
+    history = History(tmp_path / "h.json")
+    job = benchmark_job(3, 2)
+    for _ in range(3):  # the first run of a shape is dropped (compilation)
+        history.record("cpu", job, 2.0, 1.0, model="a")
+    assert history.correction("cpu", job, "a") == pytest.approx(2.0)
+    assert history.correction("cpu", job, "b") == 1.0
+    history.record("cpu", job, 0.5, 1.0, model="b")
+    assert history.correction("cpu", job, "b") == pytest.approx(0.5)
+    assert history.correction("cpu", job, "a") == 1.0
+    history.save()
+    assert History(tmp_path / "h.json").correction("cpu", job, "b") == pytest.approx(0.5)

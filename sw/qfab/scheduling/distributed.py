@@ -112,7 +112,8 @@ def run_on_dask(plan: Plan, cluster, progress: bool | None = None, save_history:
         job = plan.device_job(task, device)
         predicted = task.predicted if device == task.device else plan.estimator.predict(device, job)[0]
         done[task.id] = (TaskRecord(task.id, task.job_index, task.rows, device, predicted, seconds, moved), result)
-        plan.estimator.history.record(device, job, seconds, plan.estimator.modelled(device, job))
+        plan.estimator.history.record(device, job, seconds, plan.estimator.modelled(device, job),
+                                      plan.estimator.model_id(device))
         bar.update(1)
     bar.close()
     outcome = collect(plan, done, events, time.perf_counter() - start)

@@ -75,6 +75,7 @@ class History:
         self._lock = threading.Lock()
         self.samples: dict[str, dict[str, dict[str, list[float]]]] = {}
         self.ratios: dict[str, list[float]] = {}
+        self.ratio_models: dict[str, str] = {}  # which model (kind and parameters) each ratio list divides by
         self.seen: dict[str, list[str]] = {}
         if self.path.exists():
             try:
@@ -83,8 +84,12 @@ class History:
                 data = {}
             if data.get("schema") == SCHEMA_VERSION:
                 self.samples, self.ratios, self.seen = data["samples"], data["ratios"], data["seen"]
+                self.ratio_models = data.get("ratio_models", {})
 
-    def record(self, device: str, job: Job, seconds: float, modelled: float) -> None:
+    def record(self, device: str, job: Job, seconds: float, modelled: float, model: str | None = None) -> None:
+        """One measured run; ``model`` identifies the cost model that predicted ``modelled``: a
+        ratio to another model (recalibrated, or changed with qfab) would correct the wrong thing,
+        so the device's ratios start afresh when it changes."""
         key = signature(job)
         with self._lock:
             seen = self.seen.setdefault(device, [])
@@ -98,7 +103,10 @@ class History:
                     return
             bucket.append(float(seconds))
             if modelled > 0:
-                ratios = self.ratios.setdefault(_ratio_key(device, job), [])
+                key = _ratio_key(device, job)
+                if self.ratio_models.get(key) != model:
+                    self.ratios[key], self.ratio_models[key] = [], model
+                ratios = self.ratios.setdefault(key, [])
                 ratios.append(seconds / modelled)
                 del ratios[:-RATIO_WINDOW]
 
@@ -118,14 +126,17 @@ class History:
                     return float(max(intercept, 0.0) + slope * job.batch), "regression"
         return None
 
-    def correction(self, device: str, job: Job) -> float:
+    def correction(self, device: str, job: Job, model: str | None = None) -> float:
         """Median measured/modelled ratio of the device's recent runs of the same kind (values,
-        or a gradient by the same method: a model can be off differently for each), 1 with none."""
-        ratios = self.ratios.get(_ratio_key(device, job))
+        or a gradient by the same method: a model can be off differently for each) against the
+        same ``model``; 1 with none."""
+        key = _ratio_key(device, job)
+        ratios = self.ratios.get(key) if self.ratio_models.get(key) == model else None
         return float(np.median(ratios)) if ratios else 1.0
 
     def save(self) -> Path:
         with self._lock:
             _atomic_write(self.path, {"schema": SCHEMA_VERSION, "host": socket.gethostname(),
-                                      "samples": self.samples, "ratios": self.ratios, "seen": self.seen})
+                                      "samples": self.samples, "ratios": self.ratios, "ratio_models": self.ratio_models,
+                                      "seen": self.seen})
         return self.path

@@ -18,6 +18,7 @@ planner picks, per job, the fastest of them, and splits batches only across reso
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 from dataclasses import dataclass, field, replace
@@ -48,6 +49,13 @@ class Estimator:
         self.models = {d.name: cost_model_for(d, profile.get(d.name)) for d in devices}
         self.history = history if history is not None else History()
 
+    def model_id(self, device: str) -> str:
+        """Which model prices ``device`` (its kind and parameters): measured/modelled ratios in
+        the history refer to one."""
+        model = self.models[device]
+        text = repr((type(model).__name__, sorted((k, repr(v)) for k, v in model.parameters.items())))
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
     def modelled(self, device: str, job: Job) -> float:
         model = self.models[device]
         return model.predict(job) + model.link_seconds(job)
@@ -56,7 +64,7 @@ class Estimator:
         measured = self.history.predict(device, job)
         if measured is not None:
             return measured[0] + self.models[device].link_seconds(job), measured[1]
-        correction = self.history.correction(device, job)
+        correction = self.history.correction(device, job, self.model_id(device))
         return self.modelled(device, job) * correction, "model" if correction == 1.0 else "model x measured ratio"
 
 

@@ -192,7 +192,8 @@ class _Scheduler:
             record = TaskRecord(task.id, task.job_index, task.rows, device, predicted, seconds, tuple(self.moved.get(task.id, ())))
             self.done[task.id] = (record, result)
             history = self.plan.estimator.history
-            history.record(device, job, seconds, self.plan.estimator.modelled(device, job))
+            history.record(device, job, seconds, self.plan.estimator.modelled(device, job),
+                           self.plan.estimator.model_id(device))
             if self.bar is not None:
                 self.bar.update(1)
             self.lock.notify_all()
