@@ -220,3 +220,23 @@ def test_history_ratios_belong_to_the_model_that_was_corrected(tmp_path):
     assert history.correction("cpu", job, "a") == 1.0
     history.save()
     assert History(tmp_path / "h.json").correction("cpu", job, "b") == pytest.approx(0.5)
+
+
+def test_dask_cluster_by_address_runs_on_worker_processes():
+    """Beyond one machine: the scheduler's address (what a remote cluster gives), worker
+    processes that build their own local devices by name and declare them as Dask resources."""
+    distributed = pytest.importorskip("distributed", reason="Dask distributed is not installed (pip install 'qfab[dask]')")
+    from qfab.scheduling.distributed import worker_resources
+
+    circuit = benchmark_circuit(4, 1)
+    values = np.random.default_rng(3).uniform(-np.pi, np.pi, (6, circuit.num_parameters))
+    work = qfab.Workload()
+    work.add(circuit, "ZIII", values, gradient=False)
+    work.add(circuit, "IIZI", values, gradient=True)
+    plan = qfab.plan(work, devices=["cpu"], history=History())
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  resources=worker_resources(["cpu"])) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://")
+        result = qfab.run(plan, cluster=cluster.scheduler_address, progress=False)
+    np.testing.assert_allclose(result.results[0].expectations[:, 0], qfab.expectation(circuit, "ZIII", values), atol=1e-12)
+    np.testing.assert_allclose(result.results[1].gradients[:, 0], qfab.gradient(circuit, "IIZI", values), atol=1e-12)

@@ -66,12 +66,22 @@ def _execute(device: str | Device, job: Job):
 
 
 def run_on_dask(plan: Plan, cluster, progress: bool | None = None, save_history: bool = True) -> RunResult:
+    """Run ``plan`` on a Dask cluster: a ``distributed.Client``, or anything ``Client`` connects
+    to (a scheduler address such as ``"tcp://host:8786"``, a ``LocalCluster``); a client made
+    here is closed when the run ends."""
+    distributed = _import_distributed()
+    if isinstance(cluster, distributed.Client):
+        return _run_on_client(plan, cluster, progress, save_history)
+    with distributed.Client(cluster) as client:
+        return _run_on_client(plan, client, progress, save_history)
+
+
+def _run_on_client(plan: Plan, client, progress: bool | None, save_history: bool) -> RunResult:
     distributed = _import_distributed()
     from tqdm.auto import tqdm
 
     from ..devices import _FACTORIES
 
-    client = cluster if isinstance(cluster, distributed.Client) else distributed.Client(cluster)
     declared = set()
     for info in client.scheduler_info()["workers"].values():
         declared |= {name for name, amount in info.get("resources", {}).items() if amount > 0}
