@@ -52,6 +52,7 @@ def test_example_workload_loads_with_every_board_and_three_builds_or_more():
     ({"space": {"boards": ["pynq-z3"]}}, "unknown ['pynq-z3']"),
     ({"space": {"builds": [{"lanes": 3, "width": 18}]}}, "lanes must be a power of two"),
     ({"space": {"builds": [{"lanes": 1}]}}, "builds: a list of tables"),
+    ({"model": {"qubits": 8}, "space": {"builds": [{"lanes": 1, "width": 18, "qubits": 6}]}}, "holds 6 qubits, the model has 8"),
     ({"training": {"accuracy": 2}}, "accuracy must be a number in (0, 1)"),
     ({"model": {"observable": "middle"}}, "observable must be one of"),
     ({"space": {"devices": ["tpu"]}}, "unknown kind 'tpu'"),

@@ -26,9 +26,14 @@ from .predict import BoardFPGA, Trainability, gradient_floor, host_seconds_per_w
 from .resources import BuildResources, build_resources, yosys_logic
 from .workload import BuildSpec, CodesignWorkload, Variant, load_workload
 
-__all__ = ["DesignPoint", "CodesignResult", "codesign", "pareto_front"]
+__all__ = ["DesignPoint", "CodesignResult", "codesign", "pareto_front", "build_label"]
 
 NEAR_TIE = 0.05
+
+
+def build_label(params: CoreParams) -> str:
+    """A core build in a table cell: lanes, width, qubits on chip."""
+    return f"{params.lanes}L W{params.width} Q{params.max_qubits}"
 
 
 @dataclass
@@ -52,7 +57,7 @@ class DesignPoint:
     def label(self) -> str:
         where = "+".join(self.devices)
         if self.board is not None:
-            where += f" @ {self.board.key} ({self.build.lanes}L W{self.build.width})"
+            where += f" @ {self.board.key} ({build_label(self.build)})"
         return f"{self.variant.label} | {where}"
 
     @property
@@ -113,7 +118,7 @@ class CodesignResult:
                  "|---|---|---|---|---|---|---|---|---|"]
         for p in rows:
             board = p.board.key if p.board else "-"
-            build = f"{p.build.lanes}L W{p.build.width}" if p.build else "-"
+            build = build_label(p.build) if p.build else "-"
             ratio = f"{p.gradient_std:.1e} / {p.gradient_floor:.1e}"
             lines.append(f"| {p.variant.label} | {'+'.join(p.used or p.devices)} | {board} | {build} | "
                          f"{_duration(p.train_seconds)} | {p.error:.1e} | {ratio} | {p.utilisation:.1%} | "
@@ -224,8 +229,7 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
     profile = load_profile() if profile is None else profile
     history = history if history is not None else History()
     boards = [load_board(key) for key in workload.boards]
-    builds = {spec: CoreParams(max_qubits=max(workload.qubits, spec.lanes.bit_length()), lanes=spec.lanes, width=spec.width)
-              for spec in workload.builds}
+    builds = {spec: spec.params(workload.qubits) for spec in workload.builds}
     others = {kind: _present(kind) for kind in workload.devices if kind != "fpga"}
     studies = {v: trainability(workload, v, progress=progress) for v in workload.variants}
     word_seconds = {}

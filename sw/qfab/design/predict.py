@@ -76,7 +76,7 @@ class BoardFPGA(FPGADevice):
     def __init__(self, board: Board, params: CoreParams, host_word_seconds: float):
         super().__init__("model", params)
         self.board = board
-        self.name = f"fpga[{board.key} {params.lanes}L W{params.width}]"
+        self.name = f"fpga[{board.key} {params.lanes}L W{params.width} Q{params.max_qubits}]"
         link = board.bandwidth_mb_s * 1e6 * DMA_EFFICIENCY[board.family]
         driver = host_word_seconds * PS_SLOWDOWN[board.ps]
         self._link_bytes_per_s, self._driver_seconds_per_word = link, driver

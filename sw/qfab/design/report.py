@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
-from .explore import CodesignResult, DesignPoint, _duration  # noqa: E402
+from .explore import CodesignResult, DesignPoint, _duration, build_label  # noqa: E402
 from .predict import BOARD_CALL_OVERHEAD_S, DMA_EFFICIENCY, PS_SLOWDOWN  # noqa: E402
 from .validate import median_time_error, validation_table  # noqa: E402
 
@@ -71,7 +71,7 @@ def plot_breakdown(points: list[DesignPoint], path: Path) -> Path | None:
         left = [a + b for a, b in zip(left, shares)]
     for row, total in enumerate(totals):
         ax.text(101, row, _duration(total), va="center", fontsize=7)
-    ax.set_yticks(range(len(points)), [f"{p.board.key} {p.build.lanes}L W{p.build.width}, {p.variant.label}"
+    ax.set_yticks(range(len(points)), [f"{p.board.key} {build_label(p.build)}, {p.variant.label}"
                                        for p in points], fontsize=7)
     ax.set_xlim(0, 112)
     ax.set_xlabel("share of the FPGA's predicted time per training step (%), total at the right")

@@ -26,7 +26,7 @@ from ..devices.fpga import FPGADevice
 from ..devices.fpga.compiler import predicted_expectation_error
 from ..scheduling.calibrate import load_profile, timed_run
 from ..scheduling.costmodel import cost_model_for
-from .explore import CodesignResult, _step_job
+from .explore import CodesignResult, _step_job, build_label
 
 __all__ = ["ValidationRow", "validate"]
 
@@ -100,7 +100,7 @@ def validate(result: CodesignResult, rows: int = 4, builds: int = 3, verilator: 
             predicted_error = predicted_expectation_error(len(device.lowered(circuit).ops), build.width, quantile=1.0)
         seconds, outcome = _timed(device, job, repeats=1 if transport == "verilator" else 3)
         measured_cycles = getattr(device, "last_cycles", None) if predicted_cycles is not None else None
-        label = "cpu (adjoint)" if build is None else f"{build.lanes}L W{build.width} ({transport})"
+        label = "cpu (adjoint)" if build is None else f"{build_label(build)} ({transport})"
         # The RTL simulation's host time is not what the cost models predict (a board's is):
         # under Verilator only cycles and error are compared.
         predicted = math.nan if transport == "verilator" else model.predict(job) + model.link_seconds(job)

@@ -45,14 +45,24 @@ class Variant:
 
 @dataclass(frozen=True)
 class BuildSpec:
-    """A core build's knobs; ``max_qubits`` is fixed by the workload (the smallest state memory)."""
+    """A core build's knobs: lanes, width, and the qubits its state memory holds (default: the
+    workload's, the smallest memory; more makes one bitstream serve bigger models too)."""
 
     lanes: int
     width: int
+    max_qubits: int | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.lanes} lane{'s' if self.lanes > 1 else ''} W={self.width}"
+        qubits = f" Q={self.max_qubits}" if self.max_qubits else ""
+        return f"{self.lanes} lane{'s' if self.lanes > 1 else ''} W={self.width}{qubits}"
+
+    def params(self, qubits: int):
+        """The ``CoreParams`` of this build for a workload of ``qubits``."""
+        from qfab_hw import CoreParams
+
+        return CoreParams(max_qubits=max(self.max_qubits or qubits, self.lanes.bit_length()), lanes=self.lanes,
+                          width=self.width)
 
 
 @dataclass
@@ -100,11 +110,11 @@ class CodesignWorkload:
                                     f"{sorted(set(ANSATZ_BUILDERS) - {'mcclean'})}")
             if variant.layers < 1:
                 raise WorkloadError(f"variant {variant.label}: layers must be >= 1")
-        from qfab_hw import CoreParams
-
         for build in self.builds:
+            if build.max_qubits is not None and build.max_qubits < self.qubits:
+                raise WorkloadError(f"[space] build {build.label}: holds {build.max_qubits} qubits, the model has {self.qubits}")
             try:
-                CoreParams(max_qubits=max(self.qubits, build.lanes.bit_length()), lanes=build.lanes, width=build.width)
+                build.params(self.qubits)
             except (ValueError, TypeError) as err:
                 raise WorkloadError(f"[space] build {build}: {err}") from None
         if not self.variants:
@@ -193,9 +203,10 @@ def load_workload(source: str | Path | dict) -> CodesignWorkload:
         kwargs["boards"] = () if boards in ("all", ["all"]) else tuple(boards)
     if "builds" in space:
         try:
-            kwargs["builds"] = tuple(BuildSpec(int(b["lanes"]), int(b["width"])) for b in space["builds"])
+            kwargs["builds"] = tuple(BuildSpec(int(b["lanes"]), int(b["width"]), int(b["qubits"]) if "qubits" in b else None)
+                                     for b in space["builds"])
         except (KeyError, TypeError, ValueError):
-            raise WorkloadError("[space] builds: a list of tables like {lanes = 1, width = 18}") from None
+            raise WorkloadError("[space] builds: a list of tables like {lanes = 1, width = 18} (optional: qubits = 16)") from None
     if "devices" in space:
         kwargs["devices"] = tuple(space["devices"])
     variants = [base]
