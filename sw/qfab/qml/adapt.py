@@ -11,9 +11,9 @@ gate count is what the operator costs on the target (``2 * (weight - 1)`` CX/CZ 
 neighbouring qubits, plus routing SWAPs off the coupling map), so a cheap operator with almost the
 same gradient wins on hardware. With ``fpga`` (an :class:`~qfab.devices.fpga.FPGADevice`, or ``True``
 for the default core) that price is also multiplied by the core time the candidate adds on the FPGA,
-from the scheduler's cost model (``FPGACostModel.cycles_and_words``: each lowered native gate is one
-pass over the state, so a two-qubit string compiled to five native gates costs ~5x a one-qubit
-rotation), normalised by the cheapest candidate: the score is gradient per unit of FPGA time, in
+from the scheduler's cost model (``FPGACostModel.cycles_and_words``: the program the driver assembles,
+each fused gate one pass over the state, so a two-qubit string compiled to four passes costs ~4x a
+one-qubit rotation), normalised by the cheapest candidate: the score is gradient per unit of FPGA time, in
 units of the cheapest candidate's time, so the cheapest candidate's score is its gradient.
 With a ``target_device`` (a qfab device such as the FPGA, or its
 name) only candidates whose gates the device supports are offered, and the circuit must fit its
