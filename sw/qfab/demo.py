@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 from qiskit import QuantumCircuit
-from qiskit.circuit import ParameterVector
 from qiskit.quantum_info import SparsePauliOp
 
 from . import api
@@ -49,21 +48,16 @@ class DemoResult:
     trainability_report: Path | None = None
 
 
-def classifier_circuit(num_qubits: int, layers: int) -> QuantumCircuit:
-    features = ParameterVector("x", num_qubits)
-    weights = ParameterVector("w", 2 * num_qubits * layers)
-    qc = QuantumCircuit(num_qubits)
-    for q in range(num_qubits):
-        qc.ry(features[q], q)
-    k = 0
-    for _ in range(layers):
-        for q in range(num_qubits):
-            qc.ry(weights[k], q)
-            qc.rz(weights[k + 1], q)
-            k += 2
-        for q in range(num_qubits - 1):
-            qc.cx(q, q + 1)
-    return qc
+def classifier_circuit(num_qubits: int, layers: int) -> tuple[QuantumCircuit, list, list]:
+    """RY angle encoding of one feature per qubit, then ``qfab.qml``'s hardware-efficient ansatz
+    (RY·RZ per qubit, a CX chain per layer); returns the circuit, its feature and weight
+    parameters."""
+    from .qml.ansatz import hardware_efficient
+    from .qml.encoding import angle_encoding
+
+    encoding = angle_encoding(num_qubits)
+    ansatz = hardware_efficient(num_qubits, layers, entangler="cx")
+    return encoding.qiskit_circuit.compose(ansatz.qiskit_circuit), list(encoding.parameters), ansatz.parameters
 
 
 def load_data(num_qubits: int, classes: tuple[int, int], seed: int, samples: int | None):
@@ -124,11 +118,11 @@ def run_demo(qubits: int = 8, layers: int = 2, epochs: int = 40, learning_rate: 
     else:
         initialisation, advice, verdict_lines, trainability_report = "small_angle", "", [], None
 
-    qc = classifier_circuit(qubits, layers)
+    qc, features, weights = classifier_circuit(qubits, layers)
     circuit = from_qiskit(qc)
     names = list(circuit.parameters)
-    feature_columns = [names.index(f"x[{q}]") for q in range(qubits)]
-    weight_columns = [names.index(f"w[{k}]") for k in range(2 * qubits * layers)]
+    feature_columns = [names.index(p.name) for p in features]
+    weight_columns = [names.index(p.name) for p in weights]
     observable = SparsePauliOp("I" * (qubits - 1) + "Z")
     x_train, x_test, y_train, y_test = load_data(qubits, classes, seed, samples)
     rng = np.random.default_rng(seed)

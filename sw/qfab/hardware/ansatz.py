@@ -98,15 +98,9 @@ def hardware_efficient_ansatz(backend, num_qubits: int, layers: int = 2) -> Hard
 
 def logical_ansatz(num_qubits: int, layers: int = 3) -> QuantumCircuit:
     """RY·RZ on every qubit and a CZ chain per layer, written without the hardware in mind: the
-    circuit that layout and routing must map, to compare with :func:`hardware_efficient_ansatz`."""
-    theta = ParameterVector("t", 2 * num_qubits * layers)
-    circuit, k = QuantumCircuit(num_qubits), 0
-    for _ in range(layers):
-        for q in range(num_qubits):
-            circuit.ry(theta[k], q)
-            circuit.rz(theta[k + 1], q)
-            k += 2
-        for q in range(num_qubits - 1):
-            circuit.cz(q, q + 1)
-    return circuit
+    circuit that layout and routing must map, to compare with :func:`hardware_efficient_ansatz`
+    (``qfab.qml``'s hardware-efficient ansatz on a linear chain)."""
+    from ..qml.ansatz import hardware_efficient
+
+    return hardware_efficient(num_qubits, layers).qiskit_circuit
 
