@@ -38,6 +38,11 @@ SMALL_BATCH = 16  # batches up to this size: local search tries every two-way in
 PAIR_SEARCH_MAX_JOBS = 6  # workloads up to this many jobs: local search also moves pairs of jobs (bounds its cost)
 
 
+def timelines(devices: dict[str, Device]) -> dict[str, str]:
+    """Each device's timeline: :data:`HOST` for devices on the host's cores, else its name."""
+    return {name: HOST if device.shares_host else name for name, device in devices.items()}
+
+
 class Estimator:
     """Predicted seconds per (device, job): history first, then the calibrated model scaled by
     the device's measured/modelled ratio; says which source it used."""
@@ -102,8 +107,7 @@ class Plan:
 
     @property
     def resources(self) -> dict[str, str]:
-        """Each device's timeline: :data:`HOST` for devices on the host's cores, else its name."""
-        return {name: HOST if device.shares_host else name for name, device in self.devices.items()}
+        return timelines(self.devices)
 
     def device_job(self, task: Task, device: str | None = None) -> Job:
         item = self.workload.items[task.job_index]
@@ -253,7 +257,7 @@ class _CostTable:
 
     def __init__(self, work: Workload, devices: dict[str, Device], estimator: Estimator):
         self.work, self.devices, self.estimator, self.memo = work, devices, estimator, {}
-        self.resource = {name: HOST if device.shares_host else name for name, device in devices.items()}  # as Plan.resources
+        self.resource = timelines(devices)
 
     def predict(self, index: int, device: str, row: int, count: int) -> tuple[float, str]:
         job = self.work.items[index].job_for(self.devices[device])
