@@ -22,6 +22,7 @@ from ..devices.base import DeviceCapabilityError, DeviceUnavailable
 from ..gradients import shifted_circuit_count
 from ..scheduling import History, Workload, plan
 from ..scheduling.calibrate import load_profile
+from ..scheduling.costmodel import cost_model_for
 from .predict import BoardFPGA, Trainability, gradient_floor, host_seconds_per_word, trainability
 from .resources import BuildResources, build_resources, yosys_logic
 from .workload import BuildSpec, CodesignWorkload, Variant, load_workload
@@ -260,8 +261,8 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
                 if variant not in word_seconds:
                     # as many circuits as a step's parameter-shift program holds (the per-word price falls with size)
                     program_circuits = workload.batch_size * (1 + shifted_circuit_count(circuit))
-                    word_seconds[variant] = host_seconds_per_word(circuit, builds[spec],
-                                                                        rows=min(program_circuits, 4096))
+                    word_seconds[variant] = host_seconds_per_word(circuit, builds[spec], workload.readout(),
+                                                                  rows=min(program_circuits, 4096))
                 devices.append(BoardFPGA(board, builds[spec], word_seconds[variant]))
             else:
                 device, reason = others[kind]
@@ -284,8 +285,6 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
         if len(point.used) < len(devices):
             point.problems.append("the plan leaves " + ", ".join(d.name for d in devices if d.name not in point.used)
                                   + " idle (the same as a smaller mix)")
-        from ..scheduling.costmodel import cost_model_for
-
         study = studies[variant]
         point.gradient_std = study.gradient_std
         point.error = max(cost_model_for(by_name[name]).expected_error(_step_job(workload, circuit))

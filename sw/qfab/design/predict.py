@@ -51,15 +51,14 @@ BOARD_CALL_OVERHEAD_S = 300e-6
 DMA_EFFICIENCY = {"xc7": 0.83, "xcup": 0.75}
 
 
-def host_seconds_per_word(circuit, params: CoreParams, rows: int = 4) -> float:
-    """This host's time to assemble one program word of ``circuit`` over ``rows`` parameter sets
-    (the driver's work per word; its fixed costs spread over the program's size)."""
-    device = FPGADevice("model", params)
-    lowered = device.lowered(circuit)
-    thetas = np.random.default_rng(0).uniform(0, np.pi, (rows, circuit.num_parameters))
+def host_seconds_per_word(circuit, params: CoreParams, observable, rows: int = 4) -> float:
+    """This host's time to assemble one program word of ``circuit`` measuring ``observable`` over
+    ``rows`` parameter sets (the driver's work per word; its fixed costs spread over the program's size)."""
     from ..observables import as_pauli_sums
 
-    sums = as_pauli_sums("Z" + "I" * (circuit.num_qubits - 1), circuit.num_qubits)[0]
+    lowered = FPGADevice("model", params).lowered(circuit)
+    thetas = np.random.default_rng(0).uniform(0, np.pi, (rows, circuit.num_parameters))
+    sums = as_pauli_sums(observable, circuit.num_qubits)[0]
     expectation_program(lowered, sums, thetas[:1], params)  # imports, caches
     best = math.inf
     for _ in range(3):  # the fastest of three: on a shared machine noise only adds time

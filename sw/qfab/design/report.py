@@ -85,13 +85,17 @@ def plot_breakdown(points: list[DesignPoint], path: Path) -> Path | None:
 def _fpga_alone(result: CodesignResult) -> list[DesignPoint]:
     """The FPGA doing a whole step alone: the fastest point per board, then every build of the best board."""
     alone = sorted((p for p in result.points if p.devices == ("fpga",) and p.feasible), key=lambda p: p.train_seconds)
-    per_board = list({p.board.key: p for p in reversed(alone)}.values())[::-1]
-    per_board.sort(key=lambda p: p.train_seconds)
+    per_board: dict[str, DesignPoint] = {}
+    for point in alone:
+        per_board.setdefault(point.board.key, point)
     if not per_board:
         return []
-    best = per_board[0]
-    builds = [p for p in alone if p.board.key == best.board.key and p.variant == best.variant and p is not best]
-    return per_board + list({p.build: p for p in reversed(builds)}.values())[::-1]
+    best = alone[0]
+    per_build: dict = {}
+    for point in alone:
+        if point.board.key == best.board.key and point.variant == best.variant and point is not best:
+            per_build.setdefault(point.build, point)
+    return list(per_board.values()) + list(per_build.values())
 
 
 def _markdown(result: CodesignResult) -> str:

@@ -62,7 +62,7 @@ def _timed(device, job, repeats: int):
     """Seconds (the fastest of ``repeats`` after a warm run: noise on a shared machine only adds)
     and the result."""
     result = device.run([job])[0]  # warm: compilation, RTL build, caches
-    return timed_run(device, job, repeats=repeats, min_total_s=0.0), result
+    return timed_run(device, job, repeats=repeats, min_total_s=0.0, warm=False), result
 
 
 def validate(result: CodesignResult, rows: int = 4, builds: int = 3, verilator: int = 1,

@@ -83,13 +83,15 @@ def benchmark_job(num_qubits: int, batch: int, layers: int = 2, gradient: str | 
 
 
 def timed_run(device: Device, job: Job, repeats: int = 3, min_total_s: float = 0.2, max_repeats: int = 20,
-              max_wall_s: float = 0.5) -> float:
+              max_wall_s: float = 0.5, warm: bool = True) -> float:
     """The fastest of at least ``repeats`` runs after a warm one. A short job (its fastest run
     times the runs so far under ``min_total_s``) is repeated up to ``max_repeats`` times or
     ``max_wall_s``: on a shared machine noise only ever adds time, and it comes in bursts (a
     parallel region whose threads were descheduled waits a scheduler tick, 4 ms, against a
-    0.2 ms job), so a short job needs many tries to see one undisturbed run."""
-    device.run([job])  # warm: compilation and caches
+    0.2 ms job), so a short job needs many tries to see one undisturbed run. ``warm=False``:
+    the caller has already run the job once."""
+    if warm:
+        device.run([job])  # warm: compilation and caches
     times = []
     while len(times) < repeats or (len(times) * min(times) < min_total_s and len(times) < max_repeats
                                    and sum(times) < max_wall_s):
