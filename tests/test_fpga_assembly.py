@@ -222,28 +222,6 @@ def test_exact_angles_drop_or_replace_passes_per_set():
     np.testing.assert_allclose(model, qfab.statevector(circ, thetas), atol=1e-3)
 
 
-def test_a_batch_costs_a_fraction_of_a_per_set_assembly():
-    """The point of the batched path: at least 10x fewer seconds per word than the reference."""
-    import time
-
-    circ = qfab.from_qiskit(hardware_efficient(8, 2))
-    lowered = FPGADevice("model", PARAMS).lowered(circ)
-    thetas = np.random.default_rng(0).uniform(-np.pi, np.pi, (20, circ.num_parameters))
-    sums = random_sums(0, 8, count=1)
-
-    def best(f):
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            f()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    fast = best(lambda: expectation_program(lowered, sums, thetas, PARAMS))
-    slow = best(lambda: reference_expectation(lowered, sums, thetas, PARAMS))
-    assert slow > 10 * fast
-
-
 @given(re=st.lists(st.integers(-(1 << 17), (1 << 17) - 1), min_size=1, max_size=8), data=st.data())
 def test_vectorised_packing_and_decoding_of_array_programs(re, data):
     im = data.draw(st.lists(st.integers(-(1 << 17), (1 << 17) - 1), min_size=len(re), max_size=len(re)))
