@@ -22,7 +22,7 @@ from qfab.devices.fpga.driver import expectation_program, state_program
 from qfab.gradients import angle_circuit
 from qfab.observables import PauliSum
 
-from circuits import hardware_efficient, random_circuits
+from circuits import random_circuits
 
 PARAMS = CoreParams(max_qubits=8, lanes=1, width=18)
 _X = np.array([[0, 1], [1, 0]], dtype=complex)

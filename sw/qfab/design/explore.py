@@ -25,7 +25,7 @@ from ..scheduling.calibrate import load_profile
 from ..scheduling.costmodel import cost_model_for
 from .predict import BoardFPGA, Trainability, gradient_floor, host_seconds_per_word, trainability
 from .resources import BuildResources, build_resources, yosys_logic
-from .workload import BuildSpec, CodesignWorkload, Variant, load_workload
+from .workload import CodesignWorkload, Variant, load_workload
 
 __all__ = ["DesignPoint", "CodesignResult", "codesign", "pareto_front", "build_label"]
 

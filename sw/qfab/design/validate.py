@@ -18,7 +18,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from qfab_hw import CoreParams
 from qiskit.quantum_info import Statevector
 
 from ..devices import get_device
