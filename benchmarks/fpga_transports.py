@@ -17,7 +17,7 @@ from qfab_hw import CoreParams
 from qfab_hw.boards import board_keys, load_board
 
 import qfab
-from qfab.devices.fpga import FPGADevice
+from qfab.backends.fpga import FPGADevice
 
 sys.path.insert(0, str(Path(__file__).parent))
 import measure  # noqa: E402

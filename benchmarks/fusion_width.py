@@ -16,8 +16,8 @@ import numpy as np
 from qiskit.quantum_info import SparsePauliOp
 
 import qfab
-from qfab.engine import CPUEngine, fusion_width
-from qfab.observables import PauliSum
+from qfab.backends.cpu import CPUEngine, fusion_width
+from qfab.core.observables import PauliSum
 
 sys.path.insert(0, str(Path(__file__).parent))
 import measure  # noqa: E402

@@ -13,7 +13,7 @@ Rows (workload: ``benchmarks/workload.py``, the 10-layer hardware-efficient ansa
 * a batch of 10,000 parameter sets at n = 10: expectations and gradients, GPU against CPU.
 
 ``--save-profile`` writes the measured rates where ``GPUDevice.profile()`` reads them
-(``qfab.devices.gpu.profile_path()``), for the cost model. Without a GPU the script stops with
+(``qfab.backends.gpu.profile_path()``), for the cost model. Without a GPU the script stops with
 the reason (numba-cuda missing, no GPU, driver error); under the CUDA simulator it runs only with
 ``--smoke``, whose numbers mean nothing.
 """
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qfab.devices.gpu import gpu_status, profile_path
-from qfab.engine import CPUEngine
-from qfab.frontend import from_qiskit
-from qfab.observables import PauliSum
+from qfab.backends.gpu import gpu_status, profile_path
+from qfab.backends.cpu import CPUEngine
+from qfab.core.frontend import from_qiskit
+from qfab.core.observables import PauliSum
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe, utc_now  # noqa: E402
@@ -121,7 +121,7 @@ def measure_one(fn, repeats: int) -> float:
 
 
 def run(args) -> dict:
-    from qfab.gpu import GPUEngine
+    from qfab.backends.gpu.simulator import GPUEngine
 
     gpu, cpu = GPUEngine(), CPUEngine()
     bandwidth = device_bandwidth_GBps(args.bandwidth_log2)

@@ -24,9 +24,9 @@ from qiskit.quantum_info import SparsePauliOp
 from qiskit_ibm_runtime import fake_provider
 
 import qfab
-from qfab.devices import QPU, Job
-from qfab.hardware import hardware_efficient_ansatz, logical_ansatz, map_circuit
-from qfab.observables import PauliSum
+from qfab.backends import QPU, Job
+from qfab.qml.hardware import hardware_efficient_ansatz, logical_ansatz, map_circuit
+from qfab.core.observables import PauliSum
 
 BACKENDS = ("FakePrague", "FakeSherbrooke", "FakeTorino", "FakeKingston")
 WIDTHS = (8, 16)

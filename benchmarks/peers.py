@@ -124,12 +124,12 @@ class QfabAdapter(Adapter):
             if plan is not None and hasattr(plan, "num_blocks"):
                 return {"num_blocks": int(plan.num_blocks), "source": f"circ.{attr}"}
         try:
-            from qfab.engine import CPUEngine
+            from qfab.backends.cpu import CPUEngine
 
             program = CPUEngine().program(circ)
             kinds: dict[str, int] = {}
             try:
-                from qfab.engine import kernels
+                from qfab.backends.cpu import kernels
 
                 names = {getattr(kernels, k): k.lower() for k in ("DENSE", "DIAGONAL", "MONOMIAL") if hasattr(kernels, k)}
             except Exception:  # noqa: BLE001
@@ -145,7 +145,7 @@ class QfabAdapter(Adapter):
                 "width": int(getattr(program, "width", 0)),
                 "kinds": kinds,
                 "block_widths": dict(sorted(widths.items())),
-                "source": "qfab.engine.CPUEngine().program(circ)",
+                "source": "qfab.backends.cpu.CPUEngine().program(circ)",
             }
         except Exception:  # noqa: BLE001
             return None

@@ -28,7 +28,7 @@ import numpy as np
 os.environ.setdefault("QFAB_CACHE_DIR", tempfile.mkdtemp(prefix="qfab-bench-cache-"))
 
 import qfab  # noqa: E402
-from qfab.devices import get_device  # noqa: E402
+from qfab.backends import get_device  # noqa: E402
 from qfab.scheduling.calibrate import benchmark_job, calibrate, load_profile, timed_run  # noqa: E402
 from qfab.scheduling.history import History  # noqa: E402
 from qfab.scheduling.planner import Estimator  # noqa: E402
@@ -111,7 +111,7 @@ def makespans(quick: bool, max_measured_s: float) -> list[tuple[str, float, floa
     for name in DEVICES:
         try:
             candidates.append((f"{name} alone", qfab.plan(work, devices=[name], split=False)))
-        except qfab.devices.DeviceCapabilityError as err:
+        except qfab.backends.DeviceCapabilityError as err:
             rows.append((f"{name} alone", float("nan"), None, f"cannot run every job: {str(err)[:60]}"))
     candidates.append(("round-robin", round_robin(candidates[0][1])))
     for label, plan in candidates:

@@ -1,6 +1,6 @@
 """A cocotb test that runs one gate program on the core and records what came back.
 
-Used by qfab's Verilator transport (``sw/qfab/devices/fpga/transports.py`` via
+Used by qfab's Verilator transport (``sw/qfab/backends/fpga/transports.py`` via
 ``run_program.py``): the program is read from ``QFAB_PROGRAM`` and the output beats, STATUS
 fields and CYCLES are written to ``QFAB_RESULT``. Unlike the benches in ``cocotb_core.py`` it
 knows nothing of the model: it reports the RTL's own answer.

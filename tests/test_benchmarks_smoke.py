@@ -6,15 +6,10 @@ ansatz must agree with Qiskit's ``Statevector`` (gradients: exact parameter shif
 """
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks import peers, workload  # noqa: E402
+from benchmarks import peers, workload
 
 N = 4
 MODULES = {"qfab": "qfab", "aer": "qiskit_aer", "qulacs": "qulacs", "lightning": "pennylane_lightning"}

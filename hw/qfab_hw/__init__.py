@@ -8,9 +8,9 @@ Pure-Python entry points, importable without building any hardware:
 * :mod:`qfab_hw.boards` - board configurations and what fits on them.
 """
 
-from .model import CoreModel, ProgramError, RunResult
-from .params import CORE_VERSION, CoreParams
-from .program import (
+from qfab_hw.model import CoreModel, ProgramError, RunResult
+from qfab_hw.params import CORE_VERSION, CoreParams
+from qfab_hw.program import (
     Assembler,
     ErrorCode,
     Instruction,

@@ -11,7 +11,7 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import CoreParams
+from qfab_hw.params import CoreParams
 
 
 class AddressGenerator(wiring.Component):

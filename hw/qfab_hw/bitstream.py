@@ -18,8 +18,8 @@ import tomllib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .boards import Board, largest_state, load_board, state_memory_cost
-from .params import CORE_VERSION, CoreParams
+from qfab_hw.boards import Board, largest_state, load_board, state_memory_cost
+from qfab_hw.params import CORE_VERSION, CoreParams
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BITSTREAM_DIR = REPO_ROOT / "bitstreams"
@@ -142,7 +142,7 @@ def build(board: Board, overlay: Overlay) -> int:
     """Generate the sources, run Vivado if present; returns the exit status for make."""
     from amaranth.back import verilog
 
-    from .core import QfabCore
+    from qfab_hw.core import QfabCore
 
     work = BUILD_DIR / overlay.name
     work.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .params import CoreParams
+from qfab_hw.params import CoreParams
 
 #: Where the board files live in a source checkout (hw/qfab_hw -> repository root).
 BOARD_DIR = Path(__file__).resolve().parents[2] / "board_configs"

@@ -11,10 +11,10 @@ from amaranth.hdl import Module, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .axi import AXILiteSignature, AXIStreamSignature
-from .engine import QfabEngine
-from .params import BEAT_BITS, CoreParams
-from .registers import ADDRESS_BITS, ControlRegisters
+from qfab_hw.axi import AXILiteSignature, AXIStreamSignature
+from qfab_hw.pipeline import QfabPipeline
+from qfab_hw.params import BEAT_BITS, CoreParams
+from qfab_hw.registers import ADDRESS_BITS, ControlRegisters
 
 
 class QfabCore(wiring.Component):
@@ -38,7 +38,7 @@ class QfabCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.registers = registers = ControlRegisters(self.params)
-        engine = QfabEngine(self.params, blackbox_memory=self.blackbox_memory)
+        engine = QfabPipeline(self.params, blackbox_memory=self.blackbox_memory)
         m.submodules.engine = ResetInserter(registers.reset)(engine)
         wiring.connect(m, wiring.flipped(self.s_axil), registers.bus)
         m.d.comb += [

@@ -10,8 +10,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import CoreParams
-from .program import (
+from qfab_hw.params import CoreParams
+from qfab_hw.program import (
     CONTROL_SHIFT,
     CONTROLLED_BIT,
     GATE_OPCODES,

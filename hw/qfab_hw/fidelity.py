@@ -13,10 +13,10 @@ import sys
 
 import numpy as np
 
-from .model import CoreModel
-from .params import CoreParams
-from .program import Assembler
-from .testing import random_unitary
+from qfab_hw.model import CoreModel
+from qfab_hw.params import CoreParams
+from qfab_hw.program import Assembler
+from qfab_hw.testing import random_unitary
 
 ERROR_LAW_CONSTANT = 0.16
 

@@ -12,9 +12,9 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import complex_layout
-from .model.gate_lane import LaneOp
-from .params import GATE_LANE_LATENCY
+from qfab_hw.layouts import complex_layout
+from qfab_hw.model.gate_lane import LaneOp
+from qfab_hw.params import GATE_LANE_LATENCY
 
 
 def saturate(m: Module, value, width: int, name: str):

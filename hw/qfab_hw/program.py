@@ -36,8 +36,8 @@ from enum import IntEnum
 
 import numpy as np
 
-from .fixed import sign_extend, to_fixed
-from .params import CoreParams
+from qfab_hw.fixed import sign_extend, to_fixed
+from qfab_hw.params import CoreParams
 
 
 class Opcode(IntEnum):

@@ -11,8 +11,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import complex_layout
-from .params import REDUCE_DRAIN_CYCLES, CoreParams
+from qfab_hw.layouts import complex_layout
+from qfab_hw.params import REDUCE_DRAIN_CYCLES, CoreParams
 
 
 def squared_magnitude(amplitude):

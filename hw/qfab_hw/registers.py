@@ -23,10 +23,10 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .axi import AXILiteSignature
-from .engine import CYCLE_COUNTER_BITS
-from .params import CoreParams
-from .program import ErrorCode
+from qfab_hw.axi import AXILiteSignature
+from qfab_hw.pipeline import CYCLE_COUNTER_BITS
+from qfab_hw.params import CoreParams
+from qfab_hw.program import ErrorCode
 
 ADDRESS_BITS = 6
 

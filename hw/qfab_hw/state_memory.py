@@ -14,8 +14,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 
-from .layouts import complex_layout
-from .params import CoreParams
+from qfab_hw.layouts import complex_layout
+from qfab_hw.params import CoreParams
 
 
 #: Module name of a bank when the memory is a black box (see ``blackbox_stub``).

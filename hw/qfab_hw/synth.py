@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .boards import (
+from qfab_hw.boards import (
     Board,
     LogicCost,
     board_keys,
@@ -28,7 +28,7 @@ from .boards import (
     load_board,
     state_memory_cost,
 )
-from .params import MAX_LANES, CoreParams
+from qfab_hw.params import MAX_LANES, CoreParams
 
 BUILD_DIR = Path(__file__).resolve().parents[1] / "build" / "synth"
 TOPLEVEL = "qfab_core"
@@ -48,8 +48,8 @@ def synthesize_logic(params: CoreParams, family: str, build_dir: Path = BUILD_DI
     """Yosys cell counts of the core without its state memory (cached)."""
     from amaranth.back import verilog
 
-    from .core import QfabCore
-    from .state_memory import blackbox_stub
+    from qfab_hw.core import QfabCore
+    from qfab_hw.state_memory import blackbox_stub
 
     cache = build_dir / "cache" / f"{family}-q{params.max_qubits}-l{params.lanes}-w{params.width}"
     stamp = _design_hash(params, family)

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from .params import CoreParams
-from .program import Assembler
+from qfab_hw.params import CoreParams
+from qfab_hw.program import Assembler
 
 
 def random_unitary(rng: np.random.Generator) -> np.ndarray:

@@ -3,7 +3,12 @@
 >>> import qfab
 >>> circ = qfab.from_qiskit(qc)
 >>> qfab.gradient(circ, SparsePauliOp("Z" + "I" * (n - 1)), params)
+
+``import qfab`` loads the core (IR, frontend) and the public calls; a backend loads when its
+device is first made, and the scheduler, co-design, QML and Qiskit layers when first used
+(``qfab.plan``, ``qfab.qml``, ...).
 """
+import importlib
 import os
 
 # The engine's parallel regions are short (microseconds to milliseconds). libgomp lets threads
@@ -13,18 +18,34 @@ import os
 # of 0.8 ms). Passive waiting is set before numba loads libgomp; a user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from . import devices  # noqa: E402
-from .api import expectation, gradient, sample, statevector  # noqa: E402
-from .engine import InsufficientMemoryError  # noqa: E402
-from .frontend import UnsupportedInstruction, from_qiskit, load_qasm  # noqa: E402
-from .ir import Circuit, Operation, ParamRef  # noqa: E402
-from .scheduling import Workload, plan, run  # noqa: E402
-from .design import codesign  # noqa: E402
+from qfab import moved  # noqa: E402
+from qfab.api import expectation, gradient, sample, statevector  # noqa: E402
+from qfab.backends import DeviceCapabilityError, DeviceUnavailable, InsufficientMemoryError  # noqa: E402
+from qfab.core import Circuit, Operation, ParamRef, UnsupportedInstruction, from_qiskit, load_qasm  # noqa: E402
+
+moved.install()
 
 __version__ = "0.1.0"
 
+# Public names whose layer loads on first use: name -> module that defines it.
+_LAZY = {"Workload": "qfab.scheduling", "plan": "qfab.scheduling", "run": "qfab.scheduling",
+         "codesign": "qfab.design"}
+_SUBPACKAGES = ("api", "backends", "cli", "core", "design", "qiskit", "qml", "scheduling")
+
 __all__ = [
-    "devices", "Circuit", "Operation", "ParamRef", "from_qiskit", "load_qasm", "statevector", "expectation",
-    "gradient", "sample", "UnsupportedInstruction", "InsufficientMemoryError", "Workload", "plan", "run",
-    "codesign",
+    "Circuit", "Operation", "ParamRef", "from_qiskit", "load_qasm", "statevector", "expectation", "gradient",
+    "sample", "UnsupportedInstruction", "InsufficientMemoryError", "DeviceCapabilityError", "DeviceUnavailable",
+    "Workload", "plan", "run", "codesign",
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBPACKAGES or f"qfab.{name}" in moved.MOVED:
+        return importlib.import_module(f"qfab.{name}")
+    raise AttributeError(f"module 'qfab' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))

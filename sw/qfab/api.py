@@ -7,12 +7,10 @@ before any device does work, so that a bad call fails with a message and not hal
 from __future__ import annotations
 
 import numpy as np
-from qiskit import QuantumCircuit
 
-from .devices import Job, get_device
-from .frontend import from_qiskit
-from .ir import Circuit
-from .observables import as_pauli_sums
+from qfab.backends import Job, get_device
+from qfab.core.inputs import as_circuit, as_params
+from qfab.core.observables import as_pauli_sums
 
 __all__ = ["statevector", "expectation", "gradient", "sample"]
 
@@ -21,52 +19,25 @@ def _run(device, job: Job):
     """Run one job on ``device``; ``"auto"`` lets the planner choose (and split) among every
     available device."""
     if isinstance(device, str) and device == "auto":
-        from .scheduling import Workload, plan, run
+        from qfab.scheduling import Workload, plan, run
 
         return run(plan(Workload.from_jobs([job])), progress=False)[0]
     return get_device(device).run([job])[0]
 
 
-def _circuit(circuit) -> Circuit:
-    if isinstance(circuit, QuantumCircuit):
-        return from_qiskit(circuit)
-    if not isinstance(circuit, Circuit):
-        raise TypeError(f"expected a qfab.Circuit or qiskit.QuantumCircuit, got {type(circuit).__name__}")
-    return circuit
-
-
-def _params(circuit: Circuit, params) -> tuple[np.ndarray, bool]:
-    """Parameters as a (B, P) float array, and whether the caller gave a batch."""
-    values = np.asarray([] if params is None else params, dtype=np.float64)
-    if values.ndim == 1 and values.size == 0 and circuit.num_parameters > 0:
-        raise ValueError(f"the circuit has {circuit.num_parameters} parameters; no values given")
-    batched = values.ndim == 2
-    if values.ndim == 1:
-        values = values[None, :]
-    if values.ndim != 2 or values.shape[1] != circuit.num_parameters:
-        raise ValueError(
-            f"params must have shape ({circuit.num_parameters},) or (B, {circuit.num_parameters}) "
-            f"for parameters {list(circuit.parameters)[:8]}{'...' if circuit.num_parameters > 8 else ''}; "
-            f"got shape {np.shape(params)}"
-        )
-    if not np.all(np.isfinite(values)):
-        raise ValueError("params contain NaN or infinity")
-    return np.ascontiguousarray(values), batched
-
-
 def statevector(circuit, params=None, device="cpu", dtype=np.complex128) -> np.ndarray:
     """``U(params)|0...0>`` in Qiskit's little-endian order, global phase included."""
-    circuit = _circuit(circuit)
-    values, batched = _params(circuit, params)
+    circuit = as_circuit(circuit)
+    values, batched = as_params(circuit, params)
     out = _run(device, Job(circuit, values, want_state=True, dtype=dtype)).states
     return out if batched else out[0]
 
 
 def expectation(circuit, observables, params=None, device="cpu", dtype=np.complex128) -> np.ndarray:
     """``<psi|O|psi>`` for one observable -> ``()``/``(B,)``, or a list of K -> ``(K,)``/``(B, K)``."""
-    circuit = _circuit(circuit)
+    circuit = as_circuit(circuit)
     sums, many = as_pauli_sums(observables, circuit.num_qubits)
-    values, batched = _params(circuit, params)
+    values, batched = as_params(circuit, params)
     out = _run(device, Job(circuit, values, tuple(sums), dtype=dtype)).expectations
     out = out if many else out[:, 0]
     return out if batched else out[0]
@@ -78,14 +49,14 @@ def gradient(circuit, observables, params=None, device="cpu", method="adjoint", 
     ``method="adjoint"`` (one forward and one backward pass for every parameter and observable)
     or ``"parameter-shift"`` (the rule hardware uses; here as a reference).
     """
-    circuit = _circuit(circuit)
+    circuit = as_circuit(circuit)
     sums, many = as_pauli_sums(observables, circuit.num_qubits)
     for position, s in enumerate(sums):
         if not s.hermitian:
             raise ValueError(f"observable {position} is not Hermitian (complex coefficients); its gradient is undefined")
     if method not in ("adjoint", "parameter-shift"):
         raise ValueError(f"unknown gradient method {method!r}; use 'adjoint' or 'parameter-shift'")
-    values, batched = _params(circuit, params)
+    values, batched = as_params(circuit, params)
     out = _run(device, Job(circuit, values, tuple(sums), gradient=method, dtype=dtype)).gradients
     out = out if many else out[:, 0, :]
     return out if batched else out[0]
@@ -97,10 +68,10 @@ def sample(circuit, params=None, shots: int = 1024, seed=None, device="cpu"):
     The circuit's final measurements decide which qubits land in which clbits; a circuit without
     measurements is measured on every qubit. A batch of parameter sets gives a list of dicts.
     """
-    circuit = _circuit(circuit)
+    circuit = as_circuit(circuit)
     if not isinstance(shots, (int, np.integer)) or shots < 1:
         raise ValueError(f"shots must be a positive integer, got {shots!r}")
-    values, batched = _params(circuit, params)
+    values, batched = as_params(circuit, params)
     result = _run(device, Job(circuit, values, shots=int(shots), seed=seed))
     if result.counts is not None:  # shot-based devices count for themselves
         return result.counts if batched else result.counts[0]

@@ -4,10 +4,10 @@ The FPGA device runs :class:`CoreModel` to get exactly the bits (and the cycle c
 produces for a gate program; the cocotb benches compare the RTL against it word for word.
 """
 
-from .addressing import bank_of, offset_of, pair_addresses
-from .core import CoreModel, ProgramError, RunResult
-from .cycles import instruction_cycles
-from .gate_lane import LaneOp, apply_lane
+from qfab_hw.model.addressing import bank_of, offset_of, pair_addresses
+from qfab_hw.model.core import CoreModel, ProgramError, RunResult
+from qfab_hw.model.cycles import instruction_cycles
+from qfab_hw.model.gate_lane import LaneOp, apply_lane
 
 __all__ = [
     "CoreModel",

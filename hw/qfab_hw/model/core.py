@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..fixed import from_fixed
-from ..params import CoreParams
-from ..program import (
+from qfab_hw.fixed import from_fixed
+from qfab_hw.params import CoreParams
+from qfab_hw.program import (
     COEFFICIENT_WORDS,
     ErrorCode,
     Opcode,
@@ -21,9 +21,9 @@ from ..program import (
     pack_complex,
     unpack_complex,
 )
-from .cycles import HEADER_CYCLES, instruction_cycles
-from .addressing import parity
-from .gate_lane import LaneOp, apply_lane
+from qfab_hw.model.cycles import HEADER_CYCLES, instruction_cycles
+from qfab_hw.model.addressing import parity
+from qfab_hw.model.gate_lane import LaneOp, apply_lane
 
 BEAT_MASK = (1 << 64) - 1
 

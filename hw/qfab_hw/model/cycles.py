@@ -7,8 +7,8 @@ the next gate reads what this one wrote.
 
 from __future__ import annotations
 
-from ..params import GATE_DRAIN_CYCLES, REDUCE_DRAIN_CYCLES, CoreParams
-from ..program import COEFFICIENT_WORDS, GATE_OPCODES, Opcode
+from qfab_hw.params import GATE_DRAIN_CYCLES, REDUCE_DRAIN_CYCLES, CoreParams
+from qfab_hw.program import COEFFICIENT_WORDS, GATE_OPCODES, Opcode
 
 #: Every instruction spends one cycle accepting its header word.
 HEADER_CYCLES = 1

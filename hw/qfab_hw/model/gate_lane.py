@@ -12,7 +12,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from ..fixed import round_shift, saturate
+from qfab_hw.fixed import round_shift, saturate
 
 
 class LaneOp(IntEnum):

@@ -9,8 +9,8 @@ returns the Pareto front and a recommendation, and validates the predictions on 
 (:func:`validate`). ``qfab codesign WORKLOAD.toml`` writes the table, the Pareto plot and an HTML
 report.
 """
-from .explore import CodesignResult, DesignPoint, codesign, pareto_front
-from .workload import BuildSpec, CodesignWorkload, Variant, WorkloadError, load_workload
+from qfab.design.explore import CodesignResult, DesignPoint, codesign, pareto_front
+from qfab.design.workload import BuildSpec, CodesignWorkload, Variant, WorkloadError, load_workload
 
 __all__ = ["codesign", "CodesignResult", "DesignPoint", "pareto_front", "CodesignWorkload", "Variant", "BuildSpec",
            "WorkloadError", "load_workload"]

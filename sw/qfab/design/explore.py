@@ -17,17 +17,17 @@ from pathlib import Path
 from qfab_hw import CoreParams
 from qfab_hw.boards import Board, load_board
 
-from ..devices import get_device
-from ..devices.base import DeviceCapabilityError, DeviceUnavailable
-from ..gradients import shifted_circuit_count
-from ..scheduling import History, Workload, plan
-from ..scheduling.calibrate import load_profile
-from ..scheduling.costmodel import cost_model_for
-from .predict import BoardFPGA, Trainability, gradient_floor, host_seconds_per_word, trainability
-from .resources import BuildResources, build_resources, yosys_logic
-from .workload import CodesignWorkload, Variant, load_workload
+from qfab.backends import get_device
+from qfab.backends.base import DeviceCapabilityError, DeviceUnavailable
+from qfab.core.shift import shifted_circuit_count
+from qfab.scheduling import History, Workload, plan
+from qfab.scheduling.calibrate import load_profile
+from qfab.scheduling.costmodel import cost_model_for
+from qfab.design.predict import BoardFPGA, Trainability, gradient_floor, host_seconds_per_word, trainability
+from qfab.design.resources import BuildResources, build_resources, yosys_logic
+from qfab.design.workload import CodesignWorkload, Variant, load_workload
 
-__all__ = ["DesignPoint", "CodesignResult", "codesign", "pareto_front", "build_label"]
+__all__ = ["DesignPoint", "CodesignResult", "codesign", "pareto_front", "build_label", "duration_text", "step_job"]
 
 NEAR_TIE = 0.05
 
@@ -103,7 +103,7 @@ class CodesignResult:
             b = point.build
             knobs = f"BOARD={point.board.key} LANES={b.lanes} WIDTH={b.width} QUBITS={b.max_qubits}"
             lines += [f"make synth {knobs}", f"make bitstream {knobs}   # needs Vivado",
-                      f"DEVICE = qfab.devices.fpga.FPGADevice('pynq', qfab_hw.CoreParams(max_qubits={b.max_qubits}, "
+                      f"DEVICE = qfab.backends.fpga.FPGADevice('pynq', qfab_hw.CoreParams(max_qubits={b.max_qubits}, "
                       f"lanes={b.lanes}, width={b.width}))   # on the board"]
             if len(point.devices) > 1:
                 lines.append("# with the CPU beside it: device='auto' with the FPGA registered, or qfab.plan over both")
@@ -122,12 +122,13 @@ class CodesignResult:
             build = build_label(p.build) if p.build else "-"
             ratio = f"{p.gradient_std:.1e} / {p.gradient_floor:.1e}"
             lines.append(f"| {p.variant.label} | {'+'.join(p.used or p.devices)} | {board} | {build} | "
-                         f"{_duration(p.train_seconds)} | {p.error:.1e} | {ratio} | {p.utilisation:.1%} | "
+                         f"{duration_text(p.train_seconds)} | {p.error:.1e} | {ratio} | {p.utilisation:.1%} | "
                          f"{'yes' if p.feasible else '; '.join(p.problems)} |")
         return "\n".join(lines)
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """``seconds`` as a person reads a training time (``"-"`` when it cannot run)."""
     if not math.isfinite(seconds):
         return "-"
     if seconds >= 3600:
@@ -157,7 +158,7 @@ def _choose(front: list[DesignPoint]) -> tuple[DesignPoint | None, str]:
     fastest = front[0].train_seconds
     close = [p for p in front if p.train_seconds <= fastest * (1 + NEAR_TIE)]
     chosen = min(close, key=lambda p: (p.utilisation, p.error, p.train_seconds))
-    why = (f"fastest predicted training ({_duration(chosen.train_seconds)}) among the {len(front)} Pareto-optimal "
+    why = (f"fastest predicted training ({duration_text(chosen.train_seconds)}) among the {len(front)} Pareto-optimal "
            f"points, error {chosen.error:.1e}, gradients {chosen.gradient_std / max(chosen.gradient_floor, 1e-300):.0e}x "
            f"above the device's noise floor")
     if len(close) > 1:
@@ -185,7 +186,7 @@ def _fake_qpu(name: str):
         from qiskit_ibm_runtime import fake_provider
     except ImportError:
         raise ImportError("QPU targets need qiskit-ibm-runtime: pip install 'qfab[qpu]'") from None
-    from ..devices.qpu import QPU
+    from qfab.backends.qpu import QPU
 
     wanted = name.replace("_", "").lower()
     for attribute in dir(fake_provider):
@@ -287,12 +288,12 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
                                   + " idle (the same as a smaller mix)")
         study = studies[variant]
         point.gradient_std = study.gradient_std
-        point.error = max(cost_model_for(by_name[name]).expected_error(_step_job(workload, circuit))
+        point.error = max(cost_model_for(by_name[name]).expected_error(step_job(workload, circuit))
                           for name in point.used)
         point.gradient_floor = max(gradient_floor(by_name[name], circuit, workload.shots) for name in point.used)
         fpga = [d for d in devices if isinstance(d, BoardFPGA)]
         if fpga and fpga[0].name in point.shares:
-            point.fpga_breakdown = fpga[0].breakdown(_step_job(workload, circuit, point.shares[fpga[0].name]))
+            point.fpga_breakdown = fpga[0].breakdown(step_job(workload, circuit, point.shares[fpga[0].name]))
         if point.error > workload.accuracy:
             point.problems.append(f"error {point.error:.1e} > accuracy {workload.accuracy:.0e}")
         if not point.trainable:
@@ -307,10 +308,10 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
     return CodesignResult(workload, points, studies, front, chosen, why, fpga_front, fpga_chosen, fpga_why)
 
 
-def _step_job(workload: CodesignWorkload, circuit, rows: int = 1, gradient: str | None = "parameter-shift"):
+def step_job(workload: CodesignWorkload, circuit, rows: int = 1, gradient: str | None = "parameter-shift"):
     """A step's job (readout values and gradients over ``rows`` parameter sets) as a device runs it."""
-    from ..devices.base import Job
-    from ..observables import as_pauli_sums
+    from qfab.backends.base import Job
+    from qfab.core.observables import as_pauli_sums
 
     sums = tuple(as_pauli_sums(workload.readout(), circuit.num_qubits)[0])
     return Job(circuit, workload.batch_params(circuit, rows), sums, gradient=gradient)

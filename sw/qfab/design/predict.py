@@ -29,11 +29,11 @@ import numpy as np
 from qfab_hw import CoreParams
 from qfab_hw.boards import Board
 
-from ..devices.base import Job
-from ..devices.fpga import FPGADevice
-from ..devices.fpga.compiler import predicted_expectation_error
-from ..devices.fpga.driver import expectation_program
-from .workload import CodesignWorkload, Variant
+from qfab.backends.base import Job
+from qfab.backends.fpga import FPGADevice
+from qfab.backends.fpga.compiler import predicted_expectation_error
+from qfab.backends.fpga.driver import expectation_program
+from qfab.design.workload import CodesignWorkload, Variant
 
 __all__ = ["BoardFPGA", "Trainability", "trainability", "gradient_floor", "host_seconds_per_word", "PS_SLOWDOWN",
            "BOARD_CALL_OVERHEAD_S", "DMA_EFFICIENCY"]
@@ -54,7 +54,7 @@ DMA_EFFICIENCY = {"xc7": 0.83, "xcup": 0.75}
 def host_seconds_per_word(circuit, params: CoreParams, observable, rows: int = 4) -> float:
     """This host's time to assemble one program word of ``circuit`` measuring ``observable`` over
     ``rows`` parameter sets (the driver's work per word; its fixed costs spread over the program's size)."""
-    from ..observables import as_pauli_sums
+    from qfab.core.observables import as_pauli_sums
 
     lowered = FPGADevice("model", params).lowered(circuit)
     thetas = np.random.default_rng(0).uniform(0, np.pi, (rows, circuit.num_parameters))
@@ -131,8 +131,8 @@ class Trainability:
 def trainability(workload: CodesignWorkload, variant: Variant, progress: bool = False,
                  max_sampled_qubits: int = 10) -> Trainability:
     """Gradient variance of ``variant`` for the workload's readout at the model's qubits."""
-    from ..qml.ansatz import build_ansatz
-    from ..qml.trainability import fit_decay, scan
+    from qfab.qml.ansatz import build_ansatz
+    from qfab.qml.trainability import fit_decay, scan
 
     n = workload.qubits
     sizes = sorted({q for q in range(2, min(n, max_sampled_qubits) + 1, 2)} | ({n} if n <= max_sampled_qubits else set()))

@@ -18,9 +18,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
-from .explore import CodesignResult, DesignPoint, _duration, build_label  # noqa: E402
-from .predict import BOARD_CALL_OVERHEAD_S, DMA_EFFICIENCY, PS_SLOWDOWN  # noqa: E402
-from .validate import median_time_error, validation_table  # noqa: E402
+from qfab.design.explore import CodesignResult, DesignPoint, duration_text, build_label  # noqa: E402
+from qfab.design.predict import BOARD_CALL_OVERHEAD_S, DMA_EFFICIENCY, PS_SLOWDOWN  # noqa: E402
+from qfab.design.validate import median_time_error, validation_table  # noqa: E402
 
 __all__ = ["plot_pareto", "plot_breakdown", "write_report"]
 
@@ -70,7 +70,7 @@ def plot_breakdown(points: list[DesignPoint], path: Path) -> Path | None:
         ax.barh(range(len(points)), shares, left=left, color=f"C{index}", label=part)
         left = [a + b for a, b in zip(left, shares)]
     for row, total in enumerate(totals):
-        ax.text(101, row, _duration(total), va="center", fontsize=7)
+        ax.text(101, row, duration_text(total), va="center", fontsize=7)
     ax.set_yticks(range(len(points)), [f"{p.board.key} {build_label(p.build)}, {p.variant.label}"
                                        for p in points], fontsize=7)
     ax.set_xlim(0, 112)
@@ -161,7 +161,7 @@ def summary(result: CodesignResult) -> str:
     lines = [f"{len(result.points)} points, {sum(p.feasible for p in result.points)} feasible, "
              f"{len(result.front)} on the Pareto front"]
     if result.chosen:
-        lines.append(f"recommended: {result.chosen.label} — {_duration(result.chosen.train_seconds)}; {result.why}")
+        lines.append(f"recommended: {result.chosen.label} — {duration_text(result.chosen.train_seconds)}; {result.why}")
     if result.fpga_chosen and result.fpga_chosen is not result.chosen:
-        lines.append(f"with an FPGA: {result.fpga_chosen.label} — {_duration(result.fpga_chosen.train_seconds)}")
+        lines.append(f"with an FPGA: {result.fpga_chosen.label} — {duration_text(result.fpga_chosen.train_seconds)}")
     return "\n".join(lines)

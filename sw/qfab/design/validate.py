@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 from qiskit.quantum_info import Statevector
 
-from ..devices import get_device
-from ..devices.fpga import FPGADevice
-from ..devices.fpga.compiler import predicted_expectation_error
-from ..scheduling.calibrate import load_profile, timed_run
-from ..scheduling.costmodel import cost_model_for
-from .explore import CodesignResult, _step_job, build_label
+from qfab.backends import get_device
+from qfab.backends.fpga import FPGADevice
+from qfab.backends.fpga.compiler import predicted_expectation_error
+from qfab.scheduling.calibrate import load_profile, timed_run
+from qfab.scheduling.costmodel import cost_model_for
+from qfab.design.explore import CodesignResult, step_job, build_label
 
 __all__ = ["ValidationRow", "validate"]
 
@@ -87,13 +87,13 @@ def validate(result: CodesignResult, rows: int = 4, builds: int = 3, verilator: 
     for transport, build, count in tqdm(checks, desc="validation", unit="run", disable=not progress):
         if transport == "cpu":
             device = get_device("cpu")
-            job = _step_job(workload, circuit, count, gradient="adjoint")
+            job = step_job(workload, circuit, count, gradient="adjoint")
             model = cost_model_for(device, profile.get("cpu"))
             predicted_error = 1e-12
             predicted_cycles = None
         else:
             device = FPGADevice(transport, build)
-            job = _step_job(workload, circuit, count)
+            job = step_job(workload, circuit, count)
             model = cost_model_for(device, profile.get("fpga"))
             predicted_cycles = device.program_counts(job)[0]
             predicted_error = predicted_expectation_error(len(device.lowered(circuit).ops), build.width, quantile=1.0)

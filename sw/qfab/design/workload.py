@@ -86,7 +86,7 @@ class CodesignWorkload:
     def __post_init__(self):
         from qfab_hw.boards import board_keys
 
-        from ..qml.ansatz import ANSATZ_BUILDERS
+        from qfab.qml.ansatz import ANSATZ_BUILDERS
 
         self.boards = tuple(self.boards) or tuple(board_keys())
         unknown = [b for b in self.boards if b not in board_keys()]
@@ -135,8 +135,8 @@ class CodesignWorkload:
 
     def qiskit_circuit(self, variant: Variant):
         """The model circuit of ``variant`` in Qiskit: the data encoding, then the ansatz."""
-        from ..qml.ansatz import build_ansatz
-        from ..qml.encoding import build_encoding
+        from qfab.qml.ansatz import build_ansatz
+        from qfab.qml.encoding import build_encoding
 
         encoding = build_encoding(self.encoding, self.qubits)
         options = {"entangler": variant.entangler} if variant.ansatz == "hea" else {}
@@ -145,9 +145,9 @@ class CodesignWorkload:
 
     def circuit(self, variant: Variant):
         """The model circuit of ``variant`` as a qfab Circuit (parameters in Qiskit's order)."""
-        import qfab
+        from qfab.core.frontend import from_qiskit
 
-        return qfab.from_qiskit(self.qiskit_circuit(variant))
+        return from_qiskit(self.qiskit_circuit(variant))
 
     def batch_params(self, circuit, rows: int) -> np.ndarray:
         """Random parameter rows standing in for a mini-batch (times do not depend on values)."""

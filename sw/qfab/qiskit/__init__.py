@@ -3,9 +3,9 @@
 >>> from qfab.qiskit import EstimatorV2   # instead of qiskit.primitives.StatevectorEstimator
 >>> EstimatorV2().run([(circuit, observable, parameter_values)]).result()[0].data.evs
 """
-from .backend import QfabBackend
-from .estimator import EstimatorV2
-from .sampler import SamplerV2
+from qfab.qiskit.backend import QfabBackend
+from qfab.qiskit.estimator import EstimatorV2
+from qfab.qiskit.sampler import SamplerV2
 
 __all__ = ["EstimatorV2", "SamplerV2", "QfabBackend", "QfabEstimatorGradient"]
 
@@ -14,6 +14,6 @@ def __getattr__(name):
     # The gradient subclasses qiskit-machine-learning's base class: imported only when asked
     # for, so that qfab.qiskit works without that optional package.
     if name == "QfabEstimatorGradient":
-        from .gradient import QfabEstimatorGradient
+        from qfab.qiskit.gradient import QfabEstimatorGradient
         return QfabEstimatorGradient
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,10 +15,10 @@ from qiskit.providers import BackendV2, JobStatus, JobV1, Options
 from qiskit.result import Result
 from qiskit.transpiler import Target
 
-from ..devices import Job, get_device
-from ..gates import ROTATION_KINDS
-from ._common import run_jobs, translated, without_idle_qubits
-from .sampler import draw_clbits
+from qfab.backends import Job, get_device
+from qfab.core.gates import ROTATION_KINDS
+from qfab.qiskit.pubs import run_jobs, translated, without_idle_qubits
+from qfab.qiskit.sampler import draw_clbits
 
 __all__ = ["QfabBackend", "QfabJob"]
 

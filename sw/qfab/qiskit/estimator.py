@@ -17,9 +17,9 @@ from qiskit.primitives import BaseEstimatorV2, DataBin, PrimitiveJob, PrimitiveR
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.quantum_info import SparsePauliOp
 
-from ..devices import Job
-from ..observables import PauliSum
-from ._common import prepared, pub_rows, run_jobs
+from qfab.backends import Job
+from qfab.core.observables import PauliSum
+from qfab.qiskit.pubs import prepared, pub_rows, run_jobs
 
 __all__ = ["EstimatorV2"]
 
@@ -38,7 +38,7 @@ class EstimatorV2(BaseEstimatorV2):
     Args:
         device: where the jobs run: ``"auto"`` (qfab's planner places and splits them over the
             available devices by its cost model), a device name such as ``"cpu"``, or a
-            :class:`qfab.devices.Device` (a ``qfab.devices.QPU`` included).
+            :class:`qfab.backends.Device` (a ``qfab.backends.QPU`` included).
         default_precision: the precision used when neither ``run`` nor the PUB gives one.
         emulate_shot_noise: add ``N(0, precision)`` noise to each value, as Qiskit's
             ``StatevectorEstimator`` does; off by default (exact values, ``stds`` zero).
@@ -94,7 +94,7 @@ class EstimatorV2(BaseEstimatorV2):
         for key, result in zip(group_keys, results):
             slot_of, row_maps, obs_maps = tables[key]
             table = np.real(np.asarray(result.expectations))
-            # Shot-based devices (qfab.devices.QPU) report the standard error of each value.
+            # Shot-based devices (qfab.backends.QPU) report the standard error of each value.
             std_table = getattr(result, "expectation_stds", None)
             for position, slot in slot_of.items():
                 pub = pubs[position]

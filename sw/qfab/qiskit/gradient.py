@@ -15,11 +15,11 @@ from qiskit.providers import Options
 from qiskit.quantum_info import SparsePauliOp
 from qiskit_machine_learning.gradients import BaseEstimatorGradient, EstimatorGradientResult
 
-from ..devices import Job
-from ..gates import ROTATION_KINDS
-from ..observables import PauliSum
-from ._common import run_jobs, translated
-from .estimator import EstimatorV2
+from qfab.backends import Job
+from qfab.core.gates import ROTATION_KINDS
+from qfab.core.observables import PauliSum
+from qfab.qiskit.pubs import run_jobs, translated
+from qfab.qiskit.estimator import EstimatorV2
 
 __all__ = ["QfabEstimatorGradient"]
 

@@ -11,9 +11,9 @@ from qiskit.primitives import BaseSamplerV2, DataBin, PrimitiveJob, PrimitiveRes
 from qiskit.primitives.containers import BitArray
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
-from ..devices import Job
-from ..ir import Circuit
-from ._common import prepared, pub_rows, run_jobs
+from qfab.backends import Job
+from qfab.core.ir import Circuit
+from qfab.qiskit.pubs import prepared, pub_rows, run_jobs
 
 __all__ = ["SamplerV2", "draw_clbits"]
 

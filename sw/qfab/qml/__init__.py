@@ -5,7 +5,7 @@ Diagnose before training (:mod:`qfab.qml.trainability`, ``qfab plateau``), pick 
 (:class:`QuantumClassifier`, :class:`QuantumRegressor`, or the PyTorch layer in
 :mod:`qfab.qml.torch_layer`, which imports torch only when used).
 """
-from . import ansatz, costs, encoding, init, lie, trainability
+from qfab.qml import ansatz, costs, encoding, init, lie, trainability
 
 __all__ = ["ansatz", "costs", "encoding", "init", "lie", "trainability", "QuantumClassifier", "QuantumRegressor"]
 
@@ -13,7 +13,7 @@ __all__ = ["ansatz", "costs", "encoding", "init", "lie", "trainability", "Quantu
 def __getattr__(name):
     # The estimators pull in scikit-learn; load them on first use.
     if name in ("QuantumClassifier", "QuantumRegressor"):
-        from . import models
+        from qfab.qml import models
 
         return getattr(models, name)
     raise AttributeError(f"module 'qfab.qml' has no attribute {name!r}")

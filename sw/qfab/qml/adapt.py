@@ -9,7 +9,7 @@ so the gradient with respect to each one equals its gradient if it were appended
 Candidates are ranked by ``|gradient| / (1 + hardware_weight * two_qubit_gates)``, where the two-qubit
 gate count is what the operator costs on the target (``2 * (weight - 1)`` CX/CZ for a Pauli string on
 neighbouring qubits, plus routing SWAPs off the coupling map), so a cheap operator with almost the
-same gradient wins on hardware. With ``fpga`` (an :class:`~qfab.devices.fpga.FPGADevice`, or ``True``
+same gradient wins on hardware. With ``fpga`` (an :class:`~qfab.backends.fpga.FPGADevice`, or ``True``
 for the default core) that price is also multiplied by the core time the candidate adds on the FPGA,
 from the scheduler's cost model (``FPGACostModel.cycles_and_words``: the program the driver assembles,
 each fused gate one pass over the state, so a two-qubit string compiled to four passes costs ~4x a
@@ -30,9 +30,11 @@ from qiskit.circuit import ParameterVector
 from qiskit.quantum_info import SparsePauliOp
 from scipy.optimize import minimize
 
-import qfab
+from qfab import api
+from qfab.core.frontend import from_qiskit
+from qfab.core.ir import Circuit
 
-from .ansatz import _pauli_rotation
+from qfab.qml.ansatz import pauli_rotation
 
 __all__ = ["qubit_adapt_pool", "two_qubit_gate_cost", "fpga_cycles", "supported_candidates", "AdaptResult", "adapt"]
 
@@ -51,7 +53,7 @@ def qubit_adapt_pool(num_qubits: int, coupling_map: Sequence[tuple[int, int]] | 
 
 def supported_candidates(pool: Sequence[str], target_device) -> list[str]:
     """The pool operators whose compiled gates ``target_device`` supports; refuse a circuit wider than it."""
-    from qfab.devices import get_device
+    from qfab.backends import get_device
 
     capabilities = get_device(target_device).capabilities
     num_qubits = len(pool[0]) if pool else 0
@@ -62,8 +64,8 @@ def supported_candidates(pool: Sequence[str], target_device) -> list[str]:
     kept = []
     for label in pool:
         qc = QuantumCircuit(len(label))
-        _pauli_rotation(qc, SparsePauliOp(label), ParameterVector("p", 1)[0])
-        if {op.name for op in qfab.from_qiskit(qc).operations} <= capabilities.gates:
+        pauli_rotation(qc, SparsePauliOp(label), ParameterVector("p", 1)[0])
+        if {op.name for op in from_qiskit(qc).operations} <= capabilities.gates:
             kept.append(label)
     return kept
 
@@ -93,22 +95,22 @@ def fpga_cycles(pool: Sequence[str], fpga=None) -> np.ndarray:
     """Core cycles each candidate ``exp(-i phi P/2)`` adds to a circuit on the FPGA: the cost
     model's cycles for a circuit of the candidate alone minus those of the empty circuit (which
     cancels the state initialisation and read-out every circuit pays anyway)."""
-    from qfab.devices.base import Job
-    from qfab.devices.fpga import FPGADevice
+    from qfab.backends.base import Job
+    from qfab.backends.fpga import FPGADevice
     from qfab.scheduling.costmodel import FPGACostModel
 
     model = FPGACostModel(fpga if fpga not in (None, True) else FPGADevice())
     num_qubits = len(pool[0]) if len(pool) else 0
 
     def cycles(qc: QuantumCircuit) -> int:
-        circuit = qfab.from_qiskit(qc)
+        circuit = from_qiskit(qc)
         return model.cycles_and_words(Job(circuit, np.zeros((1, circuit.num_parameters)), want_state=True))[0]
 
     empty = cycles(QuantumCircuit(num_qubits))
     out = []
     for label in pool:
         qc = QuantumCircuit(num_qubits)
-        _pauli_rotation(qc, SparsePauliOp(label), ParameterVector("p", 1)[0])
+        pauli_rotation(qc, SparsePauliOp(label), ParameterVector("p", 1)[0])
         out.append(cycles(qc) - empty)
     return np.array(out, dtype=float)
 
@@ -129,11 +131,11 @@ def _build(operators: Sequence[str], num_qubits: int, initial: QuantumCircuit | 
     qc = QuantumCircuit(num_qubits) if initial is None else initial.copy()
     vector = ParameterVector("a", len(operators))
     for label, parameter in zip(operators, vector):
-        _pauli_rotation(qc, SparsePauliOp(label), parameter)
+        pauli_rotation(qc, SparsePauliOp(label), parameter)
     return qc, vector
 
 
-def _columns(circuit: qfab.Circuit, vector) -> np.ndarray:
+def _columns(circuit: Circuit, vector) -> np.ndarray:
     index = {name: i for i, name in enumerate(circuit.parameters)}
     return np.array([index[p.name] for p in vector], dtype=np.int64)
 
@@ -159,11 +161,11 @@ def adapt(observable: SparsePauliOp, pool: Sequence[str] | None = None, max_oper
     pruned: list[str] = []
     for _ in range(max_operators):
         qc, vector = _build(operators + pool, n, initial_state)
-        circuit = qfab.from_qiskit(qc)
+        circuit = from_qiskit(qc)
         columns = _columns(circuit, vector)
         params = np.zeros(circuit.num_parameters)
         params[columns[: len(operators)]] = theta
-        gradients = np.abs(qfab.gradient(circuit, observable, params, device=device)[columns[len(operators):]])
+        gradients = np.abs(api.gradient(circuit, observable, params, device=device)[columns[len(operators):]])
         scores = gradients / ((1 + hardware_weight * prices) * time_factor)
         best = int(np.argmax(scores))
         if gradients[best] < gradient_tolerance:
@@ -182,7 +184,7 @@ def adapt(observable: SparsePauliOp, pool: Sequence[str] | None = None, max_oper
 
 def _optimise(operators, theta, observable, initial_state, device):
     qc, vector = _build(operators, observable.num_qubits, initial_state)
-    circuit = qfab.from_qiskit(qc)
+    circuit = from_qiskit(qc)
     columns = _columns(circuit, vector)
 
     def full(t):
@@ -191,10 +193,10 @@ def _optimise(operators, theta, observable, initial_state, device):
         return params
 
     def energy(t):
-        return float(qfab.expectation(circuit, observable, full(t), device=device))
+        return float(api.expectation(circuit, observable, full(t), device=device))
 
     def jacobian(t):
-        return qfab.gradient(circuit, observable, full(t), device=device)[columns]
+        return api.gradient(circuit, observable, full(t), device=device)[columns]
 
     found = minimize(energy, theta, jac=jacobian, method="BFGS", options={"gtol": 1e-8})
     return found.x, float(found.fun)
@@ -205,11 +207,11 @@ def _prune(operators, theta, observable, initial_state, tolerance, device):
     if len(operators) < 2:
         return operators, theta, []
     qc, vector = _build(operators, observable.num_qubits, initial_state)
-    circuit = qfab.from_qiskit(qc)
+    circuit = from_qiskit(qc)
     columns = _columns(circuit, vector)
     params = np.zeros(circuit.num_parameters)
     params[columns] = theta
-    gradient = qfab.gradient(circuit, observable, params, device=device)[columns]
+    gradient = api.gradient(circuit, observable, params, device=device)[columns]
     wrapped = np.angle(np.exp(1j * theta))  # angles modulo 2 pi
     keep = ~((np.abs(wrapped) < tolerance) & (np.abs(gradient) < tolerance))
     dropped = [op for op, k in zip(operators, keep) if not k]

@@ -23,7 +23,8 @@ from qiskit.circuit import Parameter, ParameterVector
 from qiskit.circuit.library import PauliEvolutionGate
 from qiskit.quantum_info import SparsePauliOp
 
-import qfab
+from qfab.core.frontend import from_qiskit
+from qfab.core.ir import Circuit
 
 __all__ = [
     "Ansatz", "mcclean_random", "hardware_efficient", "alternating_layered", "qcnn", "tensor_product",
@@ -60,8 +61,8 @@ class Ansatz:
     generators: list[SparsePauliOp] | None = field(default=None, repr=False)
 
     @cached_property
-    def circuit(self) -> qfab.Circuit:
-        return qfab.from_qiskit(self.qiskit_circuit)
+    def circuit(self) -> Circuit:
+        return from_qiskit(self.qiskit_circuit)
 
     @property
     def num_parameters(self) -> int:
@@ -248,13 +249,13 @@ def hamiltonian_variational(generators: Sequence[SparsePauliOp | str], layers: i
     for layer in range(layers):
         vector = vectors[0 if share_parameters else layer]
         for k, op in enumerate(ops):
-            _pauli_rotation(qc, op, vector[k])
+            pauli_rotation(qc, op, vector[k])
     trainable = [p for v in vectors for p in v]
     layer_of = [layer for layer in range(len(vectors)) for _ in ops]
     return _finish("hva", qc, trainable, layer_of, generators=ops)
 
 
-def _pauli_rotation(qc: QuantumCircuit, op: SparsePauliOp, angle) -> None:
+def pauli_rotation(qc: QuantumCircuit, op: SparsePauliOp, angle) -> None:
     """exp(-i angle op / 2); single-term 1- and 2-qubit strings become native rotations."""
     if len(op) == 1 and np.isclose(op.coeffs[0], 1.0):
         label = op.paulis[0].to_label()

@@ -19,7 +19,8 @@ from functools import cached_property
 import numpy as np
 from qiskit.quantum_info import SparsePauliOp
 
-import qfab
+from qfab import api
+from qfab.core.ir import Circuit
 
 __all__ = ["Cost", "global_fidelity_cost", "local_fidelity_cost", "pauli_cost", "global_pauli_cost", "local_pauli_cost",
            "projector_observable", "build_cost", "cost_values"]
@@ -71,16 +72,16 @@ class Cost:
         signs = 1.0 - 2.0 * (np.bitwise_count(basis[None, :] & z_masks[:, None]) & 1)
         return self.offset + np.real(op.coeffs) @ signs
 
-    def value(self, circuit: qfab.Circuit, params, device="cpu") -> np.ndarray:
+    def value(self, circuit: Circuit, params, device="cpu") -> np.ndarray:
         if self.state_based:
             return cost_values([self], circuit, np.atleast_2d(params), device)[:, 0]
-        return self.offset + qfab.expectation(circuit, self.observable, params, device=device)
+        return self.offset + api.expectation(circuit, self.observable, params, device=device)
 
-    def gradient(self, circuit: qfab.Circuit, params, parameter_indices=None, device="cpu") -> np.ndarray:
+    def gradient(self, circuit: Circuit, params, parameter_indices=None, device="cpu") -> np.ndarray:
         """dC/dparams over circuit parameters, (B, P) or (B, len(parameter_indices))."""
         params = np.atleast_2d(np.asarray(params, dtype=np.float64))
         if not self.state_based:
-            grad = qfab.gradient(circuit, self.observable, params, device=device)
+            grad = api.gradient(circuit, self.observable, params, device=device)
             return grad if parameter_indices is None else grad[:, parameter_indices]
         indices = range(circuit.num_parameters) if parameter_indices is None else parameter_indices
         columns = []
@@ -94,29 +95,29 @@ class Cost:
         return np.stack(columns, axis=1)
 
 
-def cost_values(costs, circuit: qfab.Circuit, params: np.ndarray, device="cpu", max_bytes: float = 2e8) -> np.ndarray:
+def cost_values(costs, circuit: Circuit, params: np.ndarray, device="cpu", max_bytes: float = 2e8) -> np.ndarray:
     """``(B, K)`` values of ``costs`` at each row of ``params``, with one forward pass per row.
 
     Costs with a :attr:`Cost.diagonal` (all of Z-type, the projector at any size) are read off one
     batch of state vectors, taken in chunks of at most ``max_bytes``; any other observable goes
-    through ``qfab.expectation`` (a second pass, only for those)."""
+    through ``api.expectation`` (a second pass, only for those)."""
     params = np.atleast_2d(np.asarray(params, dtype=np.float64))
     out = np.empty((len(params), len(costs)))
     diagonal = [k for k, c in enumerate(costs) if c.diagonal is not None]
     others = [k for k, c in enumerate(costs) if c.diagonal is None]
     if others:
-        values = qfab.expectation(circuit, [costs[k].observable for k in others], params, device=device)
+        values = api.expectation(circuit, [costs[k].observable for k in others], params, device=device)
         out[:, others] = np.array([costs[k].offset for k in others]) + values
     if diagonal:
         table = np.stack([costs[k].diagonal for k in diagonal], axis=1)  # (2**n, K')
         chunk = max(1, int(max_bytes // (16 * 2**circuit.num_qubits)))
         for start in range(0, len(params), chunk):
-            states = np.atleast_2d(qfab.statevector(circuit, params[start: start + chunk], device=device))
+            states = np.atleast_2d(api.statevector(circuit, params[start: start + chunk], device=device))
             out[start: start + chunk, diagonal] = (np.abs(states) ** 2) @ table
     return out
 
 
-def _shift_for(circuit: qfab.Circuit, index: int) -> tuple[float, float]:
+def _shift_for(circuit: Circuit, index: int) -> tuple[float, float]:
     """Parameter-shift step for a circuit parameter used by exactly one +-1-generator rotation."""
     uses = [op for op in circuit.operations if op.param is not None and op.param.index == index]
     if len(uses) != 1 or uses[0].name not in _SHIFTABLE:

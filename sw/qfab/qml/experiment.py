@@ -17,9 +17,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
-from .models import QuantumClassifier  # noqa: E402
-from .report import write_report  # noqa: E402
-from .trainability import recommendation, scan, verdict  # noqa: E402
+from qfab.qml.models import QuantumClassifier  # noqa: E402
+from qfab.qml.report import write_report  # noqa: E402
+from qfab.qml.trainability import recommendation, scan, verdict  # noqa: E402
 
 __all__ = ["digits_experiment"]
 

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from .ansatz import Ansatz
+from qfab.qml.ansatz import Ansatz
 
 __all__ = ["uniform", "gaussian", "small_angle", "identity_blocks", "warm_start", "Initializer", "build_initializer"]
 
@@ -109,10 +109,10 @@ def warm_start(trained_params, from_ansatz: Ansatz, base: Initializer | None = N
 
 def _check_same_state(small: Ansatz, trained: np.ndarray, big: Ansatz, theta: np.ndarray, atol: float = 1e-9) -> None:
     """Raise unless U_big(theta)|0> = U_small(trained)|0> (x) |0...0> up to a global phase."""
-    import qfab
+    from qfab import api
 
-    before = qfab.statevector(small.circuit, small.circuit_parameters(trained)[0])
-    after = qfab.statevector(big.circuit, big.circuit_parameters(theta)[0])
+    before = api.statevector(small.circuit, small.circuit_parameters(trained)[0])
+    after = api.statevector(big.circuit, big.circuit_parameters(theta)[0])
     overlap = abs(np.vdot(before, after[: len(before)]))
     if abs(overlap - 1) > atol:
         raise ValueError(f"the new gates of {big.name!r} at their identity values change the state (overlap "

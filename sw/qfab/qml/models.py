@@ -19,12 +19,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
-import qfab
+from qfab import api
+from qfab.core.frontend import from_qiskit
 
-from .ansatz import Ansatz, build_ansatz, with_identity_blocks
-from .encoding import build_encoding
-from .init import build_initializer, warm_start
-from .monitor import PlateauMonitor
+from qfab.qml.ansatz import Ansatz, build_ansatz, with_identity_blocks
+from qfab.qml.encoding import build_encoding
+from qfab.qml.init import build_initializer, warm_start
+from qfab.qml.monitor import PlateauMonitor
 
 __all__ = ["QuantumClassifier", "QuantumRegressor", "Adam", "SPSA"]
 
@@ -116,7 +117,7 @@ class _QuantumModel(BaseEstimator):
             raise ValueError("random-axis ansätze (mcclean) are for trainability studies, not models")
         self.ansatz_ = ansatz
         qc = self.encoding_.qiskit_circuit.compose(ansatz.qiskit_circuit)
-        self.circuit_ = qfab.from_qiskit(qc)
+        self.circuit_ = from_qiskit(qc)
         index = {name: i for i, name in enumerate(self.circuit_.parameters)}
         self._x_columns = np.array([index[p.name] for p in self.encoding_.parameters])
         self._theta_columns = np.array([index[p.name] for p in ansatz.parameters])
@@ -133,7 +134,7 @@ class _QuantumModel(BaseEstimator):
 
     def _expectations(self, X, theta):
         angles = self.encoding_.angles(self._scale(X))
-        return qfab.expectation(self.circuit_, self.observables_, self._circuit_parameters(angles, theta), device=self.device)
+        return api.expectation(self.circuit_, self.observables_, self._circuit_parameters(angles, theta), device=self.device)
 
     # -- training -------------------------------------------------------------------------
     def _train(self, X, targets):
@@ -231,8 +232,8 @@ class _QuantumModel(BaseEstimator):
     def _gradients(self, X, theta):
         angles = self.encoding_.angles(self._scale(X))
         params = self._circuit_parameters(angles, theta)
-        values = qfab.expectation(self.circuit_, self.observables_, params, device=self.device)
-        grads = qfab.gradient(self.circuit_, self.observables_, params, device=self.device)[:, :, self._theta_columns]
+        values = api.expectation(self.circuit_, self.observables_, params, device=self.device)
+        grads = api.gradient(self.circuit_, self.observables_, params, device=self.device)[:, :, self._theta_columns]
         return values, grads
 
 

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import qfab
+from qfab import api
+from qfab.core.ir import Circuit
 
-from .ansatz import Ansatz, build_ansatz, with_identity_blocks
-from .costs import Cost, build_cost
-from .init import build_initializer
+from qfab.qml.ansatz import Ansatz, build_ansatz, with_identity_blocks
+from qfab.qml.costs import Cost, build_cost
+from qfab.qml.init import build_initializer
 
 __all__ = ["density_matrix_expectation", "noisy_gradient", "NoisePoint", "noise_scan", "fake_backend_noise_scan",
            "fit_noise_rate", "fit_noise_rate_per_layer"]
@@ -64,7 +65,7 @@ def _depolarize(rho: np.ndarray, qubits: tuple[int, ...], probability: float, n:
     return ((1 - probability) * tensor + probability * mixed).reshape(rho.shape)
 
 
-def density_matrix_expectation(circuit: qfab.Circuit, observable_matrix: np.ndarray, params: np.ndarray,
+def density_matrix_expectation(circuit: Circuit, observable_matrix: np.ndarray, params: np.ndarray,
                                two_qubit_error: float, one_qubit_error: float = 0.0) -> float:
     n = circuit.num_qubits
     rho = np.zeros((2**n, 2**n), complex)
@@ -76,10 +77,10 @@ def density_matrix_expectation(circuit: qfab.Circuit, observable_matrix: np.ndar
     return float(np.real(np.trace(rho @ observable_matrix)))
 
 
-def noisy_gradient(circuit: qfab.Circuit, observable_matrix: np.ndarray, params: np.ndarray, index: int,
+def noisy_gradient(circuit: Circuit, observable_matrix: np.ndarray, params: np.ndarray, index: int,
                    two_qubit_error: float, one_qubit_error: float = 0.0) -> float:
     """d<O>/d params[index] by the two-term shift rule (the parameter must drive one +-1-generator rotation)."""
-    from .costs import _shift_for
+    from qfab.qml.costs import _shift_for
 
     shift, slope = _shift_for(circuit, index)
     plus, minus = params.copy(), params.copy()
@@ -114,7 +115,7 @@ def _samples(ansatz_name: str, cost_name: str, num_qubits: int, L: int, samples:
     theta = build_initializer(init)(ansatz, samples, rng)
     structure = ansatz.sample_structure(rng, samples)
     params = ansatz.circuit_parameters(theta, structure)
-    ideal = ansatz.trainable_gradient(qfab.gradient(ansatz.circuit, cost.observable, params), structure)[:, parameter]
+    ideal = ansatz.trainable_gradient(api.gradient(ansatz.circuit, cost.observable, params), structure)[:, parameter]
     column = ansatz.active_columns(samples, structure)[:, parameter]
     return ansatz, cost, params, column, ideal
 
@@ -173,7 +174,7 @@ def fake_backend_noise_scan(ansatz_name: str = "hea", cost_name: str = "local_pa
     except ImportError as err:
         raise ImportError("the fake-backend noise diagnosis needs qiskit-aer (pip install qiskit-aer, "
                           "or the dev extra)") from err
-    from .costs import _shift_for
+    from qfab.qml.costs import _shift_for
 
     device = fake_backend(backend) if isinstance(backend, str) else backend
     simulator = AerSimulator.from_backend(device, method="density_matrix") if noise else AerSimulator(method="density_matrix")

@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
-from .trainability import ScanResult  # noqa: E402
+from qfab.qml.trainability import ScanResult  # noqa: E402
 
 __all__ = ["plot_variance_vs_qubits", "plot_variance_vs_depth", "write_report"]
 
@@ -111,7 +111,7 @@ def write_report(result: ScanResult, verdict_lines: list[str], folder: Path, tit
         images.append(plot_variance_vs_depth(result, largest, folder / "variance_vs_depth.png"))
     noise_html = ""
     if noise_points:
-        from .noise import fit_noise_rate
+        from qfab.qml.noise import fit_noise_rate
 
         rate = fit_noise_rate(noise_points)
         image = plot_noise(noise_points, rate, folder / "noise.png")

@@ -1,8 +1,8 @@
 """A PyTorch layer whose backward pass is qfab's batched adjoint gradient.
 
 ``QuantumLayer(circuit, observables, input_parameters, weight_parameters)`` maps a batch of input
-angles ``(B, I)`` to expectation values ``(B, K)``. Forward runs one batched ``qfab.expectation``;
-backward runs one batched ``qfab.gradient`` (one forward and one backward statevector pass per
+angles ``(B, I)`` to expectation values ``(B, K)``. Forward runs one batched ``api.expectation``;
+backward runs one batched ``api.gradient`` (one forward and one backward statevector pass per
 sample, whatever the number of parameters) and contracts it with the incoming gradient, for the
 weights *and* the inputs, so classical layers before the circuit train too. torch is imported
 here only, so ``import qfab.qml`` works without it.
@@ -14,10 +14,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-import qfab
+from qfab import api
+from qfab.core.frontend import from_qiskit
+from qfab.core.ir import Circuit
 
-from .ansatz import Ansatz
-from .encoding import Encoding
+from qfab.qml.ansatz import Ansatz
+from qfab.qml.encoding import Encoding
 
 __all__ = ["QfabFunction", "QuantumLayer"]
 
@@ -28,7 +30,7 @@ class QfabFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, inputs, weights, layer: "QuantumLayer"):
         params = layer.circuit_parameters(inputs.detach().cpu().numpy(), weights.detach().cpu().numpy())
-        values = qfab.expectation(layer.circuit, layer.observables, params, device=layer.device)
+        values = api.expectation(layer.circuit, layer.observables, params, device=layer.device)
         ctx.layer = layer
         ctx.save_for_backward(inputs, weights)
         return torch.as_tensor(np.asarray(values), dtype=inputs.dtype, device=inputs.device)
@@ -38,7 +40,7 @@ class QfabFunction(torch.autograd.Function):
         inputs, weights = ctx.saved_tensors
         layer = ctx.layer
         params = layer.circuit_parameters(inputs.detach().cpu().numpy(), weights.detach().cpu().numpy())
-        grads = qfab.gradient(layer.circuit, layer.observables, params, device=layer.device)  # (B, K, P_circuit)
+        grads = api.gradient(layer.circuit, layer.observables, params, device=layer.device)  # (B, K, P_circuit)
         upstream = grad_output.detach().cpu().numpy().astype(np.float64)
         chained = np.einsum("bk,bkp->bp", upstream, grads)
         grad_inputs = torch.as_tensor(chained[:, layer.input_columns], dtype=inputs.dtype, device=inputs.device)
@@ -52,7 +54,7 @@ class QuantumLayer(torch.nn.Module):
     def __init__(self, circuit, observables: Sequence, input_parameters: Sequence, weight_parameters: Sequence,
                  initial_weights=None, device="cpu", seed: int = 0):
         super().__init__()
-        self.circuit = circuit if isinstance(circuit, qfab.Circuit) else qfab.from_qiskit(circuit)
+        self.circuit = circuit if isinstance(circuit, Circuit) else from_qiskit(circuit)
         self.observables = list(observables)
         index = {name: i for i, name in enumerate(self.circuit.parameters)}
         self.input_columns = np.array([index[getattr(p, "name", p)] for p in input_parameters], dtype=np.int64)

@@ -3,7 +3,7 @@
 Sampled: the variance of dC/dtheta over random initialisations (and, for McClean's circuit,
 random rotation axes), per parameter, over a grid of qubit counts and depths, with bootstrap
 confidence intervals; a fitted decay base ``b`` in ``Var ~ a b^n``; the depth beyond which the
-variance stops changing. One point of the grid is one batched ``qfab.gradient`` call, so the
+variance stops changing. One point of the grid is one batched ``api.gradient`` call, so the
 ``device`` argument is passed through to whatever device (or planner) runs the batch.
 
 Predicted: the unitary 2-design value
@@ -25,12 +25,12 @@ from typing import Sequence
 
 import numpy as np
 
-import qfab
+from qfab import api
 
-from . import lie
-from .ansatz import Ansatz, build_ansatz, with_identity_blocks
-from .costs import Cost, _shift_for, build_cost, cost_values
-from .init import Initializer, build_initializer
+from qfab.qml import lie
+from qfab.qml.ansatz import Ansatz, build_ansatz, with_identity_blocks
+from qfab.qml.costs import Cost, _shift_for, build_cost, cost_values
+from qfab.qml.init import Initializer, build_initializer
 
 __all__ = [
     "VariancePoint", "DecayFit", "ScanResult", "sample_gradients", "bootstrap_variance_interval", "fit_decay",
@@ -147,7 +147,7 @@ def _adjoint_gradients(ansatz: Ansatz, costs: Sequence[Cost], params, structure,
     expanded = [k for k, c in enumerate(costs) if not c.state_based]
     if expanded:
         observables = [costs[k].observable for k in expanded]
-        grads = ansatz.trainable_gradient(qfab.gradient(ansatz.circuit, observables, params, device=device), structure)
+        grads = ansatz.trainable_gradient(api.gradient(ansatz.circuit, observables, params, device=device), structure)
         values = cost_values([costs[k] for k in expanded], ansatz.circuit, params, device)
         for slot, k in enumerate(expanded):
             out[k] = (grads[:, slot, parameters], values[:, slot])
@@ -389,7 +389,7 @@ def _int_list(text: str) -> list[int]:
 def _noise_diagnosis(args, layers):
     """``(points, note, verdict line)`` of the noise scan the command line asks for (a fake backend's
     noise model takes precedence over plain depolarizing), or ``(None, "", None)``."""
-    from .noise import fake_backend_noise_scan, fit_noise_rate, fit_noise_rate_per_layer, noise_scan
+    from qfab.qml.noise import fake_backend_noise_scan, fit_noise_rate, fit_noise_rate_per_layer, noise_scan
 
     cost, samples = args.costs.split(",")[0], min(args.samples, 50)
     if args.fake_backend is not None:
@@ -443,7 +443,7 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
     noise_points, noise_note, noise_line = _noise_diagnosis(args, layers)
     if noise_line:
         lines.append(noise_line)
-    from .report import write_report
+    from qfab.qml.report import write_report
 
     html = write_report(result, lines, out, title=f"Trainability of {args.ansatz}", elapsed=elapsed,
                         noise_points=noise_points, noise_note=noise_note)

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import nnls
 
-from ..devices import Device, Job, get_device
-from .costmodel import CPUCostModel, FPGACostModel, GenericCostModel, cost_model_for
-from .history import cache_dir
+from qfab.backends import Device, Job, get_device
+from qfab.scheduling.costmodel import CPUCostModel, FPGACostModel, GenericCostModel, cost_model_for
+from qfab.scheduling.history import cache_dir
 
 __all__ = ["calibrate", "ensure_calibrated", "load_profile", "profile_path", "benchmark_circuit", "PROFILE_SCHEMA"]
 
@@ -58,7 +58,7 @@ def benchmark_circuit(num_qubits: int, layers: int = 2):
     from qiskit import QuantumCircuit
     from qiskit.circuit import ParameterVector
 
-    from ..frontend import from_qiskit
+    from qfab.core.frontend import from_qiskit
 
     theta = ParameterVector("t", 2 * num_qubits * layers)
     qc = QuantumCircuit(num_qubits)
@@ -74,7 +74,7 @@ def benchmark_circuit(num_qubits: int, layers: int = 2):
 
 
 def benchmark_job(num_qubits: int, batch: int, layers: int = 2, gradient: str | None = None, seed: int = 0) -> Job:
-    from ..observables import as_pauli_sums
+    from qfab.core.observables import as_pauli_sums
 
     circuit = benchmark_circuit(num_qubits, layers)
     sums, _ = as_pauli_sums("Z" + "I" * (num_qubits - 1), num_qubits)
@@ -202,7 +202,7 @@ def calibrate(devices=None, path: Path | None = None, repeats: int = 3) -> Path:
     """Time micro-benchmarks on ``devices`` (names or Device objects; default: every available
     one), fit each cost model and write the profile; returns its path. Devices whose model has
     nothing to fit (a QPU prices itself) keep their defaults."""
-    from ..devices import available_devices
+    from qfab.backends import available_devices
 
     chosen = [get_device(d) for d in devices] if devices is not None else list(available_devices().values())
     entries = {}

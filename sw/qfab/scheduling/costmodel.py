@@ -27,8 +27,8 @@ import os
 
 import numpy as np
 
-from ..devices.base import Device, Job
-from ..gradients import shifted_circuit_count
+from qfab.backends.base import Device, Job
+from qfab.core.shift import shifted_circuit_count
 
 __all__ = ["CostModel", "CPUCostModel", "FPGACostModel", "QPUCostModel", "GenericCostModel", "cost_model_for",
            "transfer_bytes"]
@@ -110,7 +110,7 @@ class CPUCostModel(CostModel):
     per element of the small block matrices built per set, and per byte moved over the state,
     the time per byte depending on the working set (:data:`BYTE_KNOTS`).
 
-    Where the time goes in the engine (``qfab.engine``), and why each term is there:
+    Where the time goes in the engine (``qfab.backends.cpu``), and why each term is there:
 
     - a fixed price per engine call (Python, argument packing, the numba dispatch; an adjoint
       job makes two calls: values, then the gradient);
@@ -168,8 +168,8 @@ class CPUCostModel(CostModel):
     def features(self, job: Job) -> tuple[float, ...]:
         """The job's counts, one per entry of :attr:`FEATURES`: the prediction is their dot
         product with the parameters."""
-        from ..engine import kernels
-        from ..engine.cpu import runs_over_sets
+        from qfab.backends.cpu import kernels
+        from qfab.backends.cpu.simulator import runs_over_sets
 
         engine = getattr(self.device, "engine", None)
         circuit = job.circuit
@@ -236,7 +236,7 @@ class CPUCostModel(CostModel):
 
 
 def _default_program(circuit):
-    from ..engine import CPUEngine
+    from qfab.backends.cpu import CPUEngine
 
     return CPUEngine().program(circuit)
 

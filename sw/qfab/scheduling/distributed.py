@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import time
 
-from ..devices.base import Device, Job
-from .planner import HOST, Plan
-from .runtime import RunResult, TaskRecord, collect
+from qfab.backends.base import Device, Job, is_registered_instance
+from qfab.scheduling.planner import HOST, Plan
+from qfab.scheduling.runtime import RunResult, TaskRecord, collect
 
 __all__ = ["run_on_dask", "resource_name", "worker_resources", "HOST_RESOURCE"]
 
@@ -31,7 +31,7 @@ def resource_name(device: str) -> str:
 def worker_resources(devices=None) -> dict[str, int]:
     """The resources a worker holding ``devices`` (names or Device objects; default: its
     available ones) declares, with :data:`HOST_RESOURCE` when one of them computes on the host."""
-    from ..devices import available_devices, get_device
+    from qfab.backends import available_devices, get_device
 
     chosen = [get_device(d) for d in devices] if devices is not None else list(available_devices().values())
     resources = {resource_name(device.name): 1 for device in chosen}
@@ -58,7 +58,7 @@ def _import_distributed():
 
 def _execute(device: str | Device, job: Job):
     """On the worker: run the job on its local device and time it there."""
-    from ..devices import get_device
+    from qfab.backends import get_device
 
     start = time.perf_counter()
     result = get_device(device).run([job])[0]
@@ -80,8 +80,6 @@ def _run_on_client(plan: Plan, client, progress: bool | None, save_history: bool
     distributed = _import_distributed()
     from tqdm.auto import tqdm
 
-    from ..devices import _FACTORIES
-
     declared = set()
     for info in client.scheduler_info()["workers"].values():
         declared |= {name for name, amount in info.get("resources", {}).items() if amount > 0}
@@ -90,7 +88,7 @@ def _run_on_client(plan: Plan, client, progress: bool | None, save_history: bool
         raise RuntimeError(f"no Dask worker declares {[resource_name(d) for d in missing]}; start workers with "
                            f"--resources \"{' '.join(resource_name(d) + '=1' for d in missing)}\"")
     live = [d for d in plan.devices if resource_name(d) in declared]
-    spec = {name: (name if name in _FACTORIES and type(device) is _FACTORIES[name] else device)
+    spec = {name: (name if is_registered_instance(device) else device)
             for name, device in plan.devices.items()}
     start = time.perf_counter()
     futures = {}

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..devices.base import Job
+from qfab.backends.base import Job
 
 __all__ = ["History", "signature", "cache_dir", "SCHEMA_VERSION", "MIN_SAMPLES", "SLOW_RATIO"]
 

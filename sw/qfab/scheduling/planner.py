@@ -25,11 +25,11 @@ from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
-from ..devices import Device, get_device
-from ..devices.base import DeviceCapabilityError, Job
-from .costmodel import cost_model_for
-from .history import History
-from .workload import Workload
+from qfab.backends import Device, get_device
+from qfab.backends.base import DeviceCapabilityError, Job
+from qfab.scheduling.costmodel import cost_model_for
+from qfab.scheduling.history import History
+from qfab.scheduling.workload import Workload
 
 __all__ = ["plan", "Plan", "Task", "Estimator"]
 
@@ -48,7 +48,7 @@ class Estimator:
     the device's measured/modelled ratio; says which source it used."""
 
     def __init__(self, devices: list[Device], profile: dict | None = None, history: History | None = None):
-        from .calibrate import load_profile
+        from qfab.scheduling.calibrate import load_profile
 
         profile = load_profile() if profile is None else profile
         self.models = {d.name: cost_model_for(d, profile.get(d.name)) for d in devices}
@@ -346,7 +346,7 @@ def plan(work: Workload, devices=None, profile: dict | None = None, history: His
          split: bool = True) -> Plan:
     """Place every job of ``work`` on ``devices`` (names or Device objects; default: every
     available device) and return the :class:`Plan`."""
-    from ..devices import available_devices
+    from qfab.backends import available_devices
 
     chosen = [get_device(d) for d in devices] if devices is not None else list(available_devices().values())
     if not chosen:

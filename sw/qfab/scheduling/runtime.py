@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..devices.base import JobResult
-from .history import SLOW_RATIO
-from .planner import Plan, Task
+from qfab.backends.base import JobResult
+from qfab.scheduling.history import SLOW_RATIO
+from qfab.scheduling.planner import Plan, Task
 
 __all__ = ["run", "RunResult", "TaskRecord"]
 
@@ -233,7 +233,7 @@ def run(plan: Plan, cluster=None, progress: bool | None = None, timeout_factor: 
     address like ``"tcp://host:8786"`` or a ``dask.distributed.Client``). ``progress``: a tqdm
     bar over tasks (None: only on a terminal)."""
     if cluster is not None:
-        from .distributed import run_on_dask
+        from qfab.scheduling.distributed import run_on_dask
 
         return run_on_dask(plan, cluster, progress=progress, save_history=save_history)
     bar = tqdm(total=len(plan.tasks), desc="qfab", unit="task", disable=None if progress is None else not progress)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..devices.base import Device, Job
+from qfab.backends.base import Device, Job
 
 __all__ = ["Workload", "WorkItem", "EXACT", "exact_accuracy"]
 
@@ -60,7 +60,7 @@ class Workload:
         work = cls()
         for job in jobs:
             if not isinstance(job, Job):
-                raise TypeError(f"from_jobs takes qfab.devices.Job objects, got {type(job).__name__}")
+                raise TypeError(f"from_jobs takes qfab.backends.Job objects, got {type(job).__name__}")
             work.items.append(WorkItem(job, _resolve(accuracy, job)))
         return work
 
@@ -71,12 +71,12 @@ class Workload:
         ``gradient``: True (exact, any method), False/None (values only), or "adjoint" /
         "parameter-shift" to insist on one.
         """
-        from ..api import _circuit, _params
-        from ..observables import as_pauli_sums
+        from qfab.core.inputs import as_circuit, as_params
+        from qfab.core.observables import as_pauli_sums
 
-        circuit = _circuit(circuit)
+        circuit = as_circuit(circuit)
         sums = tuple(as_pauli_sums(observables, circuit.num_qubits)[0]) if observables is not None else ()
-        values, _ = _params(circuit, params_batch)
+        values, _ = as_params(circuit, params_batch)
         if gradient is True:
             method, flexible = "adjoint", True
         elif gradient in (False, None):

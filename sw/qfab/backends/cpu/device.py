@@ -1,0 +1,38 @@
+"""The CPU engine as a qfab device."""
+from __future__ import annotations
+
+import os
+
+import numba
+import numpy as np
+import psutil
+
+from qfab.backends.cpu.simulator import CPUEngine, check_memory
+from qfab.backends.base import Capabilities, DeviceProfile, EngineDevice, Job
+
+
+class CPUDevice(EngineDevice):
+    name = "cpu"
+
+    def __init__(self, width: int | None = None):
+        self.engine = CPUEngine(width)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        free = psutil.virtual_memory().available
+        return Capabilities(
+            max_qubits=int(np.log2(0.9 * free / 16)),  # one complex128 state vector in free memory
+            precisions=("complex128", "complex64"),
+        )
+
+    def check(self, job: Job) -> None:
+        """Refuse, with the numbers, a job whose vectors do not fit in free memory."""
+        vectors = (job.batch if job.want_state or job.shots else 0) + (1 if job.observables else 0)
+        if job.gradient == "adjoint":
+            vectors += len(job.observables)
+        what = "adjoint gradient" if job.gradient == "adjoint" else "statevector" if job.want_state else "simulation"
+        check_memory(job.circuit.num_qubits, vectors, job.dtype, what)
+        super().check(job)
+
+    def profile(self) -> DeviceProfile:
+        return DeviceProfile(self.name, {"cores": os.cpu_count(), "threads": numba.get_num_threads(), "shares_host": True})

@@ -1,0 +1,330 @@
+"""A fused circuit as flat arrays, and the numba drivers that run it.
+
+``compile_program`` turns a :class:`~qfab.core.ir.Circuit` into a tuple of arrays (blocks, their
+gates, fixed matrices, rotation tables) that numba functions can take as one argument. Blocks
+whose gates are all fixed get their matrix once, here; blocks with rotations are rebuilt per
+parameter set inside numba, from the rotation's eigen-decomposition, so a batch of thousands of
+parameter sets never returns to Python.
+
+The gradient is the adjoint method with fusion kept in the backward pass: one fused kernel reads
+``phi`` and every ``lambda`` at a block's output, accumulates the block-local transition matrix
+``R[r, c] = sum_g conj(lambda[g, r]) phi[g, c]`` and un-applies the block. Each gate's
+derivative then costs a few ``2**k x 2**k`` products on ``R`` (moving the gate from the
+"before" to the "after" side), not passes over the state.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from qfab.core import gates
+from qfab.core.ir import Circuit
+from qfab.backends.cpu import kernels
+from qfab.backends.cpu.fusion import fuse
+
+_opts = dict(cache=True, nogil=True)
+
+
+@dataclass(frozen=True)
+class Program:
+    arrays: tuple
+    num_qubits: int
+    num_parameters: int
+    num_blocks: int
+    width: int
+    block_qubits: tuple[tuple[int, ...], ...]
+    block_kinds: tuple[int, ...]
+
+
+def _block_kind(matrices: list[np.ndarray]) -> int:
+    """DIAGONAL if every gate is diagonal, MONOMIAL if every gate permutes with phases, else DENSE."""
+    def off_diagonal(m):
+        return np.count_nonzero(np.abs(m - np.diag(np.diag(m))) > 1e-14)
+
+    if all(off_diagonal(m) == 0 for m in matrices):
+        return kernels.DIAGONAL
+    if all(np.all(np.count_nonzero(np.abs(m) > 1e-14, axis=1) == 1) for m in matrices):
+        return kernels.MONOMIAL
+    return kernels.DENSE
+
+
+def compile_program(circuit: Circuit, width: int) -> Program:
+    ops = circuit.operations
+    blocks = fuse(ops, circuit.num_qubits, width)
+    kmax = max([len(b.qubits) for b in blocks], default=1)
+    gmax = max([len(op.qubits) for op in ops], default=1)
+    nb = len(blocks)
+    b_nq = np.zeros(nb, np.int64)
+    b_qubits = np.zeros((nb, kmax), np.int64)
+    b_offsets = np.zeros((nb, 1 << kmax), np.int64)
+    b_gstart = np.zeros(nb, np.int64)
+    b_gend = np.zeros(nb, np.int64)
+    b_kind = np.zeros(nb, np.int64)
+    b_fixed = np.full(nb, -1, np.int64)
+    b_param = np.zeros(nb, np.int64)
+    ng = len(ops)
+    g_kind = np.full(ng, -1, np.int64)
+    g_nq = np.zeros(ng, np.int64)
+    g_pos = np.zeros((ng, gmax), np.int64)
+    g_param = np.full(ng, -1, np.int64)
+    g_a = np.zeros(ng)
+    g_b = np.zeros(ng)
+    g_mat = np.full(ng, -1, np.int64)
+    gate_mats: list[np.ndarray] = []
+    gate_mat_size = 0
+    block_mat_size = 0
+    probe = np.random.default_rng(0).uniform(-np.pi, np.pi, circuit.num_parameters)
+    slot = 0
+    for bi, block in enumerate(blocks):
+        qubits = sorted(block.qubits)
+        local = {q: j for j, q in enumerate(qubits)}
+        k = len(qubits)
+        b_nq[bi] = k
+        b_qubits[bi, :k] = qubits
+        for m in range(1 << k):
+            b_offsets[bi, m] = sum(((m >> j) & 1) << qubits[j] for j in range(k))
+        b_gstart[bi] = slot
+        for gi in block.gates:
+            op = ops[gi]
+            g_nq[slot] = len(op.qubits)
+            g_pos[slot, : len(op.qubits)] = [local[q] for q in op.qubits]
+            if op.param is not None:
+                g_kind[slot] = gates.ROTATION_KINDS[op.name].code
+                g_param[slot], g_a[slot], g_b[slot] = op.param.index, op.param.a, op.param.b
+                b_param[bi] = 1
+            else:
+                g_mat[slot] = gate_mat_size
+                gate_mats.append(op.matrix.ravel())
+                gate_mat_size += op.matrix.size
+            slot += 1
+        b_gend[bi] = slot
+        b_kind[bi] = _block_kind([ops[gi].unitary(probe) for gi in block.gates])
+        if not b_param[bi]:
+            b_fixed[bi] = block_mat_size  # filled by _fill_fixed_blocks once the arrays exist
+            block_mat_size += 1 << (2 * k)
+    gate_buf = np.concatenate(gate_mats) if gate_mats else np.zeros(1, np.complex128)
+    arrays = (
+        b_nq, b_qubits, b_offsets, b_gstart, b_gend, b_kind, b_fixed, b_param,
+        g_kind, g_nq, g_pos, g_param, g_a, g_b, g_mat,
+        gate_buf, np.zeros(max(block_mat_size, 1), np.complex128),
+        gates.KIND_EIGVEC, gates.KIND_EIGVAL,
+    )
+    _fill_fixed_blocks(arrays, np.zeros(max(circuit.num_parameters, 1)))
+    return Program(
+        arrays=arrays,
+        num_qubits=circuit.num_qubits,
+        num_parameters=circuit.num_parameters,
+        num_blocks=nb,
+        width=width,
+        block_qubits=tuple(tuple(sorted(b.qubits)) for b in blocks),
+        block_kinds=tuple(int(x) for x in b_kind),
+    )
+
+
+# ----------------------------------------------------------------------------- small matrices
+
+
+@njit(**_opts)
+def apply_to_rows(mat, u, pos, gq):
+    """``mat <- (u on local bits pos) @ mat`` for a block-local matrix (rows are local indices)."""
+    dim = mat.shape[0]
+    gdim = 1 << gq
+    mask = 0
+    for j in range(gq):
+        mask |= 1 << pos[j]
+    idx = np.empty(gdim, np.int64)
+    col = np.empty(gdim, mat.dtype)
+    for r in range(dim):
+        if r & mask:
+            continue
+        for m in range(gdim):
+            i = r
+            for j in range(gq):
+                if (m >> j) & 1:
+                    i |= 1 << pos[j]
+            idx[m] = i
+        for c in range(mat.shape[1]):
+            for m in range(gdim):
+                col[m] = mat[idx[m], c]
+            for m in range(gdim):
+                acc = 0j
+                for l in range(gdim):
+                    acc += u[m, l] * col[l]
+                mat[idx[m], c] = acc
+
+
+@njit(**_opts)
+def embedded_trace(u, mat, pos, gq):
+    """``sum_{r,c} (u on local bits pos, identity elsewhere)[r, c] * mat[r, c]``."""
+    dim = mat.shape[0]
+    gdim = 1 << gq
+    mask = 0
+    for j in range(gq):
+        mask |= 1 << pos[j]
+    total = 0j
+    for e in range(dim):
+        if e & mask:
+            continue
+        for a in range(gdim):
+            ra = e
+            for j in range(gq):
+                if (a >> j) & 1:
+                    ra |= 1 << pos[j]
+            for b in range(gdim):
+                cb = e
+                for j in range(gq):
+                    if (b >> j) & 1:
+                        cb |= 1 << pos[j]
+                total += u[a, b] * mat[ra, cb]
+    return total
+
+
+@njit(**_opts)
+def gate_matrix(arrays, gi, theta, derivative):
+    """Matrix (or its derivative by the angle) of gate ``gi`` at parameters ``theta``."""
+    g_kind, g_nq, g_param, g_a, g_b, g_mat, gate_buf = arrays[8], arrays[9], arrays[11], arrays[12], arrays[13], arrays[14], arrays[15]
+    eigvec, eigval = arrays[17], arrays[18]
+    dim = 1 << g_nq[gi]
+    if g_kind[gi] < 0:
+        return gate_buf[g_mat[gi]: g_mat[gi] + dim * dim].reshape((dim, dim))
+    kind = g_kind[gi]
+    angle = g_a[gi] * theta[g_param[gi]] + g_b[gi]
+    out = np.zeros((dim, dim), np.complex128)
+    for s in range(dim):
+        phase = np.exp(-0.5j * angle * eigval[kind, s])
+        if derivative:
+            phase *= -0.5j * eigval[kind, s]
+        for r in range(dim):
+            vr = eigvec[kind, r, s] * phase
+            for c in range(dim):
+                out[r, c] += vr * np.conj(eigvec[kind, c, s])
+    return out
+
+
+@njit(**_opts)
+def build_block(arrays, bi, theta):
+    b_nq, b_gstart, b_gend, g_pos, g_nq = arrays[0], arrays[3], arrays[4], arrays[10], arrays[9]
+    dim = 1 << b_nq[bi]
+    mat = np.zeros((dim, dim), np.complex128)
+    for r in range(dim):
+        mat[r, r] = 1.0
+    for gi in range(b_gstart[bi], b_gend[bi]):
+        apply_to_rows(mat, gate_matrix(arrays, gi, theta, False), g_pos[gi], g_nq[gi])
+    return mat
+
+
+@njit(**_opts)
+def block_matrix(arrays, bi, theta):
+    b_nq, b_fixed, block_buf = arrays[0], arrays[6], arrays[16]
+    if b_fixed[bi] < 0:
+        return build_block(arrays, bi, theta)
+    dim = 1 << b_nq[bi]
+    return block_buf[b_fixed[bi]: b_fixed[bi] + dim * dim].reshape((dim, dim))
+
+
+@njit(**_opts)
+def _fill_fixed_blocks(arrays, theta):
+    b_fixed, block_buf = arrays[6], arrays[16]
+    for bi in range(b_fixed.shape[0]):
+        if b_fixed[bi] >= 0:
+            mat = build_block(arrays, bi, theta)
+            block_buf[b_fixed[bi]: b_fixed[bi] + mat.size] = mat.ravel()
+
+
+# ----------------------------------------------------------------------------- drivers
+
+
+@njit(**_opts)
+def forward(arrays, theta, psi, parallel):
+    """``psi <- U(theta)|0>`` (without the global phase)."""
+    b_nq, b_qubits, b_offsets, b_kind = arrays[0], arrays[1], arrays[2], arrays[5]
+    psi[:] = 0
+    psi[0] = 1
+    for bi in range(b_nq.shape[0]):
+        kernels.apply_block(psi, block_matrix(arrays, bi, theta), b_kind[bi], b_qubits[bi], b_nq[bi], b_offsets[bi], parallel)
+
+
+@njit(**_opts)
+def expectations(psi, x_all, z_all, pre_all, starts, out, parallel):
+    for o in range(starts.shape[0] - 1):
+        s, e = starts[o], starts[o + 1]
+        out[o] = kernels.pauli_expectation(psi, x_all[s:e], z_all[s:e], pre_all[s:e], parallel).real
+
+
+@njit(**_opts)
+def adjoint(arrays, theta, psi, lams, x_all, z_all, pre_all, starts, grad, parallel):
+    """Gradient of every observable by every parameter; ``psi`` holds ``U(theta)|0>`` on entry."""
+    b_nq, b_qubits, b_offsets, b_gstart, b_gend, b_param = arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[7]
+    g_nq, g_pos, g_param, g_a, g_kind = arrays[9], arrays[10], arrays[11], arrays[12], arrays[8]
+    num_obs = starts.shape[0] - 1
+    for o in range(num_obs):
+        s, e = starts[o], starts[o + 1]
+        kernels.apply_pauli_sum(psi, lams[o], x_all[s:e], z_all[s:e], pre_all[s:e], parallel)
+    grad[:, :] = 0.0
+    for bi in range(b_nq.shape[0] - 1, -1, -1):
+        mat = block_matrix(arrays, bi, theta)
+        mat_adj = np.ascontiguousarray(mat.conj().T)
+        reduce = b_param[bi] == 1
+        trans = kernels.unapply_and_reduce(psi, lams, mat_adj, b_qubits[bi], b_nq[bi], b_offsets[bi], reduce, parallel)
+        if not reduce:
+            continue
+        for gi in range(b_gend[bi] - 1, b_gstart[bi] - 1, -1):
+            u = gate_matrix(arrays, gi, theta, False)
+            u_adj = np.ascontiguousarray(u.conj().T)
+            u_t = np.ascontiguousarray(u.T)
+            for o in range(num_obs):
+                apply_to_rows(trans[o].T, u_adj, g_pos[gi], g_nq[gi])  # R <- R conj(U): U leaves "before"
+            if g_kind[gi] >= 0:
+                du = gate_matrix(arrays, gi, theta, True)
+                for o in range(num_obs):
+                    grad[o, g_param[gi]] += 2.0 * g_a[gi] * embedded_trace(du, trans[o], g_pos[gi], g_nq[gi]).real
+            for o in range(num_obs):
+                apply_to_rows(trans[o], u_t, g_pos[gi], g_nq[gi])  # R <- U^T R: U joins "after"
+
+
+@njit(parallel=True, **_opts)
+def forward_batch_over_sets(arrays, thetas, out):
+    for b in prange(thetas.shape[0]):
+        forward(arrays, thetas[b], out[b], False)
+
+
+@njit(**_opts)
+def forward_batch_over_amplitudes(arrays, thetas, out):
+    for b in range(thetas.shape[0]):
+        forward(arrays, thetas[b], out[b], True)
+
+
+@njit(parallel=True, **_opts)
+def expect_batch_over_sets(arrays, thetas, work, x_all, z_all, pre_all, starts, out):
+    """``work[w]`` is worker w's state; workers take contiguous slices of the batch (buffers are
+    passed in, not allocated inside ``prange``, where numba may hoist them into one shared array)."""
+    workers, batch = work.shape[0], thetas.shape[0]
+    for w in prange(workers):
+        for b in range(w * batch // workers, (w + 1) * batch // workers):
+            forward(arrays, thetas[b], work[w], False)
+            expectations(work[w], x_all, z_all, pre_all, starts, out[b], False)
+
+
+@njit(**_opts)
+def expect_batch_over_amplitudes(arrays, thetas, psi, x_all, z_all, pre_all, starts, out):
+    for b in range(thetas.shape[0]):
+        forward(arrays, thetas[b], psi, True)
+        expectations(psi, x_all, z_all, pre_all, starts, out[b], True)
+
+
+@njit(parallel=True, **_opts)
+def gradient_batch_over_sets(arrays, thetas, work, lam_work, x_all, z_all, pre_all, starts, grads):
+    workers, batch = work.shape[0], thetas.shape[0]
+    for w in prange(workers):
+        for b in range(w * batch // workers, (w + 1) * batch // workers):
+            forward(arrays, thetas[b], work[w], False)
+            adjoint(arrays, thetas[b], work[w], lam_work[w], x_all, z_all, pre_all, starts, grads[b], False)
+
+
+@njit(**_opts)
+def gradient_batch_over_amplitudes(arrays, thetas, psi, lams, x_all, z_all, pre_all, starts, grads):
+    for b in range(thetas.shape[0]):
+        forward(arrays, thetas[b], psi, True)
+        adjoint(arrays, thetas[b], psi, lams, x_all, z_all, pre_all, starts, grads[b], True)

@@ -1,0 +1,191 @@
+"""Ways to move a gate program to a qfab core and the beats back.
+
+- :class:`ModelTransport`: the bit-accurate model (``qfab_hw.CoreModel``) with closed-form cycles;
+  fast enough for the demo and large batches.
+- :class:`VerilatorTransport`: the RTL itself, simulated by Verilator and driven by cocotb's AXI
+  models (needs a source checkout: it builds from ``hw/`` and runs ``sim/``).
+- :class:`PynqTransport`: a PYNQ board: the overlay named in ``bitstreams/manifest.toml``,
+  ``pynq.allocate`` buffers, the AXI DMA and the core's AXI-Lite registers.
+
+All three return a :class:`~.driver.CoreRun` for the same words, with the same bits.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+from qfab_hw import CoreModel, CoreParams, ErrorCode
+from qfab_hw.registers import (CONTROL_RESET, CONTROL_START, STATUS_BUSY, STATUS_ERROR_SHIFT, STATUS_OVERFLOW,
+                               Register)
+
+from qfab.backends.fpga.driver import CoreRun, FPGAError
+
+__all__ = ["Transport", "ModelTransport", "VerilatorTransport", "PynqTransport", "FPGATimeoutError"]
+
+
+class FPGATimeoutError(FPGAError):
+    """A bounded wait ran out: the DMA or the core never finished."""
+
+
+def params_from_build_word(word: int) -> CoreParams:
+    return CoreParams(max_qubits=word & 0xFF, lanes=(word >> 8) & 0xFF, width=(word >> 16) & 0xFF)
+
+
+class Transport(ABC):
+    name = "transport"
+    params: CoreParams
+
+    @abstractmethod
+    def execute(self, words, beats_expected: int, timeout_s: float) -> CoreRun:
+        """Run one program: ``words`` are 64-bit words, a uint64 array from the driver (a list of
+        ints works too)."""
+
+
+class ModelTransport(Transport):
+    name = "model"
+
+    def __init__(self, params: CoreParams):
+        self.params = params
+        self.model = CoreModel(params)
+
+    def execute(self, words, beats_expected, timeout_s) -> CoreRun:
+        start = time.perf_counter()
+        result = self.model.run(np.asarray(words, dtype=np.uint64).tolist())  # Python ints: the model's arithmetic
+        return CoreRun(result.beats, result.error, result.overflow, result.cycles, time.perf_counter() - start)
+
+
+def _repository_sim_dir() -> Path:
+    import qfab_hw
+
+    sim = Path(qfab_hw.__file__).resolve().parents[2] / "sim"
+    if not (sim / "rtl_build.py").exists():
+        raise FPGAError(f"the Verilator transport needs qfab's source checkout (sim/ next to hw/); not found at {sim}")
+    return sim
+
+
+class VerilatorTransport(Transport):
+    """The RTL under Verilator: one cocotb run per program, the build cached between runs.
+
+    The simulation runs in a child process (cocotb owns the simulator's event loop), so a hang
+    is bounded by ``timeout_s`` like a DMA wait on a board.
+    """
+
+    name = "verilator"
+
+    def __init__(self, params: CoreParams):
+        self.params = params
+        self.sim_dir = _repository_sim_dir()
+        self._build_dir = None
+
+    def build_dir(self) -> Path:
+        if self._build_dir is None:
+            if str(self.sim_dir) not in sys.path:
+                sys.path.insert(0, str(self.sim_dir))
+            from rtl_build import build_core
+
+            self._build_dir = build_core(self.params)
+        return self._build_dir
+
+    def execute(self, words, beats_expected, timeout_s) -> CoreRun:
+        build_dir = self.build_dir()
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="qfab-verilator-") as tmp:
+            program, result = Path(tmp) / "program.json", Path(tmp) / "result.json"
+            program.write_text(json.dumps({"words": np.asarray(words, dtype=np.uint64).tolist(), "beats": beats_expected}))
+            command = [sys.executable, str(self.sim_dir / "run_program.py"), str(build_dir), str(program), str(result)]
+            try:
+                completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+            except subprocess.TimeoutExpired as err:
+                raise FPGATimeoutError(f"the Verilator simulation did not finish within {timeout_s:.0f} s") from err
+            if completed.returncode != 0 or not result.exists():
+                tail = (completed.stdout + completed.stderr)[-2000:]
+                raise FPGAError(f"the Verilator simulation failed (exit {completed.returncode}):\n{tail}")
+            data = json.loads(result.read_text())
+        return CoreRun(data["beats"], ErrorCode(data["error"]), data["overflow"], data["cycles"], time.perf_counter() - start)
+
+
+class PynqTransport(Transport):
+    """A PYNQ board. ``pynq_module`` defaults to the real ``pynq`` (an extra: it pins numpy<2)."""
+
+    name = "pynq"
+
+    def __init__(self, board: str, params: CoreParams | None = None, manifest: Path | None = None,
+                 pynq_module=None):
+        from qfab_hw.bitstream import MANIFEST, load_manifest
+
+        manifest = Path(manifest or MANIFEST)
+        self.pynq = pynq_module or self._import_pynq()
+        candidates = [o for o in load_manifest(manifest) if o.board == board and (params is None or o.params == params)]
+        if not candidates:
+            wanted = f"board {board!r}" + (f" with {params}" if params else "")
+            raise FPGAError(f"no overlay for {wanted} in {manifest}; build one with `make bitstream BOARD={board}`")
+        overlay = candidates[0]
+        bitfile = manifest.parent / overlay.bit
+        if not overlay.built and pynq_module is None:
+            raise FPGAError(f"overlay {overlay.name} is listed but not built ({bitfile} missing); run `make bitstream BOARD={board}`")
+        self.overlay = self.pynq.Overlay(str(bitfile))
+        self.dma = self.overlay.axi_dma
+        self.registers = self.overlay.qfab
+        build = params_from_build_word(self.registers.read(Register.BUILD))
+        if build != overlay.params:
+            raise FPGAError(f"the loaded bitstream reports {build}, but the manifest's {overlay.name} is {overlay.params}: "
+                            "wrong or stale overlay")
+        self.params = build
+
+    @staticmethod
+    def _import_pynq():
+        try:
+            return importlib.import_module("pynq")
+        except ImportError as err:
+            raise FPGAError("the PYNQ transport needs the `pynq` package, which runs on the board "
+                            "(pip install 'qfab[pynq]' there; it pins numpy<2)") from err
+
+    def _wait(self, channel, deadline: float, what: str) -> None:
+        while not channel.idle:
+            if time.monotonic() > deadline:
+                raise FPGATimeoutError(f"{what} did not complete before the deadline; reset the core (CONTROL.RESET)")
+            time.sleep(1e-4)
+
+    def execute(self, words, beats_expected, timeout_s) -> CoreRun:
+        start = time.perf_counter()
+        deadline = time.monotonic() + timeout_s
+        send = self.pynq.allocate(shape=(len(words),), dtype=np.uint64)
+        receive = self.pynq.allocate(shape=(max(beats_expected, 1),), dtype=np.uint64)
+        try:
+            send[:] = np.asarray(words, dtype=np.uint64)
+            self.dma.recvchannel.transfer(receive)
+            self.dma.sendchannel.transfer(send)
+            self.registers.write(Register.CONTROL, 1 << CONTROL_START)
+            self._wait(self.dma.sendchannel, deadline, "the DMA send (MM2S)")
+            if beats_expected:
+                self._wait(self.dma.recvchannel, deadline, "the DMA receive (S2MM)")
+            while (status := self.registers.read(Register.STATUS)) >> STATUS_BUSY & 1:
+                if time.monotonic() > deadline:
+                    self.registers.write(Register.CONTROL, 1 << CONTROL_RESET)
+                    raise FPGATimeoutError("the core stayed busy past the deadline; it was reset")
+                time.sleep(1e-4)
+            cycles = self.registers.read(Register.CYCLES_LO) | self.registers.read(Register.CYCLES_HI) << 32
+            beats = [int(b) for b in np.asarray(receive)[:beats_expected]]
+        finally:
+            send.freebuffer()
+            receive.freebuffer()
+        error = ErrorCode((status >> STATUS_ERROR_SHIFT) & 0xFF)
+        return CoreRun(beats, error, bool(status >> STATUS_OVERFLOW & 1), cycles, time.perf_counter() - start)
+
+
+def make_transport(kind: str, params: CoreParams, **options) -> Transport:
+    if kind == "model":
+        return ModelTransport(params)
+    if kind == "verilator":
+        return VerilatorTransport(params)
+    if kind == "pynq":
+        return PynqTransport(options.pop("board", os.environ.get("QFAB_BOARD", "pynq-z2")), params, **options)
+    raise ValueError(f"unknown FPGA transport {kind!r}; use 'model', 'verilator' or 'pynq'")

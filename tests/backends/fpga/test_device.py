@@ -1,0 +1,222 @@
+"""The FPGA device: the same circuits on cpu and fpga agree within the predicted fixed-point
+error; model, Verilator and PYNQ transports return the same bits; faults become errors."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from qiskit import QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp, Statevector
+from qfab_hw import CoreParams, ErrorCode
+
+import qfab
+from qfab.backends import DeviceCapabilityError, Job
+from qfab.backends.fpga import (FPGADevice, FPGAError, FPGAOverflowError, FPGATimeoutError, ModelTransport,
+                               PynqTransport, VerilatorTransport)
+from qfab.backends.fpga.driver import CoreRun
+from qfab.core.observables import as_pauli_sums
+from qfab.core.observables import PauliSum
+
+from tests.support.circuits import hardware_efficient, random_circuits
+from tests.support.pynq_standin import PynqStandin
+
+SIM_PARAMS = CoreParams(max_qubits=8, lanes=1, width=18)  # the build the RTL tests use too
+
+
+def bind(qc, values):
+    return qc.assign_parameters(dict(zip(qc.parameters, values)))
+
+
+def amplitude_tolerance(device, circ):
+    """sqrt of 10x the infidelity the fixed-point law predicts, plus an LSB."""
+    return float(np.sqrt(10 * device.predicted_infidelity(circ))) + 2.0 ** -(device.params.width - 2)
+
+
+@given(qc=random_circuits(max_qubits=6, max_gates=25), seed=st.integers(0, 2**16))
+def test_statevector_agrees_with_qiskit_within_predicted_error(qc, seed):
+    device = FPGADevice("model", SIM_PARAMS)
+    values = np.random.default_rng(seed).uniform(-np.pi, np.pi, qc.num_parameters)
+    circ = qfab.from_qiskit(qc)
+    psi = qfab.statevector(circ, values, device=device)
+    reference = Statevector(bind(qc, values)).data
+    assert np.max(np.abs(psi - reference)) <= amplitude_tolerance(device, circ)
+
+
+def test_expectations_and_gradients_agree_with_cpu():
+    device = FPGADevice("model", SIM_PARAMS)
+    qc = hardware_efficient(5, 2)
+    qc.rzz(0.3, 0, 4)
+    qc.crx(0.2, 1, 3)
+    circ = qfab.from_qiskit(qc)
+    obs = [SparsePauliOp(["ZIIII", "IXYII", "YYZXI", "IIIII"], [1.0, 0.5, -0.3, 0.2]), SparsePauliOp("XXXXX")]
+    values = np.random.default_rng(4).uniform(-np.pi, np.pi, (3, circ.num_parameters))
+    tolerance = 4 * amplitude_tolerance(device, circ) * 2.0
+    np.testing.assert_allclose(qfab.expectation(circ, obs, values, device=device), qfab.expectation(circ, obs, values), atol=tolerance)
+    fpga_grad = qfab.gradient(circ, obs[0], values[0], device=device, method="parameter-shift")
+    np.testing.assert_allclose(fpga_grad, qfab.gradient(circ, obs[0], values[0]), atol=4 * tolerance)
+
+
+def test_a_batch_or_a_whole_gradient_is_one_program():
+    transport = ModelTransport(SIM_PARAMS)
+    calls = []
+    original = transport.execute
+    transport.execute = lambda *a: calls.append(1) or original(*a)
+    device = FPGADevice(transport)
+    circ = qfab.from_qiskit(hardware_efficient(3, 2))
+    values = np.random.default_rng(0).uniform(-1, 1, (4, circ.num_parameters))
+    qfab.gradient(circ, SparsePauliOp("ZZZ"), values, device=device, method="parameter-shift")
+    assert len(calls) == 1
+
+
+def test_global_phase_and_synthesised_gates_match_qiskit():
+    qc = QuantumCircuit(3)
+    qc.h(0)
+    qc.ccx(0, 1, 2)
+    qc.iswap(0, 2)
+    qc.global_phase = 0.7
+    device = FPGADevice("model", SIM_PARAMS)
+    circ = qfab.from_qiskit(qc)
+    np.testing.assert_allclose(qfab.statevector(circ, device=device), Statevector(qc).data, atol=amplitude_tolerance(device, circ))
+
+
+def test_refusals_before_running():
+    device = FPGADevice("model", SIM_PARAMS)
+    big = qfab.from_qiskit(hardware_efficient(9, 1))
+    with pytest.raises(DeviceCapabilityError, match="at most 8 qubits; the circuit has 9"):
+        qfab.statevector(big, np.zeros(big.num_parameters), device=device)
+    small = qfab.from_qiskit(hardware_efficient(2, 1))
+    with pytest.raises(DeviceCapabilityError, match="cannot compute gradients by 'adjoint'"):
+        qfab.gradient(small, SparsePauliOp("ZZ"), np.zeros(4), device=device)
+
+
+class FlagTransport(ModelTransport):
+    """The model, with the STATUS flags a faulty run would set."""
+
+    def __init__(self, params, error=ErrorCode.NONE, overflow=False):
+        super().__init__(params)
+        self.flags = (error, overflow)
+
+    def execute(self, words, beats_expected, timeout_s):
+        run = super().execute(words, beats_expected, timeout_s)
+        return CoreRun(run.beats, self.flags[0], self.flags[1], run.cycles)
+
+
+def test_core_flags_become_errors_naming_the_circuit():
+    circ = qfab.from_qiskit(hardware_efficient(2, 1))
+    job = Job(circ, np.zeros((1, 4)), want_state=True)
+    with pytest.raises(FPGAOverflowError, match=r"overflow .*qfab.Circuit\(num_qubits=2"):
+        FPGADevice(FlagTransport(SIM_PARAMS, overflow=True)).run([job])
+    with pytest.raises(FPGAError, match="error NO_STATE"):
+        FPGADevice(FlagTransport(SIM_PARAMS, error=ErrorCode.NO_STATE)).run([job])
+
+
+def test_observable_groups_share_a_pass():
+    from qfab.backends.fpga.compiler import measurement_groups
+
+    sums = [PauliSum.from_sparse_pauli_op(SparsePauliOp(["ZZI", "IZZ", "XII", "IXX"]))]
+    groups = measurement_groups(sums, 3)
+    assert [sorted(basis.items()) for basis, _ in groups] == [[(0, "Z"), (1, "Z"), (2, "Z")], [(0, "X"), (1, "X"), (2, "X")]]
+
+
+# ----------------------------------------------------------------------------- RTL paths
+
+verilator = [pytest.mark.verilator, pytest.mark.xdist_group("verilator")]
+
+
+@pytest.fixture(scope="module")
+def rtl():
+    transport = VerilatorTransport(SIM_PARAMS)
+    transport.build_dir()
+    return transport
+
+
+@pytest.mark.verilator
+@pytest.mark.xdist_group("verilator")
+@settings(max_examples=4)
+@given(qc=random_circuits(min_qubits=1, max_qubits=4, max_gates=12), seed=st.integers(0, 2**16))
+def test_verilator_returns_the_models_bits(rtl, qc, seed):
+    circ = qfab.from_qiskit(qc)
+    values = np.random.default_rng(seed).uniform(-np.pi, np.pi, (2, circ.num_parameters))
+    model = qfab.statevector(circ, values, device=FPGADevice("model", SIM_PARAMS))
+    simulated = qfab.statevector(circ, values, device=FPGADevice(rtl))
+    assert np.array_equal(model, simulated)
+
+
+@pytest.fixture
+def sim_manifest(tmp_path):
+    """A manifest listing an overlay of the simulated build, as `make bitstream` would write it."""
+    from qfab_hw.bitstream import Overlay, overlay_name, write_manifest
+
+    name = overlay_name("pynq-z2", SIM_PARAMS)
+    overlay = Overlay(name, "pynq-z2", SIM_PARAMS.max_qubits, SIM_PARAMS.lanes, SIM_PARAMS.width, 1,
+                      f"{name}.bit", f"{name}.hwh", built=False)
+    write_manifest([overlay], tmp_path / "manifest.toml")
+    return tmp_path / "manifest.toml"
+
+
+@pytest.mark.verilator
+@pytest.mark.xdist_group("verilator")
+def test_pynq_transport_on_the_rtl_returns_the_models_bits(rtl, sim_manifest):
+    standin = PynqStandin(rtl)
+    transport = PynqTransport("pynq-z2", manifest=sim_manifest, pynq_module=standin)
+    device = FPGADevice(transport)
+    qc = hardware_efficient(3, 2)
+    circ = qfab.from_qiskit(qc)
+    values = np.random.default_rng(1).uniform(-np.pi, np.pi, (2, circ.num_parameters))
+    obs = SparsePauliOp(["ZIZ", "XXI"], [0.7, -0.4])
+    model = FPGADevice("model", SIM_PARAMS)
+    assert np.array_equal(qfab.expectation(circ, obs, values, device=device), qfab.expectation(circ, obs, values, device=model))
+    assert standin.loaded and standin.loaded[0].endswith(".bit") and standin.runs == 1
+    assert device.last_cycles == model.last_cycles > 0
+
+
+@pytest.mark.verilator
+@pytest.mark.xdist_group("verilator")
+def test_pynq_dma_that_never_completes_times_out(rtl, sim_manifest):
+    standin = PynqStandin(rtl, hang=True)
+    device = FPGADevice(PynqTransport("pynq-z2", manifest=sim_manifest, pynq_module=standin), timeout_s=0.5)
+    circ = qfab.from_qiskit(hardware_efficient(2, 1))
+    with pytest.raises(FPGATimeoutError, match="DMA receive"):
+        qfab.statevector(circ, np.zeros(4), device=device)
+
+
+def test_pynq_refuses_missing_and_mismatched_overlays():
+    with pytest.raises(FPGAError, match="no overlay for board 'zedboard'"):
+        PynqTransport("zedboard", pynq_module=PynqStandin(ModelTransport(SIM_PARAMS)))
+    wrong = PynqStandin(ModelTransport(SIM_PARAMS), reported_params=CoreParams(max_qubits=10, lanes=2, width=16))
+    with pytest.raises(FPGAError, match="wrong or stale overlay"):
+        PynqTransport("pynq-z2", pynq_module=wrong)
+    with pytest.raises(FPGAError, match="needs the `pynq` package"):
+        PynqTransport("pynq-z2")
+
+
+@settings(max_examples=15, deadline=None)
+@given(qc=random_circuits(max_qubits=5, max_gates=20), batch=st.integers(1, 3), gradient=st.booleans(),
+       lanes=st.sampled_from([1, 2]))
+def test_program_counts_equal_the_cores_cycles_words_and_beats(qc, batch, gradient, lanes):
+    """The planner's and the co-design's counts, from the closed form, match what the core counted."""
+    circ = qfab.from_qiskit(qc)
+    # A parameter with a zero coefficient is a constant gate that its shifts turn into a phase:
+    # the one case where shifted circuits carry other instructions than the unshifted one.
+    if circ.num_qubits < 2 or any(op.param is not None and op.param.a == 0 for op in circ.operations):
+        return
+    device = FPGADevice("model", CoreParams(max_qubits=6, lanes=lanes, width=18))
+    sums = tuple(as_pauli_sums("Z" * circ.num_qubits, circ.num_qubits)[0])
+    values = np.random.default_rng(batch).uniform(0.1, 3.0, (batch, circ.num_parameters))
+    job = Job(circ, values, sums, gradient="parameter-shift" if gradient and circ.num_parameters else None)
+    predicted = device.program_counts(job)
+    device.run([job])
+    assert predicted == (device.last_cycles, device.last_words, device.last_beats)
+
+
+def test_expectation_error_law_bounds_measured_errors():
+    """rms error of <Z> within a factor 2 of 0.4·sqrt(passes)·2^-F, and below the 3-sigma bound."""
+    from qfab.qml.ansatz import build_ansatz
+
+    for width in (14, 18):
+        circ = qfab.from_qiskit(build_ansatz("hea", 6, 3).qiskit_circuit)
+        device = FPGADevice("model", CoreParams(max_qubits=6, lanes=1, width=width))
+        values = np.random.default_rng(width).uniform(0, 2 * np.pi, (60, circ.num_parameters))
+        errors = (qfab.expectation(circ, "ZIIIII", values, device=device) - qfab.expectation(circ, "ZIIIII", values)).ravel()
+        rms = float(np.sqrt(np.mean(errors**2)))
+        law = device.predicted_error(circ) / 3
+        assert law / 2 < rms < 2 * law
+        assert np.abs(errors).max() < device.predicted_error(circ)
