@@ -11,7 +11,8 @@ import pytest
 import qfab
 from qfab.scheduling.calibrate import PROFILE_SCHEMA, benchmark_circuit, benchmark_job, calibrate, load_profile
 from qfab.scheduling.history import History
-from tests.support.scheduling_fakes import HOST_METER, FakeDevice
+from tests.support.scheduling_fakes import (HOST_METER, FakeDevice, assert_matches_engine, engine_results,
+                                            loopback_cluster_options)
 
 
 @pytest.fixture(autouse=True)
@@ -29,23 +30,12 @@ def _mixed_work():
     return work
 
 
-def _check_against_direct(work, result):
-    for item, job_result in zip(work.items, result.results):
-        job = item.job
-        observables = list(job.observables)
-        expected = qfab.backends.get_device("cpu").engine.expectation(job.circuit, observables, job.params)
-        np.testing.assert_allclose(job_result.expectations, expected, atol=1e-10)
-        if job.gradient:
-            gradient = qfab.backends.get_device("cpu").engine.adjoint_gradient(job.circuit, observables, job.params)
-            np.testing.assert_allclose(job_result.gradients, gradient, atol=1e-9)
-
-
 def test_results_in_job_order_equal_direct_calls_with_provenance():
     work = _mixed_work()
     devices = [FakeDevice("fast", 2e-4, 1e-3), FakeDevice("slow", 6e-4, 1e-3), "cpu"]
     plan = qfab.plan(work, devices=devices, history=History())
     result = qfab.run(plan, progress=False)
-    _check_against_direct(work, result)
+    assert_matches_engine(result, engine_results(work))
     for index, records in enumerate(result.provenance):
         assert sum(r.rows[1] - r.rows[0] for r in records) == work.items[index].job.batch
         assert all(r.measured_s > 0 and r.device in plan.devices for r in records)
@@ -83,7 +73,7 @@ def test_failed_device_tasks_move_with_nothing_lost_or_duplicated(fault):
     plan = qfab.plan(work, devices=[broken, healthy], history=History())
     assert any(t.device == "broken" for t in plan.tasks)
     result = qfab.run(plan, progress=False, timeout_factor=5.0, min_timeout_s=0.3)
-    _check_against_direct(work, result)
+    assert_matches_engine(result, engine_results(work))
     records = [r for rs in result.provenance for r in rs]
     assert sorted(r.task for r in records) == sorted(t.id for t in plan.tasks)  # each task once
     assert all(r.device == "healthy" for r in records)
@@ -129,10 +119,11 @@ def test_dask_local_cluster_runs_the_plan():
     devices = [FakeDevice("left", 1e-4), FakeDevice("right", 2e-4, fail_on_call=1)]
     plan = qfab.plan(work, devices=devices, history=History())
     resources = {resource_name("left"): 1, resource_name("right"): 1}
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None,
-                                  resources=resources) as cluster, distributed.Client(cluster) as client:
+    with distributed.LocalCluster(**loopback_cluster_options(n_workers=1, threads_per_worker=2, processes=False,
+                                                             resources=resources)) as cluster, \
+            distributed.Client(cluster) as client:
         result = qfab.run(plan, cluster=client, progress=False)
-    _check_against_direct(work, result)
+    assert_matches_engine(result, engine_results(work))
     assert len(result.results) == len(work)
 
 
@@ -189,7 +180,7 @@ def test_runtime_never_runs_two_host_sharing_devices_at_once():
     work, plan = _host_sharing_plan()
     result = qfab.run(plan, progress=False, save_history=False)
     assert HOST_METER.most == 1
-    _check_against_direct(work, result)
+    assert_matches_engine(result, engine_results(work))
 
 
 def test_dask_runs_host_sharing_devices_one_at_a_time():
@@ -200,11 +191,12 @@ def test_dask_runs_host_sharing_devices_one_at_a_time():
     work, plan = _host_sharing_plan()
     resources = worker_resources(list(plan.devices.values()))
     assert resources[HOST_RESOURCE] == 1
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None,
-                                  resources=resources) as cluster, distributed.Client(cluster) as client:
+    with distributed.LocalCluster(**loopback_cluster_options(n_workers=1, threads_per_worker=2, processes=False,
+                                                             resources=resources)) as cluster, \
+            distributed.Client(cluster) as client:
         result = qfab.run(plan, cluster=client, progress=False, save_history=False)
     assert HOST_METER.most == 1
-    _check_against_direct(work, result)
+    assert_matches_engine(result, engine_results(work))
 
 
 def test_history_ratios_belong_to_the_model_that_was_corrected(tmp_path):
@@ -234,8 +226,8 @@ def test_dask_cluster_by_address_runs_on_worker_processes():
     work.add(circuit, "ZIII", values, gradient=False)
     work.add(circuit, "IIZI", values, gradient=True)
     plan = qfab.plan(work, devices=["cpu"], history=History())
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  resources=worker_resources(["cpu"])) as cluster:
+    with distributed.LocalCluster(**loopback_cluster_options(n_workers=1, threads_per_worker=1, processes=True,
+                                                             resources=worker_resources(["cpu"]))) as cluster:
         assert cluster.scheduler_address.startswith("tcp://")
         result = qfab.run(plan, cluster=cluster.scheduler_address, progress=False)
     np.testing.assert_allclose(result.results[0].expectations[:, 0], qfab.expectation(circuit, "ZIII", values), atol=1e-12)

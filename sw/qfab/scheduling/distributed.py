@@ -3,21 +3,24 @@
 Workers declare their local devices as Dask resources, ``qfab-<device>=1`` (``dask worker
 tcp://host:8786 --resources "qfab-cpu=1 qfab-fpga=1"``, or ``LocalCluster(resources=...)``), so
 a device runs one task at a time wherever it is. The worker resolves the device by name from its
-own registry; a Device object the registry does not know travels pickled. A task whose future
-fails moves to another device's resource, as in the local runtime.
+own registry; a Device object the registry does not know travels pickled. The failover policy
+(:mod:`qfab.scheduling.failover`) decides what runs, and what a failed or timed-out device's
+tasks become, as in the local runtime: each device has one task in flight, submitted when the
+policy starts it, so its deadline runs from then and a retired device's future is cancelled.
 
-Devices on a machine's own cores (``Device.shares_host``) take one more resource, ``qfab-host``,
-which a worker declares once for its machine (``worker_resources`` adds it): the plan gave them
-one timeline, and on the cluster they then also run one at a time. A cluster whose workers do
-not declare it runs them as before, side by side.
+Devices on a machine's own cores (``Device.shares_host``) run one at a time, as the plan's one
+host timeline assumed: the policy starts one only while none of the others runs. They also take
+one more resource, ``qfab-host``, which a worker declares once for its machine
+(``worker_resources`` adds it), so that host-sharing tasks of other runs on the same cluster
+do not overlap them either.
 """
 from __future__ import annotations
 
 import time
 
-from qfab.backends.base import Device, Job, is_registered_instance
-from qfab.scheduling.planner import HOST, Plan
-from qfab.scheduling.runtime import RunResult, TaskRecord, collect
+from qfab.backends.base import Device, Job, JobResult, is_registered_instance
+from qfab.scheduling.failover import MIN_TIMEOUT_S, TIMEOUT_FACTOR, Failover, RunResult, drive
+from qfab.scheduling.planner import HOST, Plan, Task
 
 __all__ = ["run_on_dask", "resource_name", "worker_resources", "HOST_RESOURCE"]
 
@@ -65,21 +68,53 @@ def _execute(device: str | Device, job: Job):
     return result, time.perf_counter() - start
 
 
-def run_on_dask(plan: Plan, cluster, progress: bool | None = None, save_history: bool = True) -> RunResult:
+def run_on_dask(plan: Plan, cluster, progress: bool | None = None, timeout_factor: float = TIMEOUT_FACTOR,
+                min_timeout_s: float = MIN_TIMEOUT_S, save_history: bool = True) -> RunResult:
     """Run ``plan`` on a Dask cluster: a ``distributed.Client``, or anything ``Client`` connects
     to (a scheduler address such as ``"tcp://host:8786"``, a ``LocalCluster``); a client made
-    here is closed when the run ends."""
+    here is closed when the run ends. The other arguments are :func:`qfab.run`'s."""
     distributed = _import_distributed()
     if isinstance(cluster, distributed.Client):
-        return _run_on_client(plan, cluster, progress, save_history)
+        return _run_on_client(plan, cluster, progress, timeout_factor, min_timeout_s, save_history)
     with distributed.Client(cluster) as client:
-        return _run_on_client(plan, client, progress, save_history)
+        return _run_on_client(plan, client, progress, timeout_factor, min_timeout_s, save_history)
 
 
-def _run_on_client(plan: Plan, client, progress: bool | None, save_history: bool) -> RunResult:
-    distributed = _import_distributed()
-    from tqdm.auto import tqdm
+class _Futures:
+    """The Dask :class:`~qfab.scheduling.failover.Transport`: handles are Dask futures on the
+    device's resource."""
 
+    name = "qfab (dask)"
+
+    def __init__(self, plan: Plan, client, declared: set[str]):
+        self.plan, self.client, self.declared = plan, client, declared
+        self.distributed = _import_distributed()
+        self.spec = {name: (name if is_registered_instance(device) else device) for name, device in plan.devices.items()}
+
+    def submit(self, device: str, task: Task, job: Job):
+        return self.client.submit(_execute, self.spec[device], job, pure=False,
+                                  resources=_task_resources(self.plan, device, self.declared),
+                                  key=f"qfab-task-{task.id}-{device}-{time.time_ns()}")
+
+    def wait(self, handles: list, timeout: float) -> set:
+        try:
+            self.distributed.wait(handles, timeout=timeout, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            pass  # none finished in time: the caller looks at its deadlines
+        return {handle for handle in handles if handle.status != "pending"}
+
+    def outcome(self, handle) -> tuple[JobResult, float]:
+        return handle.result()
+
+    def abandon(self, handle) -> None:
+        handle.cancel()
+
+    def close(self) -> None:
+        """Nothing to release: Dask drops a future with its last handle; the client is the caller's."""
+
+
+def _run_on_client(plan: Plan, client, progress: bool | None, timeout_factor: float, min_timeout_s: float,
+                   save_history: bool) -> RunResult:
     declared = set()
     for info in client.scheduler_info()["workers"].values():
         declared |= {name for name, amount in info.get("resources", {}).items() if amount > 0}
@@ -87,44 +122,7 @@ def _run_on_client(plan: Plan, client, progress: bool | None, save_history: bool
     if missing:
         raise RuntimeError(f"no Dask worker declares {[resource_name(d) for d in missing]}; start workers with "
                            f"--resources \"{' '.join(resource_name(d) + '=1' for d in missing)}\"")
-    live = [d for d in plan.devices if resource_name(d) in declared]
-    spec = {name: (name if is_registered_instance(device) else device)
-            for name, device in plan.devices.items()}
-    start = time.perf_counter()
-    futures = {}
-    for task in sorted(plan.tasks, key=lambda t: t.start):
-        future = client.submit(_execute, spec[task.device], plan.device_job(task), pure=False,
-                               resources=_task_resources(plan, task.device, declared), key=f"qfab-task-{task.id}-{task.device}-{time.time_ns()}")
-        futures[future] = (task, task.device, ())
-    done, events = {}, []
-    bar = tqdm(total=len(plan.tasks), desc="qfab (dask)", unit="task", disable=None if progress is None else not progress)
-    pending = distributed.as_completed(list(futures))
-    for future in pending:
-        task, device, moved = futures.pop(future)
-        try:
-            result, seconds = future.result()
-        except Exception as error:
-            if device in live:
-                live.remove(device)
-                events.append(f"device {device} retired: {type(error).__name__}: {error} (while running task {task.id})")
-            if not live:
-                events.append(f"task {task.id} has no live device left")
-                continue
-            target = min(live, key=lambda d: plan.estimator.predict(d, plan.device_job(task, d))[0])
-            events.append(f"task {task.id} (job {task.job_index}) moved {device} -> {target}")
-            retry = client.submit(_execute, spec[target], plan.device_job(task, target), pure=False,
-                                  resources=_task_resources(plan, target, declared), key=f"qfab-task-{task.id}-{target}-{time.time_ns()}")
-            futures[retry] = (task, target, moved + (device,))
-            pending.add(retry)
-            continue
-        job = plan.device_job(task, device)
-        predicted = task.predicted if device == task.device else plan.estimator.predict(device, job)[0]
-        done[task.id] = (TaskRecord(task.id, task.job_index, task.rows, device, predicted, seconds, moved), result)
-        plan.estimator.history.record(device, job, seconds, plan.estimator.modelled(device, job),
-                                      plan.estimator.model_id(device))
-        bar.update(1)
-    bar.close()
-    outcome = collect(plan, done, events, time.perf_counter() - start)
-    if save_history:
-        plan.estimator.history.save()
-    return outcome
+    unreachable = {d: f"no Dask worker declares {resource_name(d)}" for d in plan.devices
+                   if resource_name(d) not in declared}
+    policy = Failover(plan, timeout_factor, min_timeout_s, unavailable=unreachable)
+    return drive(policy, _Futures(plan, client, declared), progress, save_history)

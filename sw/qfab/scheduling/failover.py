@@ -1,0 +1,370 @@
+"""Failover: one policy for what happens to a plan's tasks when a device fails or hangs.
+
+The local runtime (threads) and the Dask runtime (futures) differ only in how a task reaches its
+device. What runs next, what a failure or a timeout retires, where the retired device's work
+goes and what is reported when nothing can take it are decided here, once, by :class:`Failover`,
+and :func:`drive` is the loop both runtimes run it with over their :class:`Transport`. So the
+same fault moves the same tasks to the same devices wherever the plan runs.
+
+The rules:
+
+- each device runs one task at a time, in planned order (earliest planned start first), once the
+  tasks it depends on are done; devices on the host's cores take turns, as the plan assumed;
+- a device whose task raises, or runs past ``timeout_factor`` x its prediction (at least
+  ``min_timeout_s``), is retired, and every task it had not finished (the running one and its
+  queue) moves;
+- a task moves only to a live device that accepts it: the planner did not exclude that device
+  for the job (``Device.check`` on the whole job, the accuracy asked for) and ``check`` accepts
+  the rows it would run; among those, to the one that would finish it first, as the planner
+  places work: the predicted seconds still queued on the device's timeline (the host's cores
+  count as one timeline) plus the task's predicted seconds there;
+- a task no device accepts is lost, with the tasks that depend on it; the run ends with
+  :class:`NoLiveDeviceError` naming each lost task and why every device refused it;
+- a task completes once: an answer from a device that no longer runs it is discarded.
+"""
+from __future__ import annotations
+
+import bisect
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from qfab.backends.base import Job, JobResult
+from qfab.scheduling.history import SLOW_RATIO
+from qfab.scheduling.planner import Plan, Task
+
+__all__ = ["Failover", "NoLiveDeviceError", "Transport", "drive", "RunResult", "TaskRecord",
+           "TIMEOUT_FACTOR", "MIN_TIMEOUT_S"]
+
+TIMEOUT_FACTOR = 20.0  # a task running this many times its prediction has hung
+MIN_TIMEOUT_S = 30.0  # but never less: predictions of short tasks are noisy, and first runs compile
+
+
+@dataclass
+class TaskRecord:
+    task: int
+    job_index: int
+    rows: tuple[int, int]
+    device: str
+    predicted_s: float
+    measured_s: float
+    moved_from: tuple[str, ...] = ()
+
+
+@dataclass
+class RunResult:
+    plan: Plan
+    results: list[JobResult]
+    provenance: list[list[TaskRecord]]
+    events: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def __getitem__(self, index: int) -> JobResult:
+        return self.results[index]
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def slow_devices(self) -> dict[str, float]:
+        """Devices whose measured/predicted ratio (median over their tasks) exceeds SLOW_RATIO."""
+        ratios = {}
+        for device in self.plan.devices:
+            mine = [r.measured_s / r.predicted_s for rs in self.provenance for r in rs if r.device == device and r.predicted_s > 0]
+            if mine and np.median(mine) > SLOW_RATIO:
+                ratios[device] = float(np.median(mine))
+        return ratios
+
+    def report(self) -> str:
+        lines = [f"run: {len(self.results)} jobs, predicted makespan {self.plan.makespan * 1e3:.2f} ms, "
+                 f"measured wall {self.wall_s * 1e3:.2f} ms"]
+        records = [r for rs in self.provenance for r in rs]
+        for device in self.plan.devices:
+            mine = [r for r in records if r.device == device]
+            predicted = sum(r.predicted_s for r in mine)
+            measured = sum(r.measured_s for r in mine)
+            error = np.median([abs(r.predicted_s - r.measured_s) / r.measured_s for r in mine]) if mine else float("nan")
+            lines.append(f"{device}: {len(mine)} tasks, predicted {predicted * 1e3:.2f} ms, measured {measured * 1e3:.2f} ms, "
+                         f"median |error| {100 * error:.0f} %")
+        for device, ratio in self.slow_devices().items():
+            lines.append(f"SLOW: {device} ran {ratio:.1f}x slower than predicted (degraded or mis-calibrated)")
+        lines += [f"event: {e}" for e in self.events]
+        return "\n".join(lines)
+
+
+class NoLiveDeviceError(RuntimeError):
+    """Some tasks could run nowhere: ``lost`` maps each to why (for a task no device accepted,
+    every device's refusal; for the others, the lost task they depended on)."""
+
+    def __init__(self, message: str, lost: dict[int, str]):
+        super().__init__(message)
+        self.lost = lost
+
+
+def _order(task: Task) -> tuple[float, int]:
+    """Queue order: planned start, then id. A task's dependencies finish before it starts in the
+    plan and have smaller ids (tasks are numbered in topological order), so in every queue they
+    come first, moved tasks included, and no queue waits on a task behind it."""
+    return task.start, task.id
+
+
+def _merge(parts: list[tuple[int, JobResult]], device_names: list[str]) -> JobResult:
+    """Chunks of one job (ordered by their first row) joined along the batch axis."""
+    parts = [r for _, r in sorted(parts, key=lambda p: p[0])]
+
+    def join(name):
+        values = [getattr(p, name) for p in parts]
+        return None if any(v is None for v in values) else np.concatenate(values)
+
+    counts = None if any(p.counts is None for p in parts) else [c for p in parts for c in p.counts]
+    return JobResult("+".join(dict.fromkeys(device_names)), sum(p.seconds for p in parts), join("expectations"),
+                     join("gradients"), join("states"), counts)
+
+
+class Failover:
+    """The state of a run and every decision on it: which task a device starts next, which
+    device is retired, where its tasks move, what is lost. It does no I/O: a transport starts
+    what :meth:`next_task` returns and reports back with :meth:`complete` or :meth:`fail`, and
+    :meth:`expire` retires devices past their deadline (times are ``time.perf_counter()``).
+
+    ``unavailable``: devices of the plan this run cannot reach (name -> why), given no work."""
+
+    def __init__(self, plan: Plan, timeout_factor: float = TIMEOUT_FACTOR, min_timeout_s: float = MIN_TIMEOUT_S,
+                 unavailable: dict[str, str] | None = None):
+        self.plan = plan
+        self.timeout_factor, self.min_timeout_s = timeout_factor, min_timeout_s
+        self.unavailable = dict(unavailable or {})
+        ordered = sorted(plan.tasks, key=_order)
+        self.queues: dict[str, list[Task]] = {name: [t for t in ordered if t.device == name] for name in plan.devices}
+        self.running: dict[str, tuple[Task, float, float]] = {}  # device -> (task, started, deadline)
+        self.done: dict[int, tuple[TaskRecord, JobResult]] = {}
+        self.retired: dict[str, str] = {}
+        self.lost: dict[int, str] = {}
+        self.moved: dict[int, list[str]] = {}
+        self.events: list[str] = []
+        resources = plan.resources
+        self.peers = {name: [d for d in plan.devices if d != name and resources[d] == resources[name]]
+                      for name in plan.devices}
+
+    # --- decisions -------------------------------------------------------------------------
+
+    def live(self) -> list[str]:
+        return [d for d in self.plan.devices if d not in self.retired and d not in self.unavailable]
+
+    def predicted(self, task: Task, device: str) -> float:
+        """The plan's prediction on its own device; elsewhere, what the estimator says there."""
+        if device == task.device:
+            return task.predicted
+        return self.plan.estimator.predict(device, self.plan.device_job(task, device))[0]
+
+    def refusal(self, task: Task, device: str) -> str | None:
+        """Why ``device`` cannot take ``task`` now, or None when it can."""
+        if device in self.unavailable:
+            return self.unavailable[device]
+        if device in self.retired:
+            return f"retired ({self.retired[device]})"
+        excluded = self.plan.excluded.get(task.job_index, {}).get(device)
+        if excluded is not None:
+            return excluded
+        try:
+            self.plan.devices[device].check(self.plan.device_job(task, device))
+        except Exception as error:  # a check that breaks refuses as surely as one that says no
+            return str(error) or type(error).__name__
+        return None
+
+    def backlog(self, device: str) -> float:
+        """Predicted seconds of unfinished work on the device's timeline (the running tasks
+        counted whole: nothing says how far they got)."""
+        resources = self.plan.resources
+        total = 0.0
+        for name in self.plan.devices:
+            if resources[name] == resources[device]:
+                waiting = self.queues[name] + ([self.running[name][0]] if name in self.running else [])
+                total += sum(self.predicted(t, name) for t in waiting)
+        return total
+
+    def target(self, task: Task) -> tuple[str | None, dict[str, str]]:
+        """The accepting live device with the earliest predicted finish (ties: plan order), or
+        None, and why each other device refused."""
+        refusals, best = {}, None
+        for name in self.plan.devices:
+            why = self.refusal(task, name)
+            if why is not None:
+                refusals[name] = why
+                continue
+            finish = self.backlog(name) + self.predicted(task, name)
+            if best is None or finish < best[0]:
+                best = (finish, name)
+        return (best[1] if best else None), refusals
+
+    def retire(self, device: str, why: str) -> None:
+        """Retire ``device`` and move its unfinished tasks, each where :meth:`target` says."""
+        if device in self.retired:
+            return
+        self.retired[device] = why
+        self.events.append(f"device {device} retired: {why}")
+        orphans = self.queues[device]
+        self.queues[device] = []
+        if device in self.running:
+            orphans.append(self.running.pop(device)[0])
+        for task in sorted(orphans, key=_order):
+            lost_dependency = next((d for d in task.depends_on if d in self.lost), None)
+            if lost_dependency is not None:  # an orphan before it in this loop was lost
+                self._lose(task, f"it depends on lost task {lost_dependency}")
+                continue
+            where, refusals = self.target(task)
+            if where is None:
+                self._lose(task, "no live device can run it: " + "; ".join(f"{d}: {r}" for d, r in refusals.items()))
+                continue
+            self.moved.setdefault(task.id, []).append(device)
+            bisect.insort(self.queues[where], task, key=_order)
+            self.events.append(f"task {task.id} (job {task.job_index}, rows {task.rows[0]}..{task.rows[1]}) "
+                               f"moved {device} -> {where}")
+
+    def _lose(self, task: Task, why: str) -> None:
+        """Mark ``task`` lost, and with it every queued task that depends on it, at once (so no
+        queue waits on a result that will never come)."""
+        self.lost[task.id] = why
+        self.events.append(f"task {task.id} (job {task.job_index}, rows {task.rows[0]}..{task.rows[1]}) lost: {why}")
+        for queue in self.queues.values():
+            for waiting in [t for t in queue if task.id in t.depends_on]:
+                if waiting.id not in self.lost:  # else already lost, and removed, through another
+                    queue.remove(waiting)
+                    self._lose(waiting, f"it depends on lost task {task.id}")
+
+    # --- progress ----------------------------------------------------------------------------
+
+    def next_task(self, device: str, now: float) -> Task | None:
+        """The task ``device`` starts now, or None (retired, busy, done, waiting on a dependency
+        or on a host peer's turn). The task counts as running from ``now``."""
+        if device not in self.live() or device in self.running or not self.queues[device]:
+            return None
+        task = self.queues[device][0]
+        if not all(d in self.done for d in task.depends_on) or not self._my_turn(device, task):
+            return None
+        self.queues[device].pop(0)
+        limit = max(self.timeout_factor * self.predicted(task, device), self.min_timeout_s)
+        self.running[device] = (task, now, now + limit)
+        return task
+
+    def _my_turn(self, device: str, task: Task) -> bool:
+        """A device sharing its resource runs only while none of its peers does, and lets a
+        peer whose next task is ready and planned earlier go first (the plan's order)."""
+        for peer in self.peers[device]:
+            if peer in self.running:
+                return False
+            queue = self.queues[peer]
+            if queue and queue[0].start < task.start and all(d in self.done for d in queue[0].depends_on):
+                return False
+        return True
+
+    def complete(self, device: str, task: Task, result: JobResult, seconds: float) -> bool:
+        """Record ``task``'s result from ``device`` and its measured time (also into the
+        history); False, and nothing kept, when the device no longer runs that task."""
+        current = self.running.get(device)
+        if current is None or current[0].id != task.id:
+            return False
+        del self.running[device]
+        job = self.plan.device_job(task, device)
+        record = TaskRecord(task.id, task.job_index, task.rows, device, self.predicted(task, device), seconds,
+                            tuple(self.moved.get(task.id, ())))
+        self.done[task.id] = (record, result)
+        estimator = self.plan.estimator
+        estimator.history.record(device, job, seconds, estimator.modelled(device, job), estimator.model_id(device))
+        return True
+
+    def fail(self, device: str, task: Task, error: BaseException) -> None:
+        """``device`` raised ``error`` running ``task``: retire it (its work moves)."""
+        self.retire(device, f"{type(error).__name__}: {error} (while running task {task.id})")
+
+    def expire(self, now: float) -> list[str]:
+        """Retire the devices whose running task is past its deadline; returns them."""
+        late = [(device, task, started) for device, (task, started, deadline) in self.running.items() if now > deadline]
+        for device, task, started in late:
+            self.retire(device, f"task {task.id} timed out after {now - started:.2f} s")
+        return [device for device, _, _ in late]
+
+    def next_deadline(self) -> float | None:
+        return min((deadline for _, _, deadline in self.running.values()), default=None)
+
+    @property
+    def finished(self) -> bool:
+        """Nothing queued or running: every task is done or lost."""
+        return not self.running and not any(self.queues.values())
+
+    def result(self, wall: float) -> RunResult:
+        """The results merged per job, in job order, with provenance; raises
+        :class:`NoLiveDeviceError` when some task was lost."""
+        if self.lost:
+            story = "\n".join(f"task {t}: {why}" for t, why in sorted(self.lost.items()))
+            raise NoLiveDeviceError(f"{len(self.lost)} tasks could not run on any live device:\n{story}\nevents:\n"
+                                    + "\n".join(self.events), dict(self.lost))
+        results, provenance = [], []
+        for index in range(len(self.plan.workload)):
+            mine = [self.done[t.id] for t in self.plan.tasks if t.job_index == index]
+            provenance.append([record for record, _ in mine])
+            results.append(_merge([(record.rows[0], result) for record, result in mine], [r.device for r, _ in mine]))
+        return RunResult(self.plan, results, provenance, list(self.events), wall)
+
+
+class Transport(Protocol):
+    """How tasks reach devices: local threads or Dask futures. A handle stands for one task
+    in flight; its outcome is ``(JobResult, measured seconds)`` or the device's exception."""
+
+    name: str  # the progress bar's label
+
+    def submit(self, device: str, task: Task, job: Job) -> Any: ...
+
+    def wait(self, handles: list, timeout: float) -> set:
+        """The handles (of ``handles``) that finished within ``timeout`` seconds; at least one
+        unless the timeout passed."""
+
+    def outcome(self, handle) -> tuple[JobResult, float]: ...
+
+    def abandon(self, handle) -> None:
+        """Give up on a task in flight (its device was retired); its answer is never read."""
+
+    def close(self) -> None: ...
+
+
+def drive(policy: Failover, transport: Transport, progress: bool | None = None, save_history: bool = True) -> RunResult:
+    """Run ``policy``'s plan over ``transport``: start what the policy says on each idle live
+    device, report each outcome back, retire devices past their deadline, until every task is
+    done or lost. ``progress``: a tqdm bar over tasks (None: only on a terminal)."""
+    plan = policy.plan
+    bar = tqdm(total=len(plan.tasks), desc=transport.name, unit="task", disable=None if progress is None else not progress)
+    in_flight: dict[str, tuple[Any, Task]] = {}  # device -> (handle, task): one task per device
+    start = time.perf_counter()
+    try:
+        while not policy.finished:
+            now = time.perf_counter()
+            for device in policy.live():
+                if device not in in_flight and (task := policy.next_task(device, now)) is not None:
+                    in_flight[device] = (transport.submit(device, task, plan.device_job(task, device)), task)
+            if not in_flight:  # the queue order rules this out; never spin or hang if it breaks
+                raise RuntimeError(f"qfab runtime stalled: no task can start and none runs; queues "
+                                   f"{ {d: [t.id for t in q] for d, q in policy.queues.items() if q} }")
+            finished = transport.wait([handle for handle, _ in in_flight.values()],
+                                      max(policy.next_deadline() - time.perf_counter(), 0.0))
+            for device, (handle, task) in list(in_flight.items()):
+                if handle not in finished:
+                    continue
+                del in_flight[device]
+                try:
+                    result, seconds = transport.outcome(handle)
+                except Exception as error:  # any device failure: retire it, move its work
+                    policy.fail(device, task, error)
+                    continue
+                if policy.complete(device, task, result, seconds):
+                    bar.update(1)
+            for device in policy.expire(time.perf_counter()):
+                transport.abandon(in_flight.pop(device)[0])
+    finally:
+        bar.close()
+        transport.close()
+    wall = time.perf_counter() - start
+    if save_history:  # what was measured holds even when some task was lost
+        plan.estimator.history.save()
+    return policy.result(wall)
