@@ -73,9 +73,9 @@ def noisy_exact_gradient(device: QPU, circuit, theta: np.ndarray, observable: Sp
     support = [q for q, label in enumerate(reversed(observable.paulis[0].to_label())) if label == "Z"]
     mask = sum(1 << mapped.final_layout[q] for q in support)
     signs = 1 - 2 * (np.bitwise_count(np.arange(2**n) & mask).astype(np.int64) % 2)
-    rows = QPU._shifted_rows(shiftable.angle_values(theta))[0]
+    rows = shiftable.plan.rows(theta)
     values = []
-    for angles in rows[1:]:
+    for angles in rows:
         bound = mapped.mapped.assign_parameters({p: angles[p.index] for p in mapped.mapped.parameters})
         bound.save_density_matrix()
         rho = simulator.run(bound).result().data()["density_matrix"]
@@ -84,8 +84,7 @@ def noisy_exact_gradient(device: QPU, circuit, theta: np.ndarray, observable: Sp
             axis = n - 1 - qubit
             probabilities = np.moveaxis(np.tensordot(probabilities, matrix, axes=([axis], [0])), -1, axis)
         values.append(float(probabilities.reshape(-1) @ signs))
-    by_angle = (np.array(values[0::2]) - np.array(values[1::2])) / 2
-    return shiftable.chain_rule(by_angle, circuit.num_parameters)
+    return shiftable.plan.gradients(np.array(values)[None, :, None])[0, 0]
 
 
 def gradient_table(backend_name: str = "FakeManilaV2", num_qubits: int = 4, repeats: int = 4) -> list[str]:

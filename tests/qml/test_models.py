@@ -43,12 +43,12 @@ def test_loss_gradient_matches_finite_differences(iris):
     clf = QuantumClassifier(layers=2, epochs=1).fit(Xtr[:20], ytr[:20])
     labels = np.searchsorted(clf.classes_, ytr[:20])
     theta = np.random.default_rng(0).uniform(0, 2 * np.pi, clf.theta_.shape)
-    analytic = clf._loss_gradient(Xtr[:20], labels, theta)
+    analytic = clf.loss_gradient(Xtr[:20], labels, theta)
     step = 1e-6
     for j in (0, 3, len(theta) - 1):
         e = np.zeros_like(theta)
         e[j] = step
-        numeric = (clf._loss(Xtr[:20], labels, theta + e) - clf._loss(Xtr[:20], labels, theta - e)) / (2 * step)
+        numeric = (clf.loss(Xtr[:20], labels, theta + e) - clf.loss(Xtr[:20], labels, theta - e)) / (2 * step)
         assert analytic[j] == pytest.approx(numeric, abs=1e-6)
 
 

@@ -8,8 +8,9 @@ tools can compare them and users can inspect what is measured.
 
 The global projector ``|b><b|`` is a sum of ``2**n`` Pauli strings. Up to
 ``max_expanded_qubits`` qubits the cost goes through qfab's adjoint gradient with that sum;
-beyond, it is evaluated from statevector batches as ``1 - |<b|psi>|^2`` and differentiated with the
-parameter-shift rule on the requested parameters, which needs only one amplitude per state.
+beyond, it is evaluated from statevector batches as ``1 - |<b|psi>|^2`` and differentiated by shifting
+the requested parameters (:func:`qfab.core.shift.shift_parameters`, all shifted rows in one batch),
+which needs only one amplitude per state.
 """
 from __future__ import annotations
 
@@ -21,12 +22,10 @@ from qiskit.quantum_info import SparsePauliOp
 
 from qfab import api
 from qfab.core.ir import Circuit
+from qfab.core.shift import shift_parameters
 
 __all__ = ["Cost", "global_fidelity_cost", "local_fidelity_cost", "pauli_cost", "global_pauli_cost", "local_pauli_cost",
            "projector_observable", "build_cost", "cost_values"]
-
-_SHIFTABLE = {"rx", "ry", "rz", "rxx", "ryy", "rzz", "rzx"}  # generators with eigenvalues +-1
-
 
 @dataclass
 class Cost:
@@ -84,15 +83,9 @@ class Cost:
             grad = api.gradient(circuit, self.observable, params, device=device)
             return grad if parameter_indices is None else grad[:, parameter_indices]
         indices = range(circuit.num_parameters) if parameter_indices is None else parameter_indices
-        columns = []
-        for index in indices:
-            shift, slope = _shift_for(circuit, index)
-            plus, minus = params.copy(), params.copy()
-            plus[:, index] += shift
-            minus[:, index] -= shift
-            both = cost_values([self], circuit, np.concatenate([plus, minus]), device)[:, 0]
-            columns.append(slope * (both[: len(params)] - both[len(params):]) / 2)
-        return np.stack(columns, axis=1)
+        shifts = shift_parameters(circuit, params, list(indices))
+        values = cost_values([self], circuit, shifts.rows.reshape(-1, circuit.num_parameters), device)[:, 0]
+        return shifts.gradients(values.reshape(shifts.rows.shape[:2]))
 
 
 def cost_values(costs, circuit: Circuit, params: np.ndarray, device="cpu", max_bytes: float = 2e8) -> np.ndarray:
@@ -115,16 +108,6 @@ def cost_values(costs, circuit: Circuit, params: np.ndarray, device="cpu", max_b
             states = np.atleast_2d(api.statevector(circuit, params[start: start + chunk], device=device))
             out[start: start + chunk, diagonal] = (np.abs(states) ** 2) @ table
     return out
-
-
-def _shift_for(circuit: Circuit, index: int) -> tuple[float, float]:
-    """Parameter-shift step for a circuit parameter used by exactly one +-1-generator rotation."""
-    uses = [op for op in circuit.operations if op.param is not None and op.param.index == index]
-    if len(uses) != 1 or uses[0].name not in _SHIFTABLE:
-        raise ValueError(f"parameter {circuit.parameters[index]!r} is used by {[op.name for op in uses]}; the "
-                         "state-based global cost needs it in exactly one Pauli rotation")
-    slope = uses[0].param.a
-    return np.pi / (2 * slope), slope
 
 
 def projector_observable(bits: str) -> SparsePauliOp:

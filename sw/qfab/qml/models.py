@@ -159,7 +159,7 @@ class _QuantumModel(BaseEstimator):
             if self.schedule == "layerwise":
                 theta[self.ansatz_.layer_of > 0] = 0.0
         num_layers = max(self.ansatz_.num_layers, 1)
-        self.initial_loss_ = float(self._loss(X, targets, theta))
+        self.initial_loss_ = float(self.loss(X, targets, theta))
         optimizer = Adam(self.learning_rate) if self.optimizer == "adam" else SPSA(self.learning_rate)
         if self.optimizer not in ("adam", "spsa"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; use 'adam' or 'spsa'")
@@ -178,13 +178,13 @@ class _QuantumModel(BaseEstimator):
             for start in range(0, len(X), self.batch_size):
                 rows = order[start: start + self.batch_size]
                 if self.optimizer == "adam":
-                    gradient = self._loss_gradient(X[rows], targets[rows], theta)
+                    gradient = self.loss_gradient(X[rows], targets[rows], theta)
                     if frozen is not None:
                         gradient[frozen] = 0.0
                     theta = optimizer.step(theta, gradient)
                 else:
                     before = theta
-                    theta, gradient = optimizer.step(theta, lambda t: self._loss(X[rows], targets[rows], t), rng)
+                    theta, gradient = optimizer.step(theta, lambda t: self.loss(X[rows], targets[rows], t), rng)
                     if frozen is not None:
                         theta[frozen] = before[frozen]
                 if isinstance(monitor, PlateauMonitor):
@@ -192,7 +192,7 @@ class _QuantumModel(BaseEstimator):
                     if replacement is not None:
                         theta = replacement
                 step += 1
-            self.history_.append({"epoch": epoch, "loss": float(self._loss(X, targets, theta))})
+            self.history_.append({"epoch": epoch, "loss": float(self.loss(X, targets, theta))})
             if path is not None:
                 self._save_checkpoint(path, theta, epoch + 1, optimizer, rng)
         self.theta_ = theta
@@ -257,11 +257,13 @@ class QuantumClassifier(ClassifierMixin, _QuantumModel):
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
 
-    def _loss(self, X, labels, theta):
+    def loss(self, X, labels, theta):
+        """Mean cross-entropy of ``theta`` on ``X`` with class indices ``labels`` (what ``fit`` minimises)."""
         p = self._probabilities(self._expectations(X, theta))
         return -np.mean(np.log(p[np.arange(len(labels)), labels] + 1e-12))
 
-    def _loss_gradient(self, X, labels, theta):
+    def loss_gradient(self, X, labels, theta):
+        """d loss / d theta, from qfab's adjoint gradients of every readout."""
         values, grads = self._gradients(X, theta)
         p = self._probabilities(values)
         p[np.arange(len(labels)), labels] -= 1  # d CE / d logits
@@ -291,10 +293,12 @@ class QuantumRegressor(RegressorMixin, _QuantumModel):
         self._train(X, (y - self.target_center_) / self.target_half_range_)
         return self
 
-    def _loss(self, X, targets, theta):
+    def loss(self, X, targets, theta):
+        """Mean squared error of ``theta`` on ``X`` against the scaled ``targets``."""
         return float(np.mean((self._expectations(X, theta)[:, 0] - targets) ** 2))
 
-    def _loss_gradient(self, X, targets, theta):
+    def loss_gradient(self, X, targets, theta):
+        """d loss / d theta, from qfab's adjoint gradients."""
         values, grads = self._gradients(X, theta)
         return 2 * np.einsum("b,bp->p", values[:, 0] - targets, grads[:, 0]) / len(targets)
 

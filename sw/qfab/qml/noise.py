@@ -3,11 +3,11 @@
 qfab's engines simulate pure states; this module runs a circuit's qfab IR on a density matrix
 (numpy, so for the small n where the effect is studied) with a two-qubit depolarizing channel of
 probability ``two_qubit_error`` after every two-qubit gate (and optionally a one-qubit one after every
-one-qubit gate), and differentiates by the parameter-shift rule, which stays exact under noise that
-does not depend on the angles. Comparing with the noiseless gradient of the same samples shows the
-deterministic suppression ``noisy/ideal ~ exp(-rate * N_2q)`` that no initialisation escapes.
-The error rates can be taken from a backend's calibration (e.g. a fake backend's median two-qubit
-error) when one is at hand.
+one-qubit gate), and differentiates by qfab's parameter-shift rule (:mod:`qfab.core.shift`), which
+stays exact under noise that does not depend on the angles. Comparing with the noiseless gradient of
+the same samples shows the deterministic suppression ``noisy/ideal ~ exp(-rate * N_2q)`` that no
+initialisation escapes. The error rates can be taken from a backend's calibration (e.g. a fake
+backend's median two-qubit error) when one is at hand.
 
 :func:`fake_backend_noise_scan` runs the same diagnosis under a real device's full noise model: the
 circuit is transpiled onto a Qiskit fake backend (IBM's native gates, its coupling map, no
@@ -23,7 +23,7 @@ import numpy as np
 
 from qfab import api
 from qfab.core.ir import Circuit
-
+from qfab.core.shift import shift_parameters
 from qfab.qml.ansatz import Ansatz, build_ansatz, with_identity_blocks
 from qfab.qml.costs import Cost, build_cost
 from qfab.qml.init import build_initializer
@@ -79,15 +79,12 @@ def density_matrix_expectation(circuit: Circuit, observable_matrix: np.ndarray, 
 
 def noisy_gradient(circuit: Circuit, observable_matrix: np.ndarray, params: np.ndarray, index: int,
                    two_qubit_error: float, one_qubit_error: float = 0.0) -> float:
-    """d<O>/d params[index] by the two-term shift rule (the parameter must drive one +-1-generator rotation)."""
-    from qfab.qml.costs import _shift_for
-
-    shift, slope = _shift_for(circuit, index)
-    plus, minus = params.copy(), params.copy()
-    plus[index] += shift
-    minus[index] -= shift
-    return slope * (density_matrix_expectation(circuit, observable_matrix, plus, two_qubit_error, one_qubit_error)
-                    - density_matrix_expectation(circuit, observable_matrix, minus, two_qubit_error, one_qubit_error)) / 2
+    """d<O>/d params[index] by the shift rule of the one rotation the parameter drives
+    (:func:`qfab.core.shift.shift_parameters`)."""
+    shifts = shift_parameters(circuit, params, [index])
+    values = [density_matrix_expectation(circuit, observable_matrix, row[0], two_qubit_error, one_qubit_error)
+              for row in shifts.rows]
+    return float(shifts.gradients(np.array(values)[:, None])[0, 0])
 
 
 @dataclass
@@ -174,8 +171,6 @@ def fake_backend_noise_scan(ansatz_name: str = "hea", cost_name: str = "local_pa
     except ImportError as err:
         raise ImportError("the fake-backend noise diagnosis needs qiskit-aer (pip install qiskit-aer, "
                           "or the dev extra)") from err
-    from qfab.qml.costs import _shift_for
-
     device = fake_backend(backend) if isinstance(backend, str) else backend
     simulator = AerSimulator.from_backend(device, method="density_matrix") if noise else AerSimulator(method="density_matrix")
     rng = np.random.default_rng(seed)
@@ -187,20 +182,13 @@ def fake_backend_noise_scan(ansatz_name: str = "hea", cost_name: str = "local_pa
         compiled = transpile(ansatz.qiskit_circuit, device, initial_layout=list(range(num_qubits)),
                              optimization_level=0, seed_transpiler=seed)
         compiled.save_expectation_value(cost.observable, list(range(num_qubits)))
-        rows, slopes = [], []
-        for b in range(samples):
-            shift, slope = _shift_for(ansatz.circuit, int(column[b]))
-            for sign in (1.0, -1.0):
-                row = params[b].copy()
-                row[column[b]] += sign * shift
-                rows.append(row)
-            slopes.append(slope)
-        rows = np.array(rows)
+        shifts = shift_parameters(ansatz.circuit, params, column[:, None])
+        rows = shifts.rows.reshape(-1, ansatz.circuit.num_parameters)
         index = {name: i for i, name in enumerate(ansatz.circuit.parameters)}
         binds = [{p: rows[:, index[p.name]].tolist() for p in compiled.parameters}]
         result = simulator.run([compiled], parameter_binds=binds).result()
         values = np.array([float(np.real(r.data.expectation_value)) for r in result.results])
-        noisy = np.array(slopes) * (values[0::2] - values[1::2]) / 2
+        noisy = shifts.gradients(values.reshape(shifts.rows.shape[:2]))[:, 0]
         two_qubit_gates = sum(1 for instruction in compiled.data if instruction.operation.num_qubits == 2)
         points.append(_point(L, two_qubit_gates, ideal, noisy))
     return points

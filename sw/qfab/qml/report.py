@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
-from qfab.qml.trainability import ScanResult  # noqa: E402
+from qfab.qml.variance import ScanResult  # noqa: E402
 
 __all__ = ["plot_variance_vs_qubits", "plot_variance_vs_depth", "write_report"]
 

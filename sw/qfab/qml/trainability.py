@@ -17,81 +17,24 @@ variance of :mod:`qfab.qml.lie` where it applies.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from qfab import api
-
+from qfab.core.shift import shift_parameters
 from qfab.qml import lie
 from qfab.qml.ansatz import Ansatz, build_ansatz, with_identity_blocks
-from qfab.qml.costs import Cost, _shift_for, build_cost, cost_values
+from qfab.qml.costs import Cost, build_cost, cost_values
 from qfab.qml.init import Initializer, build_initializer
+from qfab.qml.variance import STATIONARY_VARIANCE, DecayFit, ScanResult, VariancePoint, fit_decay
 
 __all__ = [
     "VariancePoint", "DecayFit", "ScanResult", "sample_gradients", "bootstrap_variance_interval", "fit_decay",
     "saturation_depth", "two_design_variance", "lie_prediction", "scan", "verdict", "recommendation", "cli_main",
 ]
-
-
-_STATIONARY = 1e-20  # gradient variances below this are round-off: the initial point is stationary
-
-
-@dataclass
-class VariancePoint:
-    """One (ansatz, cost, init, n, L) cell: the sampled variance of the chosen parameters' gradients."""
-
-    ansatz: str
-    cost: str
-    init: str
-    num_qubits: int
-    layers: int
-    samples: int
-    parameters: list[int]
-    variance: float  # mean over the chosen parameters of each one's variance
-    interval: tuple[float, float]  # bootstrap confidence interval of ``variance``
-    per_parameter: list[float]
-    mean_gradient: float
-    loss_variance: float
-    two_design: float | None
-    lie: float | None
-    lie_dimension: int | None
-    seconds: float
-
-
-@dataclass
-class DecayFit:
-    """``Var ~ prefactor * base**n``, with a confidence interval of the base from the regression."""
-
-    base: float
-    interval: tuple[float, float]
-    prefactor: float
-
-    def describe(self) -> str:
-        return f"{self.base:.3g}^n (95% CI {self.interval[0]:.3g}..{self.interval[1]:.3g})"
-
-
-@dataclass
-class ScanResult:
-    points: list[VariancePoint] = field(default_factory=list)
-
-    def select(self, cost=None, init=None, layers=None, num_qubits=None) -> list[VariancePoint]:
-        return [p for p in self.points if (cost is None or p.cost == cost) and (init is None or p.init == init)
-                and (layers is None or p.layers == layers) and (num_qubits is None or p.num_qubits == num_qubits)]
-
-    def decay(self, cost: str, init: str, layers: int) -> DecayFit | None:
-        points = self.select(cost=cost, init=init, layers=layers)
-        # A variance at round-off level means a stationary initial point, not a rate to fit.
-        if len({p.num_qubits for p in points}) < 2 or min(p.variance for p in points) < _STATIONARY:
-            return None
-        return fit_decay([p.num_qubits for p in points], [p.variance for p in points])
-
-    def to_json(self) -> str:
-        return json.dumps([asdict(p) for p in self.points], indent=1)
 
 
 # Above this many chosen parameters one adjoint pass (measured at ~8 forward passes for McClean's
@@ -102,42 +45,26 @@ _SHIFT_MAX_PARAMETERS = 3
 def _circuit_gradients(ansatz: Ansatz, costs: Sequence[Cost], theta, structure, parameters, device):
     """Gradients (B, len(parameters)) of the chosen trainable parameters and loss values (B,), per cost.
 
-    A scan asks for one or a few parameters, so it uses the two-term shift rule: every sample is
-    run at ``theta`` (the loss) and with each chosen parameter shifted by +-pi/2, all as rows of one
-    batched state-vector call, and every cost is read off the same states (:func:`cost_values`).
-    That is 1 + 2k forward passes per sample whatever the number of costs, against a full adjoint
-    sweep over all 3 n L circuit parameters per observable. Parameters driving more than one gate,
-    or many chosen parameters, go through the adjoint gradient instead."""
+    A scan asks for one or a few parameters, so it shifts them (:func:`qfab.core.shift.shift_parameters`:
+    two rows per chosen parameter for a Pauli rotation): every sample is run at ``theta`` (the loss)
+    and at each of its shifted rows, all as rows of one batched state-vector call, and every cost is
+    read off the same states (:func:`cost_values`). That is 1 + 2k forward passes per sample whatever
+    the number of costs, against a full adjoint sweep over all 3 n L circuit parameters per
+    observable. Parameters driving more than one gate, or many chosen parameters, go through the
+    adjoint gradient instead."""
     params = ansatz.circuit_parameters(theta, structure)
     columns = ansatz.active_columns(len(params), structure)[:, parameters]
-    rules = _shift_rules(ansatz.circuit, columns) if len(parameters) <= _SHIFT_MAX_PARAMETERS else None
-    if rules is None:
+    if len(parameters) > _SHIFT_MAX_PARAMETERS:
         return _adjoint_gradients(ansatz, costs, params, structure, parameters, device)
-    shifts, slopes = rules
-    batch, rows = len(params), np.arange(len(params))
-    shifted = [params]
-    for slot in range(len(parameters)):
-        for sign in (1.0, -1.0):
-            moved = params.copy()
-            moved[rows, columns[:, slot]] += sign * shifts[:, slot]
-            shifted.append(moved)
-    values = cost_values(costs, ansatz.circuit, np.concatenate(shifted), device).reshape(len(shifted), batch, len(costs))
-    grads = slopes.T[:, :, None] * (values[1::2] - values[2::2]) / 2  # (k, B, K)
-    return [(grads[:, :, k].T.copy(), values[0, :, k]) for k in range(len(costs))]
-
-
-def _shift_rules(circuit, columns: np.ndarray):
-    """Per (sample, chosen parameter): the shift and chain-rule slope of its circuit column, or
-    ``None`` if some column is not a single +-1-generator rotation."""
-    rules = {}
-    for column in np.unique(columns):
-        try:
-            rules[int(column)] = _shift_for(circuit, int(column))
-        except ValueError:
-            return None
-    shifts = np.vectorize(lambda c: rules[int(c)][0])(columns) if columns.size else np.zeros(columns.shape)
-    slopes = np.vectorize(lambda c: rules[int(c)][1])(columns) if columns.size else np.zeros(columns.shape)
-    return shifts, slopes
+    try:
+        shifts = shift_parameters(ansatz.circuit, params, columns)
+    except ValueError:  # some chosen column is not a single rotation
+        return _adjoint_gradients(ansatz, costs, params, structure, parameters, device)
+    rows = np.concatenate([params[None], shifts.rows])  # (1 + S, B, P)
+    values = cost_values(costs, ansatz.circuit, rows.reshape(-1, params.shape[1]), device).reshape(
+        rows.shape[0], len(params), len(costs))
+    grads = shifts.gradients(values[1:])  # (B, k, K)
+    return [(grads[:, :, k].copy(), values[0, :, k]) for k in range(len(costs))]
 
 
 def _adjoint_gradients(ansatz: Ansatz, costs: Sequence[Cost], params, structure, parameters, device):
@@ -186,22 +113,6 @@ def bootstrap_variance_interval(values: np.ndarray, rng: np.random.Generator, re
     variances = values[draws].var(axis=1, ddof=1).mean(axis=1)
     tail = (1 - level) / 2
     return float(np.quantile(variances, tail)), float(np.quantile(variances, 1 - tail))
-
-
-def fit_decay(qubits: Sequence[int], variances: Sequence[float]) -> DecayFit:
-    """Least squares of log Var on n; the base's 95% interval from the slope's standard error."""
-    n = np.asarray(qubits, dtype=float)
-    logs = np.log(np.asarray(variances, dtype=float))
-    design = np.stack([np.ones_like(n), n], axis=1)
-    coef, residual, *_ = np.linalg.lstsq(design, logs, rcond=None)
-    dof = len(n) - 2
-    if dof > 0:
-        sigma2 = float(np.sum((logs - design @ coef) ** 2)) / dof
-        slope_se = np.sqrt(sigma2 / np.sum((n - n.mean()) ** 2))
-    else:
-        slope_se = 0.0
-    return DecayFit(float(np.exp(coef[1])), (float(np.exp(coef[1] - 1.96 * slope_se)), float(np.exp(coef[1] + 1.96 * slope_se))),
-                    float(np.exp(coef[0])))
 
 
 def saturation_depth(points: Sequence[VariancePoint]) -> int | None:
@@ -341,7 +252,7 @@ def verdict(result: ScanResult) -> list[str]:
         best = ranked[0]
         lines.append("Remedies ranked by measured gradient variance at n=%d, depth %d: " % (largest, deepest)
                      + "; ".join(f"{c} + {i}: {v:.3g}" for v, c, i in ranked) + ".")
-        stationary = [f"{c} + {i}" for v, c, i in ranked if v < _STATIONARY]
+        stationary = [f"{c} + {i}" for v, c, i in ranked if v < STATIONARY_VARIANCE]
         if stationary:
             lines.append("Zero gradient at every sample for " + ", ".join(stationary) + ": the initial point is a "
                          "stationary point (e.g. an identity circuit on |0...0> with Z observables), not a plateau.")

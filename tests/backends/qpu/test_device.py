@@ -52,10 +52,26 @@ def test_exported_circuit_prepares_the_same_state():
     circuit = qfab.from_qiskit(source)
     shiftable = to_qiskit(circuit)
     theta = np.random.default_rng(2).normal(size=circuit.num_parameters)
-    angles = shiftable.angle_values(theta)[0]
+    angles = shiftable.plan.angles(theta)[0]
     exported = Statevector(shiftable.circuit.assign_parameters(dict(zip(shiftable.angles, angles))))
     expected = Statevector(source.assign_parameters(theta))
     assert abs(np.vdot(exported.data, expected.data)) == pytest.approx(1.0, abs=1e-10)
+
+
+def test_exported_angles_shift_to_the_exact_gradient():
+    """Controlled rotations go out as half-angle rotations, so every exported angle has the two-term
+    rule; the plan's rows, run exactly on the exported circuit, give the exact gradient back."""
+    source = _circuit_with_every_rotation()
+    circuit = qfab.from_qiskit(source)
+    shiftable = to_qiskit(circuit)
+    plan = shiftable.plan
+    assert plan.num_shifted == 2 * plan.num_angles
+    observable = SparsePauliOp(["ZXY", "IZZ"], [0.6, -1.0])
+    theta = np.random.default_rng(7).normal(size=circuit.num_parameters)
+    values = [Statevector(shiftable.circuit.assign_parameters(dict(zip(shiftable.angles, row)))).expectation_value(
+        observable).real for row in plan.rows(theta)]
+    np.testing.assert_allclose(plan.gradients(np.array(values)[None, :, None])[0, 0],
+                               qfab.gradient(circuit, observable, theta), atol=1e-10)
 
 
 def test_qpu_device_refuses_what_hardware_cannot_do():
@@ -85,7 +101,7 @@ def test_noisy_expectations_match_density_matrix_with_explicit_readout_error():
     confusion = {qubits[0]: np.asarray(error.probabilities) for qubits, error in
                  basic_device_readout_errors(backend.properties())}
     n = backend.num_qubits
-    for row, angles in enumerate(shiftable.angle_values(theta)):
+    for row, angles in enumerate(shiftable.plan.angles(theta)):
         bound = mapped.mapped.assign_parameters({p: angles[p.index] for p in mapped.mapped.parameters})
         bound.save_density_matrix()
         rho = simulator.run(bound).result().data()["density_matrix"]

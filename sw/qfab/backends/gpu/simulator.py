@@ -24,7 +24,7 @@ from qfab.core.observables import PauliSum
 from qfab.backends.gpu import host
 from qfab.backends.gpu.kernels import REDUCE_THREADS, for_dtype, pauli_expectations, transition_partials
 
-__all__ = ["GPUEngine", "gpu_memory", "check_gpu_memory"]
+__all__ = ["GPUEngine", "DeviceProgram", "gpu_memory", "check_gpu_memory"]
 
 _DTYPES = {np.dtype(np.complex128): np.complex128, np.dtype(np.complex64): np.complex64}
 # Threads per block of the element-wise kernels.
@@ -71,7 +71,7 @@ def _grid(total: int) -> tuple[int, int]:
     return -(-total // threads), threads
 
 
-class _DeviceProgram:
+class DeviceProgram:
     """A compiled program's block tables on the GPU, and the host arrays the kernels' launches need."""
 
     def __init__(self, program: Program):
@@ -122,7 +122,7 @@ class GPUEngine:
         size = max(1, min(batch, MAX_CHUNK, int(MEMORY_SHARE * gpu_memory()[0] // per_set)))
         return [slice(start, min(start + size, batch)) for start in range(0, batch, size)]
 
-    def _forward(self, prog: _DeviceProgram, thetas: np.ndarray, dtype):
+    def _forward(self, prog: DeviceProgram, thetas: np.ndarray, dtype):
         """The states ``U(theta_b)|0>`` (no global phase) on the GPU, and the block matrices."""
         kern = for_dtype(dtype)
         mats = prog.matrices(thetas, dtype)
@@ -130,11 +130,12 @@ class GPUEngine:
         blocks, threads = _grid(states.size)
         kern.zero_state[blocks, threads](states)
         for bi in range(prog.program.num_blocks):
-            self._apply(kern, prog, states, mats, bi, rows_per_set=1, dagger=False)
+            self.apply_block(kern, prog, states, mats, bi, rows_per_set=1, dagger=False)
         return states, mats
 
     @staticmethod
-    def _apply(kern, prog: _DeviceProgram, rows, mats, bi: int, rows_per_set: int, dagger: bool):
+    def apply_block(kern, prog: DeviceProgram, rows, mats, bi: int, rows_per_set: int, dagger: bool):
+        """Block ``bi`` (or its inverse) on every row of ``rows``, one launch over all of them."""
         k = int(prog.block_sizes[bi])
         blocks, threads = _grid(rows.shape[0] * (rows.shape[1] >> k))
         kern.apply_block[blocks, threads](rows, mats, prog.kinds, prog.qubits, prog.offsets, prog.cols,
@@ -148,7 +149,7 @@ class GPUEngine:
         check_memory(circuit.num_qubits, batch, dtype, "statevector")  # the host receives them all
         program = self.program(circuit)
         parts = self._chunks(program, batch, 1, dtype, "statevector")
-        prog = _DeviceProgram(program)
+        prog = DeviceProgram(program)
         out = np.empty((batch, 2**circuit.num_qubits), dtype)
         for part in parts:
             states, _ = self._forward(prog, thetas[part], dtype)
@@ -160,7 +161,7 @@ class GPUEngine:
         dtype = _DTYPES[np.dtype(dtype)]
         program = self.program(circuit)
         parts = self._chunks(program, thetas.shape[0], 1, dtype, "expectation")
-        prog = _DeviceProgram(program)
+        prog = DeviceProgram(program)
         observables = [cuda.to_device(a) for a in pack_observables(sums)]
         out = np.empty((thetas.shape[0], len(sums)))
         for part in parts:
@@ -181,14 +182,14 @@ class GPUEngine:
         dtype = _DTYPES[np.dtype(dtype)]
         program = self.program(circuit)
         parts = self._chunks(program, thetas.shape[0], 1 + len(sums), dtype, "adjoint gradient")
-        prog = _DeviceProgram(program)
+        prog = DeviceProgram(program)
         observables = [cuda.to_device(a) for a in pack_observables(sums)]
         grads = np.zeros((thetas.shape[0], len(sums), circuit.num_parameters))
         for part in parts:
             self._adjoint(prog, np.ascontiguousarray(thetas[part]), observables, len(sums), dtype, grads[part])
         return grads
 
-    def _adjoint(self, prog: _DeviceProgram, thetas, observables, num_obs: int, dtype, grads) -> None:
+    def _adjoint(self, prog: DeviceProgram, thetas, observables, num_obs: int, dtype, grads) -> None:
         """The CPU engine's adjoint method, with the passes over states on the GPU.
 
         Backwards over blocks: reduce the block-local transition matrix of a block with
@@ -212,5 +213,5 @@ class GPUEngine:
                 partial = cuda.device_array((sets, num_obs, chunks, dim, dim), np.complex128)
                 transition_partials[(chunks, num_obs, sets), dim * dim](phi, lams, prog.qubits, prog.offsets, bi, k, partial)
                 host.block_gate_gradients(prog.arrays, thetas, bi, partial.copy_to_host().sum(axis=2), grads)
-            self._apply(kern, prog, phi, mats, bi, rows_per_set=1, dagger=True)
-            self._apply(kern, prog, lam_rows, mats, bi, rows_per_set=num_obs, dagger=True)
+            self.apply_block(kern, prog, phi, mats, bi, rows_per_set=1, dagger=True)
+            self.apply_block(kern, prog, lam_rows, mats, bi, rows_per_set=num_obs, dagger=True)

@@ -4,8 +4,9 @@ Each circuit is mapped once by calibration data (:func:`qfab.backends.qpu.mappin
 for every parameter row through Qiskit's backend primitives: ``BackendEstimatorV2`` (Pauli
 grouping, shots from the precision) and ``BackendSamplerV2``; IBM hardware, which no longer
 takes ``backend.run``, goes through qiskit-ibm-runtime's primitives in the same way. Results are
-shot estimates with their standard errors; gradients are by parameter shift (two shifted runs
-per gate angle, ±π/2), with error bars propagated from those runs.
+shot estimates with their standard errors; gradients are by :mod:`qfab.core.shift`'s parameter
+shift on the exported circuit's gate angles (all shifted rows of a job in one PUB), with error
+bars propagated from those independent runs.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from qfab.backends.qpu.mapping import MappedCircuit, map_circuit
 from qfab.core.ir import Circuit
 from qfab.core.observables import PauliSum, as_pauli_sums
 from qfab.backends.base import Capabilities, Device, DeviceCapabilityError, DeviceProfile, Job, JobResult
+from qfab.backends.qpu.costmodel import QPUCostModel
 
 __all__ = ["QPU", "QPUResult", "pauli_sum_to_sparse_pauli_op"]
 
@@ -160,27 +162,22 @@ class QPU(Device):
         result = QPUResult(device=self.name, seconds=0.0, shots=shots)
         if job.observables:
             shiftable, mapped = self.map(job.circuit)
-            angles = shiftable.angle_values(job.params)
+            plan = shiftable.plan
             result.mapping = mapped.summary()
             if job.gradient == "parameter-shift":
-                shifted = self._shifted_rows(angles)  # (B, 1 + 2M, M)
-                evs, stds = self._expectations(mapped, shifted.reshape(-1, angles.shape[1]),
-                                               job.observables, shots, seed)
-                evs = evs.reshape(len(angles), -1, len(job.observables))
+                rows = plan.rows(job.params, unshifted=True)  # (B * (1 + S), M)
+                evs, stds = self._expectations(mapped, rows, job.observables, shots, seed)
+                evs = evs.reshape(-1, 1 + plan.num_shifted, len(job.observables))
                 stds = stds.reshape(evs.shape)
                 result.expectations, result.expectation_stds = evs[:, 0], stds[:, 0]
-                plus, minus = evs[:, 1::2], evs[:, 2::2]  # (B, M, K)
-                by_angle = np.moveaxis((plus - minus) / 2, 1, 2)  # (B, K, M)
-                by_angle_var = np.moveaxis((stds[:, 1::2] ** 2 + stds[:, 2::2] ** 2) / 4, 1, 2)
-                num_parameters = job.circuit.num_parameters
-                result.gradients = shiftable.chain_rule(by_angle, num_parameters)
-                result.gradient_stds = np.sqrt(shiftable.chain_rule(by_angle_var, num_parameters, squared=True))
+                result.gradients = plan.gradients(evs[:, 1:])
+                result.gradient_stds = plan.gradient_stds(stds[:, 1:])  # the rows are independent runs
             else:
                 result.expectations, result.expectation_stds = self._expectations(
-                    mapped, angles, job.observables, shots, seed)
+                    mapped, plan.angles(job.params), job.observables, shots, seed)
         if job.shots and not job.observables:
             shiftable, mapped = self.map(job.circuit, measure=True)
-            angles = shiftable.angle_values(job.params)
+            angles = shiftable.plan.angles(job.params)
             result.mapping = mapped.summary()
             bindings = self._bindings(mapped, angles)
             pub = (mapped.mapped, bindings or None)
@@ -189,16 +186,6 @@ class QPU(Device):
             result.counts = [bits[row].get_counts() if bits.ndim else bits.get_counts()
                              for row in range(len(angles))]
         return result
-
-    @staticmethod
-    def _shifted_rows(angles: np.ndarray) -> np.ndarray:
-        """Each row, then for every angle the row with that angle +π/2 and -π/2."""
-        batch, count = angles.shape
-        rows = np.repeat(angles[:, None, :], 1 + 2 * count, axis=1)
-        index = np.arange(count)
-        rows[:, 1 + 2 * index, index] += np.pi / 2
-        rows[:, 2 + 2 * index, index] -= np.pi / 2
-        return rows
 
     # -- cost model ------------------------------------------------------------------------
     def profile(self) -> DeviceProfile:
@@ -238,6 +225,14 @@ class QPU(Device):
             "median_readout_error": median("measure", "error"),
         })
 
+    def cost_model(self, parameters: dict | None = None) -> QPUCostModel:
+        """The backend's own estimate of time and error (:class:`QPUCostModel`)."""
+        return QPUCostModel(self, parameters)
+
+    def calibrate(self, repeats: int = 3) -> dict:
+        """Nothing to fit: the backend's calibration data prices it (:meth:`profile`)."""
+        return {}
+
     def expected_error(self, circuit: Circuit) -> float:
         """1 - estimated success probability of the circuit as it would be mapped here."""
         return 1.0 - self.map(circuit)[1].estimated_success
@@ -247,7 +242,7 @@ class QPU(Device):
         """Queue + latency + shots × (rep delay + readout + circuit duration) for every run."""
         parameters = self.profile().parameters
         shiftable, mapped = self.map(circuit)
-        runs = batch * (1 + 2 * len(shiftable.occurrences) if gradient else 1)
+        runs = batch * (1 + shiftable.plan.num_shifted if gradient else 1)
         # The mapped depth in two-qubit gate times bounds the circuit's own duration.
         depth_seconds = mapped.depth * (parameters["two_qubit_gate_seconds"] or 0.0)
         shot_seconds = parameters["shot_seconds"] + depth_seconds

@@ -124,7 +124,7 @@ def test_every_block_kind_applies_like_the_cpu_kernel_and_its_dagger_undoes_it()
     qc = fast_path_circuit()
     gpu = get_device("gpu").engine
     program = gpu.program(qfab.from_qiskit(qc))
-    device_program = gpu_engine._DeviceProgram(program)
+    device_program = gpu_engine.DeviceProgram(program)
     thetas = random_values(qc, 11, batch=1)
     mats = device_program.matrices(thetas, np.complex128)
     host_mats = mats.copy_to_host()[0]
@@ -137,9 +137,9 @@ def test_every_block_kind_applies_like_the_cpu_kernel_and_its_dagger_undoes_it()
         dim = 1 << sizes[bi]
         cpu_kernels.apply_block(expected, host_mats[bi, :dim, :dim], kind, qubits[bi], sizes[bi], offsets[bi], False)
         state = cuda.to_device(start)
-        gpu._apply(kern, device_program, state, mats, bi, rows_per_set=1, dagger=False)
+        gpu.apply_block(kern, device_program, state, mats, bi, rows_per_set=1, dagger=False)
         np.testing.assert_allclose(state.copy_to_host()[0], expected, atol=1e-13, err_msg=f"block {bi} kind {kind}")
-        gpu._apply(kern, device_program, state, mats, bi, rows_per_set=1, dagger=True)
+        gpu.apply_block(kern, device_program, state, mats, bi, rows_per_set=1, dagger=True)
         np.testing.assert_allclose(state.copy_to_host(), start, atol=1e-13, err_msg=f"block {bi} kind {kind} dagger")
 
 
