@@ -17,6 +17,7 @@ from qfab.design.predict import BOARD_CALL_OVERHEAD_S, DMA_EFFICIENCY, PS_SLOWDO
 from qfab.design.workload import BuildSpec
 from qfab.scheduling import History
 from qfab.scheduling.costmodel import cost_model_for
+from tests.support.registered_device import CALL_S, KIND, SET_S, registered_fixed_rate
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits_codesign.toml"
 
@@ -74,10 +75,33 @@ def test_board_fpga_prices_cycles_at_the_board_clock_plus_link_and_driver():
     link = board.bandwidth_mb_s * 1e6 * DMA_EFFICIENCY[board.family]
     expected = (cycles / (board.pl_mhz * 1e6) + 8 * (words + beats) / link
                 + (words + beats) * 2e-6 * PS_SLOWDOWN[board.ps] + BOARD_CALL_OVERHEAD_S)
-    assert sum(device.breakdown(job).values()) == pytest.approx(expected, rel=1e-12)
-    assert cost_model_for(device).predict(job) == pytest.approx(expected, rel=1e-9)  # what the planner uses
+    parts = device.breakdown(job)
+    assert set(parts) == {"core_s", "link_s", "driver_s"} and sum(parts.values()) == pytest.approx(expected, rel=1e-12)
+    assert cost_model_for(device).predict(job) == pytest.approx(expected, rel=1e-12)  # what the planner uses
     with pytest.raises(RuntimeError, match="not attached"):
         device.run([job])
+
+
+def test_workload_device_kinds_are_the_registry_s():
+    with registered_fixed_rate():
+        assert small(devices=("cpu", KIND)).devices == ("cpu", KIND)
+    with pytest.raises(WorkloadError, match="unknown kind 'tpu'") as error:
+        small(devices=("tpu",))
+    assert "'cpu'" in str(error.value) and "qpu:<fake backend>" in str(error.value)
+
+
+def test_a_registered_device_is_explored_by_its_own_cost_model(tmp_path):
+    """A kind from outside, in the workload by its registered name: the explorer plans each step
+    on it with the model it brings and asks that model for its error and gradient floor."""
+    with registered_fixed_rate():
+        workload = small(devices=(KIND,))
+        result = explore(workload, tmp_path)
+    (point,) = result.points
+    assert point.feasible and point.used == (KIND,) and point.board is None
+    steps = workload.steps_per_epoch * workload.epochs  # 12 samples in mini-batches of 6, twice
+    assert point.train_seconds == pytest.approx(steps * (CALL_S + workload.batch_size * SET_S))
+    assert point.error == 1e-12 and point.gradient_floor == 1e-15
+    assert result.chosen is point
 
 
 def test_gradient_floors_follow_the_error_laws():

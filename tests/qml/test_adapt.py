@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from qiskit.quantum_info import SparsePauliOp
 
-from qfab.qml.adapt import _prune, adapt, qubit_adapt_pool, supported_candidates, two_qubit_gate_cost
+from qfab.qml.adapt import prune_operators, adapt, qubit_adapt_pool, supported_candidates, two_qubit_gate_cost
 
 
 def tfim(n, field=1.0):
@@ -42,7 +42,7 @@ def test_hardware_price_steers_the_choice():
 
 def test_prune_drops_an_idle_operator():
     hamiltonian = SparsePauliOp("IX") * -1.0
-    operators, theta, dropped = _prune(["IY", "YI"], np.array([np.pi / 2, 0.0]), hamiltonian, None, 1e-6, "cpu")
+    operators, theta, dropped = prune_operators(["IY", "YI"], np.array([np.pi / 2, 0.0]), hamiltonian, None, 1e-6, "cpu")
     assert operators == ["IY"] and dropped == ["YI"] and np.allclose(theta, [np.pi / 2])
 
 

@@ -10,6 +10,7 @@ import qfab
 from qfab.backends.base import DeviceCapabilityError
 from qfab.scheduling.calibrate import benchmark_circuit
 from qfab.scheduling.history import History
+from tests.support.registered_device import CALL_S, KIND, SET_S, registered_fixed_rate
 from tests.support.scheduling_fakes import FakeDevice
 
 
@@ -212,38 +213,21 @@ def test_devices_declare_whether_they_compute_on_the_host():
     assert not FPGADevice(BoardTransport(model.params)).shares_host
 
 
-def test_calibration_fit_recovers_the_parameters_behind_the_times():
-    """The CPU model's and the FPGA model transport's features over the calibration jobs, timed
-    by known parameters (with 5 % noise): the least-squares fit on relative error finds
-    parameters that predict those times to within the noise, and leaves a term no job
-    exercised at its default."""
-    from qfab.backends import get_device
-    from qfab.backends.fpga import FPGADevice
-    from qfab.scheduling.calibrate import _cpu_jobs, _fit_cpu, _fit_parameters, benchmark_job
-    from qfab.scheduling.costmodel import cost_model_for
-
-    rng = np.random.default_rng(1)
-    cpu = cost_model_for(get_device("cpu"))
-    truth = {name: value * rng.uniform(0.5, 2.0) for name, value in cpu.defaults.items() if name in cpu.FEATURES}
-    jobs = [job for job in _cpu_jobs() if job.circuit.num_qubits <= 16]  # compiling 20 qubits is slow
-    rows = [cpu.features(job) for job in jobs]
-    seconds = [sum(f * truth[n] for f, n in zip(row, cpu.FEATURES)) * rng.uniform(0.95, 1.05) for row in rows]
-    fitted = type(cpu)(cpu.device, _fit_parameters(cpu.FEATURES, rows, seconds))
-    errors = [abs(fitted.predict(job) - s) / s for job, s in zip(jobs, seconds)]
-    assert np.median(errors) < 0.05
-    assert "byte_s_ws24" not in _fit_parameters(cpu.FEATURES, rows, seconds)  # nothing that large
-    # the adjoint's backward weight, the one non-linear term, comes back from a line search
-    cpu.parameters["backward_weight"] = 3.5
-    seconds = [sum(f * truth[n] for f, n in zip(cpu.features(job), cpu.FEATURES)) for job in jobs]
-    assert _fit_cpu(type(cpu)(cpu.device), jobs, seconds)["backward_weight"] == 3.5
-
-    fpga = cost_model_for(FPGADevice("model"))
-    assert fpga.host_model
-    jobs = [benchmark_job(n, b, layers=2) for n in (2, 4, 6, 8) for b in (1, 3)]
-    truth = {"host_call_overhead_s": 1e-4, "instruction_s": 3e-5, "amplitude_s": 1e-8, "word_s": 2e-6}
-    rows = [fpga.host_features(job) for job in jobs]
-    seconds = [sum(f * truth[n] for f, n in zip(row, fpga.HOST_FEATURES)) for row in rows]
-    assert _fit_parameters(fpga.HOST_FEATURES, rows, seconds) == pytest.approx(truth, rel=1e-6)
+def test_a_registered_device_is_planned_by_its_own_cost_model():
+    """A kind registered from outside, known only through the Device interface: the planner
+    places it by name, prices it with the model it brings (no history, no profile), splits a
+    batch between it and another device, and runs what it planned."""
+    with registered_fixed_rate() as device:
+        plan = _plan(_workload([10]), [KIND])
+        (task,) = plan.tasks
+        assert task.device == KIND and task.source == "model"
+        assert task.predicted == pytest.approx(CALL_S + 10 * SET_S)
+        assert plan.estimator.models[KIND].kind == "fixed-rate"
+        shared = _plan(_workload([40]), [device, FakeDevice("other", SET_S, CALL_S)])
+        assert {t.device for t in shared.tasks} == {KIND, "other"}
+        assert shared.makespan == pytest.approx(CALL_S + 20 * SET_S)
+        result = qfab.run(shared, progress=False)
+        assert result.results[0].expectations.shape == (40, 1)
 
 
 def test_a_task_fills_an_idle_gap_left_by_a_dependency():

@@ -10,80 +10,16 @@ from __future__ import annotations
 import importlib
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from qfab.core.ir import Circuit
-from qfab.core.observables import PauliSum
+from qfab.backends.calibration import fit_rates
+from qfab.backends.costmodel import GenericCostModel
+from qfab.backends.job import (Capabilities, DeviceCapabilityError, DeviceProfile, DeviceUnavailable,
+                               InsufficientMemoryError, Job, JobResult)
 
 __all__ = ["Capabilities", "DeviceProfile", "Job", "JobResult", "Device", "EngineDevice", "DeviceCapabilityError",
            "DeviceUnavailable", "InsufficientMemoryError", "register_device", "device_kinds", "is_registered_instance", "get_device", "device_status", "available_devices"]
-
-
-class DeviceCapabilityError(ValueError):
-    """The device cannot run this job (too many qubits, a gate it lacks, a method it lacks)."""
-
-
-class InsufficientMemoryError(MemoryError):
-    """Raised before allocating when the state vectors of a run would not fit in the device's free memory."""
-
-
-class DeviceUnavailable(RuntimeError):
-    """The device is not present here (missing package, no hardware), with the reason."""
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    max_qubits: int
-    gates: frozenset[str] | None = None  # None: any unitary
-    precisions: tuple[str, ...] = ("complex128",)
-    exact: bool = True  # False: results carry shot noise
-    gradient_methods: tuple[str, ...] = ("adjoint", "parameter-shift")
-    returns_state: bool = True
-
-
-@dataclass(frozen=True)
-class DeviceProfile:
-    """What the cost model needs to predict a run's time before it starts.
-
-    ``parameters["shares_host"]``: True when the device computes on this host's own cores (the
-    CPU, and any simulated device: the FPGA's bit-accurate model or Verilator, the CUDA
-    simulator, a local QPU simulator). Such devices slow each other down when they run at once,
-    so the planner and the runtime give them one timeline; a real board, GPU or remote QPU
-    leaves it out (False) and runs beside them.
-    """
-
-    name: str
-    parameters: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Job:
-    """One unit of work: a circuit over a batch of parameter sets."""
-
-    circuit: Circuit
-    params: np.ndarray  # (B, P)
-    observables: tuple[PauliSum, ...] = ()
-    gradient: str | None = None  # None, "adjoint" or "parameter-shift"
-    shots: int | None = None
-    want_state: bool = False
-    dtype: type = np.complex128
-    seed: int | None = None
-
-    @property
-    def batch(self) -> int:
-        return self.params.shape[0]
-
-
-@dataclass
-class JobResult:
-    device: str
-    seconds: float
-    expectations: np.ndarray | None = None  # (B, K)
-    gradients: np.ndarray | None = None  # (B, K, P)
-    states: np.ndarray | None = None  # (B, 2**n)
-    counts: list[dict] | None = None
 
 
 class Device(ABC):
@@ -141,6 +77,23 @@ class Device(ABC):
     @abstractmethod
     def execute(self, job: Job) -> JobResult: ...
 
+    def cost_model(self, parameters: dict | None = None):
+        """The model that predicts this device's ``run`` seconds (a
+        :class:`qfab.backends.costmodel.CostModel`), with calibrated ``parameters`` (what
+        :meth:`calibrate` returned) over its defaults. The planner, the runtime and the
+        co-design explorer price a device only through this. Default: the
+        :class:`~qfab.backends.costmodel.GenericCostModel` of the rates ``profile()`` declares;
+        each backend returns its own."""
+        return GenericCostModel(self, parameters)
+
+    def calibrate(self, repeats: int = 3) -> dict:
+        """Time short benchmark jobs here and fit :meth:`cost_model`'s parameters; returns them
+        (what the calibration profile stores for this device). Default: the generic model's call
+        overhead and time per amplitude pass (:func:`qfab.backends.calibration.fit_rates`), or
+        nothing where the profile declares ``seconds_per_set``; a backend with its own model
+        brings its own fit (or ``{}`` when, like a QPU, it prices itself)."""
+        return fit_rates(Device.cost_model(self), repeats)
+
     def __repr__(self) -> str:
         return f"<qfab device {self.name}>"
 
@@ -176,6 +129,10 @@ _FACTORIES: dict[str, str | type] = {
 }
 _INSTANCES: dict[str, Device] = {}
 
+# Device's default cost model and its fit, named the same way: they are built on Device and Job
+# (backends.costmodel and backends.calibration sit above this module), so they are imported
+# when a device first asks for them, not by this module.
+
 
 def register_device(name: str, factory) -> None:
     """Make ``device=name`` build ``factory()`` (a class or a ``"module:callable"`` string): how a
@@ -191,12 +148,15 @@ def device_kinds() -> tuple[str, ...]:
     return tuple(_FACTORIES)
 
 
+def _load(spec: str):
+    """The object a ``"module:attribute"`` string names, its module imported now."""
+    module, _, attribute = spec.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 def _factory(name: str):
     factory = _FACTORIES[name]
-    if isinstance(factory, str):
-        module, _, attribute = factory.partition(":")
-        factory = getattr(importlib.import_module(module), attribute)
-    return factory
+    return _load(factory) if isinstance(factory, str) else factory
 
 
 def get_device(device) -> Device:

@@ -19,13 +19,13 @@ from qfab_hw.boards import Board, load_board
 
 from qfab.backends import get_device
 from qfab.backends.base import DeviceCapabilityError, DeviceUnavailable
-from qfab.core.shift import shifted_circuit_count
+from qfab.backends.fpga.board import BoardFPGA
+from qfab.backends.fpga.calibration import host_seconds_per_word
 from qfab.scheduling import History, Workload, plan
 from qfab.scheduling.calibrate import load_profile
-from qfab.scheduling.costmodel import cost_model_for
-from qfab.design.predict import BoardFPGA, Trainability, gradient_floor, host_seconds_per_word, trainability
+from qfab.design.predict import Trainability, gradient_floor, trainability
 from qfab.design.resources import BuildResources, build_resources, yosys_logic
-from qfab.design.workload import CodesignWorkload, Variant, load_workload
+from qfab.design.workload import BOARD_KIND, QPU_PREFIX, CodesignWorkload, Variant, load_workload
 
 __all__ = ["DesignPoint", "CodesignResult", "codesign", "pareto_front", "build_label", "duration_text", "step_job"]
 
@@ -51,7 +51,7 @@ class DesignPoint:
     gradient_floor: float = 0.0
     used: tuple[str, ...] = ()  # devices the plan gives work to
     shares: dict = field(default_factory=dict)  # device -> parameter sets of a full step
-    fpga_breakdown: dict = field(default_factory=dict)  # core / link / driver seconds of the FPGA's share of a step
+    fpga_breakdown: dict = field(default_factory=dict)  # core_s / link_s / driver_s of the FPGA's share of a step
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -171,10 +171,11 @@ def _mixes(kinds: tuple[str, ...]) -> list[tuple[str, ...]]:
 
 
 def _present(kind: str):
-    """The device of a non-FPGA kind here, or None with the reason."""
+    """The device of a kind the space does not design (a registered kind, or ``qpu:<fake
+    backend>``) here, or None with the reason."""
     try:
-        if kind.startswith("qpu:"):
-            return _fake_qpu(kind[4:]), ""
+        if kind.startswith(QPU_PREFIX):
+            return _fake_qpu(kind[len(QPU_PREFIX):]), ""
         return get_device(kind), ""
     except (DeviceUnavailable, ImportError, ValueError) as err:
         return None, str(err)
@@ -232,14 +233,14 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
     history = history if history is not None else History()
     boards = [load_board(key) for key in workload.boards]
     builds = {spec: spec.params(workload.qubits) for spec in workload.builds}
-    others = {kind: _present(kind) for kind in workload.devices if kind != "fpga"}
+    others = {kind: _present(kind) for kind in workload.devices if kind != BOARD_KIND}
     studies = {v: trainability(workload, v, progress=progress) for v in workload.variants}
     word_seconds = {}
     resources = {}
     tasks = []
     for variant in workload.variants:
         for mix in _mixes(workload.devices):
-            if "fpga" in mix:
+            if BOARD_KIND in mix:
                 tasks += [(variant, mix, board, spec) for board in boards for spec in workload.builds]
             else:
                 tasks.append((variant, mix, None, None))
@@ -248,9 +249,9 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
     for variant, mix, board, spec in tqdm(tasks, desc="codesign", unit="point", disable=not progress):
         circuit = model_circuits[variant]
         point = DesignPoint(variant, mix, board, builds.get(spec))
-        devices = []
+        devices, board_device = [], None
         for kind in mix:
-            if kind == "fpga":
+            if kind == BOARD_KIND:
                 key = (board.key, spec)
                 if key not in resources:
                     resources[key] = build_resources(builds[spec], board, logic_of)
@@ -260,11 +261,11 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
                 # one measurement per circuit: the driver's work per word does not depend on the
                 # build, and separate timings would only add their noise to the comparison
                 if variant not in word_seconds:
-                    # as many circuits as a step's parameter-shift program holds (the per-word price falls with size)
-                    program_circuits = workload.batch_size * (1 + shifted_circuit_count(circuit))
-                    word_seconds[variant] = host_seconds_per_word(circuit, builds[spec], workload.readout(),
-                                                                  rows=min(program_circuits, 4096))
-                devices.append(BoardFPGA(board, builds[spec], word_seconds[variant]))
+                    # on a full step's program (the per-word price falls with the program's size)
+                    word_seconds[variant] = host_seconds_per_word(step_job(workload, circuit, workload.batch_size),
+                                                                  builds[spec])
+                board_device = BoardFPGA(board, builds[spec], word_seconds[variant])
+                devices.append(board_device)
             else:
                 device, reason = others[kind]
                 if device is None:
@@ -288,12 +289,11 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
                                   + " idle (the same as a smaller mix)")
         study = studies[variant]
         point.gradient_std = study.gradient_std
-        point.error = max(cost_model_for(by_name[name]).expected_error(step_job(workload, circuit))
+        point.error = max(by_name[name].cost_model().expected_error(step_job(workload, circuit))
                           for name in point.used)
         point.gradient_floor = max(gradient_floor(by_name[name], circuit, workload.shots) for name in point.used)
-        fpga = [d for d in devices if isinstance(d, BoardFPGA)]
-        if fpga and fpga[0].name in point.shares:
-            point.fpga_breakdown = fpga[0].breakdown(step_job(workload, circuit, point.shares[fpga[0].name]))
+        if board_device is not None and board_device.name in point.shares:
+            point.fpga_breakdown = board_device.cost_breakdown(step_job(workload, circuit, point.shares[board_device.name]))
         if point.error > workload.accuracy:
             point.problems.append(f"error {point.error:.1e} > accuracy {workload.accuracy:.0e}")
         if not point.trainable:

@@ -3,8 +3,9 @@
 ``pareto.png``: predicted training time against error for every evaluated point (colour: the
 scarcest FPGA resource's share; grey crosses: infeasible, with the reason in the table), the
 Pareto front joined and the recommendation starred. ``breakdown.png``: where a board's time goes
-when the FPGA trains alone (core cycles, PS-PL link, driver on the PS, DMA calls) for the
-fastest point of each board and every build of the best board, which says what to improve next.
+when the FPGA trains alone (``FPGADevice.cost_breakdown``: core cycles, PS-PL link, the driver
+on the PS with its DMA calls) for the fastest point of each board and every build of the best
+board, which says what to improve next.
 """
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
 from qfab.design.explore import CodesignResult, DesignPoint, duration_text, build_label  # noqa: E402
-from qfab.design.predict import BOARD_CALL_OVERHEAD_S, DMA_EFFICIENCY, PS_SLOWDOWN  # noqa: E402
+from qfab.backends.fpga.costmodel import BOARD_CALL_OVERHEAD_S, DMA_EFFICIENCY, PS_SLOWDOWN  # noqa: E402
 from qfab.design.validate import median_time_error, validation_table  # noqa: E402
+from qfab.design.workload import BOARD_KIND  # noqa: E402
 
 __all__ = ["plot_pareto", "plot_breakdown", "write_report"]
 
@@ -61,13 +63,14 @@ def plot_breakdown(points: list[DesignPoint], path: Path) -> Path | None:
     points = [p for p in points if p.fpga_breakdown][:12]
     if not points:
         return None
-    parts = ["core", "link", "driver", "call"]
+    # FPGADevice.cost_breakdown's parts; the driver's include its DMA calls
+    parts = {"core_s": "core", "link_s": "link", "driver_s": "driver (and DMA calls)"}
     fig, ax = plt.subplots(figsize=(8.6, 0.9 + 0.45 * len(points)))
     totals = [sum(p.fpga_breakdown.values()) for p in points]
     left = [0.0] * len(points)
-    for index, part in enumerate(parts):
+    for index, (part, label) in enumerate(parts.items()):
         shares = [100 * p.fpga_breakdown[part] / total for p, total in zip(points, totals)]
-        ax.barh(range(len(points)), shares, left=left, color=f"C{index}", label=part)
+        ax.barh(range(len(points)), shares, left=left, color=f"C{index}", label=label)
         left = [a + b for a, b in zip(left, shares)]
     for row, total in enumerate(totals):
         ax.text(101, row, duration_text(total), va="center", fontsize=7)
@@ -84,7 +87,7 @@ def plot_breakdown(points: list[DesignPoint], path: Path) -> Path | None:
 
 def _fpga_alone(result: CodesignResult) -> list[DesignPoint]:
     """The FPGA doing a whole step alone: the fastest point per board, then every build of the best board."""
-    alone = sorted((p for p in result.points if p.devices == ("fpga",) and p.feasible), key=lambda p: p.train_seconds)
+    alone = sorted((p for p in result.points if p.devices == (BOARD_KIND,) and p.feasible), key=lambda p: p.train_seconds)
     per_board: dict[str, DesignPoint] = {}
     for point in alone:
         per_board.setdefault(point.board.key, point)

@@ -22,9 +22,9 @@ from qiskit.quantum_info import Statevector
 
 from qfab.backends import get_device
 from qfab.backends.fpga import FPGADevice
+from qfab.backends.calibration import timed_run
 from qfab.backends.fpga.compiler import predicted_expectation_error
-from qfab.scheduling.calibrate import load_profile, timed_run
-from qfab.scheduling.costmodel import cost_model_for
+from qfab.scheduling.calibrate import load_profile
 from qfab.design.explore import CodesignResult, step_job, build_label
 
 __all__ = ["ValidationRow", "validate"]
@@ -81,6 +81,14 @@ def validate(result: CodesignResult, rows: int = 4, builds: int = 3, verilator: 
         if point.build not in chosen_builds:
             chosen_builds.append(point.build)
     chosen_builds = chosen_builds[:builds]
+    from qfab_hw.verilator import HW_EXTRA, missing_tools
+
+    if verilator and (missing := missing_tools()):
+        import warnings
+
+        warnings.warn(f"validation under Verilator skipped: {', '.join(missing)} not installed ({HW_EXTRA})",
+                      stacklevel=2)
+        verilator = 0
     checks = [("cpu", None, rows)] + [("model", b, rows) for b in chosen_builds] + \
              [("verilator", b, verilator_rows) for b in chosen_builds[:verilator]]
     table = []
@@ -88,17 +96,17 @@ def validate(result: CodesignResult, rows: int = 4, builds: int = 3, verilator: 
         if transport == "cpu":
             device = get_device("cpu")
             job = step_job(workload, circuit, count, gradient="adjoint")
-            model = cost_model_for(device, profile.get("cpu"))
+            model = device.cost_model(profile.get(device.name))
             predicted_error = 1e-12
             predicted_cycles = None
         else:
             device = FPGADevice(transport, build)
             job = step_job(workload, circuit, count)
-            model = cost_model_for(device, profile.get("fpga"))
+            model = device.cost_model(profile.get(device.name))
             predicted_cycles = device.program_counts(job)[0]
             predicted_error = predicted_expectation_error(len(device.lowered(circuit).ops), build.width, quantile=1.0)
         seconds, outcome = _timed(device, job, repeats=1 if transport == "verilator" else 3)
-        measured_cycles = getattr(device, "last_cycles", None) if predicted_cycles is not None else None
+        measured_cycles = device.last_cycles if build is not None else None  # the core's count of its last run
         label = "cpu (adjoint)" if build is None else f"{build_label(build)} ({transport})"
         # The RTL simulation's host time is not what the cost models predict (a board's is):
         # under Verilator only cycles and error are compared.

@@ -16,13 +16,19 @@ from pathlib import Path
 import numpy as np
 from qiskit.quantum_info import SparsePauliOp
 
-__all__ = ["CodesignWorkload", "Variant", "BuildSpec", "WorkloadError", "load_workload", "DEFAULT_BUILDS"]
+from qfab.backends import device_kinds
+
+__all__ = ["CodesignWorkload", "Variant", "BuildSpec", "WorkloadError", "load_workload", "DEFAULT_BUILDS", "BOARD_KIND",
+           "QPU_PREFIX"]
 
 #: Core builds explored when the workload names none: the lane count (throughput per cycle,
 #: DSPs) at the default 18-bit width, and the width (error, DSP per product) at one lane.
 DEFAULT_BUILDS = ((1, 16), (1, 18), (1, 25), (2, 18), (4, 18), (8, 18))
 
-DEVICE_KINDS = ("cpu", "gpu", "fpga")
+#: The device kind whose hardware the space designs: one board x core build per point. The other
+#: kinds are the registry's (``qfab.backends.device_kinds()``), or ``qpu:<fake backend>``.
+BOARD_KIND = "fpga"
+QPU_PREFIX = "qpu:"
 OBSERVABLES = {"local": "local_pauli", "global": "global_pauli"}
 
 
@@ -101,9 +107,11 @@ class CodesignWorkload:
             raise WorkloadError(f"[training] accuracy must be a number in (0, 1), not {self.accuracy!r}")
         if self.observable not in OBSERVABLES:
             raise WorkloadError(f"[model] observable must be one of {sorted(OBSERVABLES)}, not {self.observable!r}")
+        kinds = device_kinds()
         for kind in self.devices:
-            if kind not in DEVICE_KINDS and not kind.startswith("qpu:"):
-                raise WorkloadError(f"[space] devices: unknown kind {kind!r}; use {list(DEVICE_KINDS)} or 'qpu:<fake backend>'")
+            if kind not in kinds and not kind.startswith(QPU_PREFIX):
+                raise WorkloadError(f"[space] devices: unknown kind {kind!r}; use {list(kinds)} or "
+                                    f"'{QPU_PREFIX}<fake backend>'")
         for variant in self.variants:
             if variant.ansatz not in ANSATZ_BUILDERS or variant.ansatz == "mcclean":
                 raise WorkloadError(f"variant ansatz {variant.ansatz!r}: choose from "

@@ -11,7 +11,7 @@ gate count is what the operator costs on the target (``2 * (weight - 1)`` CX/CZ 
 neighbouring qubits, plus routing SWAPs off the coupling map), so a cheap operator with almost the
 same gradient wins on hardware. With ``fpga`` (an :class:`~qfab.backends.fpga.FPGADevice`, or ``True``
 for the default core) that price is also multiplied by the core time the candidate adds on the FPGA,
-from the scheduler's cost model (``FPGACostModel.cycles_and_words``: the program the driver assembles,
+from the device's cost model (``FPGACostModel.cycles_and_words``: the program the driver assembles,
 each fused gate one pass over the state, so a two-qubit string compiled to four passes costs ~4x a
 one-qubit rotation), normalised by the cheapest candidate: the score is gradient per unit of FPGA time, in
 units of the cheapest candidate's time, so the cheapest candidate's score is its gradient.
@@ -36,7 +36,8 @@ from qfab.core.ir import Circuit
 
 from qfab.qml.ansatz import pauli_rotation
 
-__all__ = ["qubit_adapt_pool", "two_qubit_gate_cost", "fpga_cycles", "supported_candidates", "AdaptResult", "adapt"]
+__all__ = ["qubit_adapt_pool", "two_qubit_gate_cost", "fpga_cycles", "supported_candidates", "AdaptResult", "adapt",
+           "prune_operators"]
 
 
 def qubit_adapt_pool(num_qubits: int, coupling_map: Sequence[tuple[int, int]] | None = None) -> list[str]:
@@ -97,9 +98,8 @@ def fpga_cycles(pool: Sequence[str], fpga=None) -> np.ndarray:
     cancels the state initialisation and read-out every circuit pays anyway)."""
     from qfab.backends.base import Job
     from qfab.backends.fpga import FPGADevice
-    from qfab.scheduling.costmodel import FPGACostModel
 
-    model = FPGACostModel(fpga if fpga not in (None, True) else FPGADevice())
+    model = (fpga if fpga not in (None, True) else FPGADevice()).cost_model()
     num_qubits = len(pool[0]) if len(pool) else 0
 
     def cycles(qc: QuantumCircuit) -> int:
@@ -177,7 +177,7 @@ def adapt(observable: SparsePauliOp, pool: Sequence[str] | None = None, max_oper
         history.append({"operator": pool[best], "gradient": float(gradients[best]),
                         "two_qubit_gates": int(prices[best]), "energy": energy,
                         **({"fpga_cycles": int(cycles[best])} if cycles is not None else {})})
-        operators, theta, dropped = _prune(operators, theta, observable, initial_state, prune_tolerance, device)
+        operators, theta, dropped = prune_operators(operators, theta, observable, initial_state, prune_tolerance, device)
         pruned += dropped
     return AdaptResult(operators, theta, energies, history, pruned)
 
@@ -202,7 +202,7 @@ def _optimise(operators, theta, observable, initial_state, device):
     return found.x, float(found.fun)
 
 
-def _prune(operators, theta, observable, initial_state, tolerance, device):
+def prune_operators(operators, theta, observable, initial_state, tolerance, device):
     """Drop operators whose angle stays ~0 with ~0 gradient: they only add gates."""
     if len(operators) < 2:
         return operators, theta, []

@@ -27,7 +27,6 @@ import networkx as nx
 
 from qfab.backends import Device, get_device
 from qfab.backends.base import DeviceCapabilityError, Job
-from qfab.scheduling.costmodel import cost_model_for
 from qfab.scheduling.history import History
 from qfab.scheduling.workload import Workload
 
@@ -44,14 +43,15 @@ def timelines(devices: dict[str, Device]) -> dict[str, str]:
 
 
 class Estimator:
-    """Predicted seconds per (device, job): history first, then the calibrated model scaled by
-    the device's measured/modelled ratio; says which source it used."""
+    """Predicted seconds per (device, job): history first, then the device's own calibrated
+    model (``Device.cost_model``) scaled by the device's measured/modelled ratio; says which
+    source it used."""
 
     def __init__(self, devices: list[Device], profile: dict | None = None, history: History | None = None):
         from qfab.scheduling.calibrate import load_profile
 
         profile = load_profile() if profile is None else profile
-        self.models = {d.name: cost_model_for(d, profile.get(d.name)) for d in devices}
+        self.models = {d.name: d.cost_model(profile.get(d.name)) for d in devices}
         self.history = history if history is not None else History()
 
     def model_id(self, device: str) -> str:

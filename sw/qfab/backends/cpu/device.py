@@ -7,8 +7,10 @@ import numba
 import numpy as np
 import psutil
 
-from qfab.backends.cpu.simulator import CPUEngine, check_memory
 from qfab.backends.base import Capabilities, DeviceProfile, EngineDevice, Job
+from qfab.backends.cpu.calibration import calibrate_cpu
+from qfab.backends.cpu.costmodel import CPUCostModel
+from qfab.backends.cpu.simulator import CPUEngine, check_memory
 
 
 class CPUDevice(EngineDevice):
@@ -36,3 +38,11 @@ class CPUDevice(EngineDevice):
 
     def profile(self) -> DeviceProfile:
         return DeviceProfile(self.name, {"cores": os.cpu_count(), "threads": numba.get_num_threads(), "shares_host": True})
+
+    def cost_model(self, parameters: dict | None = None) -> CPUCostModel:
+        """The engine's model: passes, flops, launches and calls of the program it compiles."""
+        return CPUCostModel(self, parameters)
+
+    def calibrate(self, repeats: int = 3) -> dict:
+        """Every term of :class:`CPUCostModel`, fitted on 48 timed jobs of 4 to 20 qubits."""
+        return calibrate_cpu(self.cost_model(), repeats)

@@ -29,6 +29,10 @@ _opts = dict(cache=True, nogil=True)
 
 @dataclass(frozen=True)
 class Program:
+    """A compiled circuit: ``arrays`` is what the numba drivers take (they read it by position,
+    as :func:`compile_program` lays it out); everyone else reads the blocks through the named
+    accessors below."""
+
     arrays: tuple
     num_qubits: int
     num_parameters: int
@@ -36,6 +40,23 @@ class Program:
     width: int
     block_qubits: tuple[tuple[int, ...], ...]
     block_kinds: tuple[int, ...]
+
+    @property
+    def block_num_qubits(self) -> np.ndarray:
+        """Qubits of each fused block, ``k``: its matrix is ``2**k x 2**k``."""
+        return self.arrays[0]
+
+    @property
+    def block_gate_counts(self) -> np.ndarray:
+        """Gates fused into each block: a block with a rotation multiplies that many gate
+        matrices into its own for every parameter set."""
+        return self.arrays[4] - self.arrays[3]
+
+    @property
+    def block_has_rotation(self) -> np.ndarray:
+        """Whether each block holds a rotation (then its matrix is rebuilt per parameter set;
+        otherwise it was built once, at compile time)."""
+        return self.arrays[7].astype(bool)
 
 
 def _block_kind(matrices: list[np.ndarray]) -> int:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 from qfab_hw import CoreParams
+from qfab_hw.boards import load_board
 
-from qfab.core.shift import angle_circuit, parameter_shift, shifted_circuit_count
+from qfab.core.shift import shift_plan, shifted_circuit_count
 from qfab.backends.base import Capabilities, Device, DeviceCapabilityError, DeviceProfile, Job, JobResult
 from qfab.backends.fpga.compiler import LoweredCircuit, lower, predicted_expectation_error, predicted_infidelity
 from qfab.backends.fpga.driver import Program, check_run, expectation_program, state_program
 from qfab.backends.fpga.transports import Transport, make_transport
+from qfab.backends.fpga.calibration import calibrate_fpga, host_seconds_per_word
+from qfab.backends.fpga.costmodel import FPGACostModel
 
 __all__ = ["FPGADevice", "fpga_status", "DEFAULT_PARAMS"]
 
@@ -134,19 +137,33 @@ class FPGADevice(Device):
 
     def _values_and_shift_gradients(self, circuit, sums, thetas):
         """Values and every shifted circuit in one program: one DMA round trip per gradient."""
-        expanded, occurrences = angle_circuit(circuit)
-        unshifted = np.array([[circuit.operations[i].param.angle(t) for i in occurrences] for t in thetas])
-        values = {}
+        plan = shift_plan(circuit)
+        values = self._expectations(plan.circuit, sums, plan.rows(thetas, unshifted=True))
+        values = values.reshape(len(thetas), 1 + plan.num_shifted, len(sums))
+        return values[:, 0], plan.gradients(values[:, 1:])
 
-        def with_unshifted(angle_circuit_, sums_, rows):
-            out = self._expectations(angle_circuit_, sums_, np.concatenate([unshifted.reshape(len(thetas), -1), rows]))
-            values["expectations"] = out[: len(thetas)]
-            return out[len(thetas):]
+    def cost_model(self, parameters: dict | None = None) -> FPGACostModel:
+        """The core's model on this device's transport: cycles and words on a board or under
+        Verilator, host seconds for the bit-accurate model."""
+        return FPGACostModel(self, parameters)
 
-        gradients = parameter_shift(circuit, sums, thetas, with_unshifted)
-        if "expectations" not in values:  # no rotations: nothing was shifted
-            values["expectations"] = self._expectations(circuit, sums, thetas)
-        return values["expectations"], gradients
+    def calibrate(self, repeats: int = 3) -> dict:
+        """The bit-accurate model's host terms, or a board's (Verilator's) call overhead and
+        time per cycle, from timed benchmark jobs."""
+        return calibrate_fpga(self.cost_model(), repeats)
+
+    def cost_breakdown(self, job: Job, board=None) -> dict[str, float]:
+        """Where ``job``'s predicted seconds go: ``core_s`` (the core's cycles at its clock),
+        ``link_s`` (program words and result beats over the PS-PL link) and ``driver_s`` (the
+        calls, and the driver's time per word); they add up to the cost model's prediction
+        (:meth:`FPGACostModel.breakdown`). ``board``, a board config's key or a
+        ``qfab_hw.boards.Board``: this build as that board would run it (its clock and link,
+        the driver at this host's time per word, measured now, scaled to the board's
+        processor); None: on this device's own transport."""
+        if board is None:
+            return self.cost_model().breakdown(job)
+        board = load_board(board) if isinstance(board, str) else board
+        return FPGACostModel(self, board=board, host_seconds_per_word=host_seconds_per_word(job, self.params)).breakdown(job)
 
     def seconds_on_board(self, board, cycles: int | None = None, words: int | None = None,
                          beats: int | None = None, dma_efficiency: float = 0.83) -> float:

@@ -18,6 +18,8 @@ import numpy as np
 import platformdirs
 
 from qfab.backends.base import Capabilities, DeviceCapabilityError, DeviceProfile, DeviceUnavailable, EngineDevice, Job
+from qfab.backends.calibration import fit_rates
+from qfab.backends.gpu.costmodel import GPUCostModel
 
 __all__ = ["GPUDevice", "gpu_status", "profile_path", "load_profile_parameters", "PROFILE_PARAMETERS"]
 
@@ -102,6 +104,14 @@ class GPUDevice(EngineDevice):
 
         # the CUDA simulator runs the kernels on this host's cores, a real GPU beside them
         return DeviceProfile(self.name, {**load_profile_parameters(), "shares_host": bool(cuda.config.ENABLE_CUDASIM)})
+
+    def cost_model(self, parameters: dict | None = None) -> GPUCostModel:
+        """The measured rates (:func:`load_profile_parameters`) over the fused blocks it runs."""
+        return GPUCostModel(self, parameters)
+
+    def calibrate(self, repeats: int = 3) -> dict:
+        """Call overhead and time per amplitude pass, fitted on the GPU's own blocks."""
+        return fit_rates(self.cost_model(), repeats)
 
 
 def load_profile_parameters() -> dict:

@@ -1,0 +1,83 @@
+"""What flows to and from every device: a :class:`Job` (a circuit over a batch of parameter
+sets), its :class:`JobResult`, what a device declares it can do (:class:`Capabilities`) and what
+its cost model reads (:class:`DeviceProfile`), and the errors a device raises before any work.
+
+Below the :class:`~qfab.backends.base.Device` interface, so that the shared cost model and
+calibration, which price and time jobs, sit between the two without an import circle.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qfab.core.ir import Circuit
+from qfab.core.observables import PauliSum
+
+__all__ = ["Capabilities", "DeviceProfile", "Job", "JobResult", "DeviceCapabilityError", "DeviceUnavailable",
+           "InsufficientMemoryError"]
+
+
+class DeviceCapabilityError(ValueError):
+    """The device cannot run this job (too many qubits, a gate it lacks, a method it lacks)."""
+
+
+class InsufficientMemoryError(MemoryError):
+    """Raised before allocating when the state vectors of a run would not fit in the device's free memory."""
+
+
+class DeviceUnavailable(RuntimeError):
+    """The device is not present here (missing package, no hardware), with the reason."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    max_qubits: int
+    gates: frozenset[str] | None = None  # None: any unitary
+    precisions: tuple[str, ...] = ("complex128",)
+    exact: bool = True  # False: results carry shot noise
+    gradient_methods: tuple[str, ...] = ("adjoint", "parameter-shift")
+    returns_state: bool = True
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """What the cost model needs to predict a run's time before it starts.
+
+    ``parameters["shares_host"]``: True when the device computes on this host's own cores (the
+    CPU, and any simulated device: the FPGA's bit-accurate model or Verilator, the CUDA
+    simulator, a local QPU simulator). Such devices slow each other down when they run at once,
+    so the planner and the runtime give them one timeline; a real board, GPU or remote QPU
+    leaves it out (False) and runs beside them.
+    """
+
+    name: str
+    parameters: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: a circuit over a batch of parameter sets."""
+
+    circuit: Circuit
+    params: np.ndarray  # (B, P)
+    observables: tuple[PauliSum, ...] = ()
+    gradient: str | None = None  # None, "adjoint" or "parameter-shift"
+    shots: int | None = None
+    want_state: bool = False
+    dtype: type = np.complex128
+    seed: int | None = None
+
+    @property
+    def batch(self) -> int:
+        return self.params.shape[0]
+
+
+@dataclass
+class JobResult:
+    device: str
+    seconds: float
+    expectations: np.ndarray | None = None  # (B, K)
+    gradients: np.ndarray | None = None  # (B, K, P)
+    states: np.ndarray | None = None  # (B, 2**n)
+    counts: list[dict] | None = None
