@@ -1,8 +1,11 @@
 """Import paths that moved when qfab took one backend layout (``core``, ``backends``, ``cli``):
 the old paths keep working, with a :class:`DeprecationWarning`, for code written against them.
 
-``import qfab.engine`` gives the module ``qfab.backends.cpu`` itself (not a copy), so old and new
-names are the same objects. Installed by ``qfab/__init__`` as a finder on ``sys.meta_path``.
+``import qfab.engine`` gives the package ``qfab.backends.cpu`` itself (not a copy), so old and
+new names are the same objects. An old path whose new home is a plain module (``qfab.hardware`` →
+``qfab.qml.hardware``) gets a stand-in module that hands out that module's names and can still
+hold the old submodules (``qfab.hardware.mapping``). Installed by ``qfab/__init__`` at the front
+of ``sys.meta_path``, so that an old path never loads a second copy of a module.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import importlib
 import importlib.abc
 import importlib.util
 import sys
+import types
 import warnings
 
 __all__ = ["MOVED", "install"]
@@ -59,13 +63,27 @@ class MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         warnings.warn(f"{spec.name} moved to {MOVED[spec.name]}; import it from there", DeprecationWarning,
                       stacklevel=2)
         module = importlib.import_module(MOVED[spec.name])
+        if not hasattr(module, "__path__"):
+            return _stand_in(spec.name, module)
         spec.loader_state = module.__spec__  # the import machinery sets __spec__ to the old path's
         return module
 
     def exec_module(self, module):
-        module.__spec__ = module.__spec__.loader_state
+        if module.__spec__.loader_state is not None:
+            module.__spec__ = module.__spec__.loader_state
+
+
+def _stand_in(name: str, module: types.ModuleType) -> types.ModuleType:
+    """A module named ``name`` that hands out ``module``'s names, and a package path so that the
+    old path's submodules (also moved) can be imported under it."""
+    stand_in = types.ModuleType(name, module.__doc__)
+    stand_in.__path__ = []
+    stand_in.__all__ = getattr(module, "__all__", [n for n in vars(module) if not n.startswith("_")])
+    stand_in.__getattr__ = lambda attribute: getattr(module, attribute)
+    stand_in.__dir__ = lambda: sorted(set(dir(module)))
+    return stand_in
 
 
 def install() -> None:
     if not any(isinstance(finder, MovedModuleFinder) for finder in sys.meta_path):
-        sys.meta_path.append(MovedModuleFinder())
+        sys.meta_path.insert(0, MovedModuleFinder())
