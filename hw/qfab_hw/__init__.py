@@ -15,8 +15,10 @@ from qfab_hw.program import (
     ErrorCode,
     Instruction,
     Opcode,
+    RotationKind,
     decode_amplitudes,
     decode_expectation,
+    decode_gradients,
     decode_probabilities,
     decode_program,
 )
@@ -30,9 +32,11 @@ __all__ = [
     "Instruction",
     "Opcode",
     "ProgramError",
+    "RotationKind",
     "RunResult",
     "decode_amplitudes",
     "decode_expectation",
+    "decode_gradients",
     "decode_probabilities",
     "decode_program",
 ]

@@ -56,3 +56,17 @@ def sign_extend(value: int, width: int) -> int:
     """Interpret the low ``width`` bits of ``value`` as a two's complement number."""
     value &= (1 << width) - 1
     return value - (1 << width) if value >> (width - 1) else value
+
+
+def saturate_int(value: int, width: int) -> tuple[int, bool]:
+    """:func:`saturate` for one Python integer of any size (the wide v2 accumulators)."""
+    low, high = signed_range(width)
+    clamped = min(max(int(value), low), high)
+    return clamped, clamped != value
+
+
+def round_shift_int(value: int, frac_bits: int) -> int:
+    """:func:`round_shift` for one Python integer of any size (round half up)."""
+    if frac_bits <= 0:
+        return int(value) << -frac_bits
+    return (int(value) + (1 << (frac_bits - 1))) >> frac_bits

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 #: Version number reported in the BUILD register; bump on any change of the instruction
 #: format or of the cycle behaviour, since the FPGA device's cost model depends on both.
-CORE_VERSION = 1
+CORE_VERSION = 2
 
 #: Output beats and program words are 64 bits wide: one AXI-Stream beat per instruction
 #: word, per complex coefficient and per streamed amplitude.
@@ -25,6 +25,37 @@ GATE_DRAIN_CYCLES = MEMORY_READ_LATENCY + GATE_LANE_LATENCY
 
 #: The Z-string reducer: memory read, squared magnitudes, accumulation.
 REDUCE_DRAIN_CYCLES = 2
+
+# -- instruction set v2 (hw/README.md, "Instruction set v2") ------------------------------------
+#: Rotation setup before a GATE_ROT pass: parameter-memory read, the affine a*t + b (product,
+#: then sum and rounding), the sin/cos unit (``qfab_hw.model.trig.LATENCY``), coefficient load.
+PARAM_READ_LATENCY = 1
+AFFINE_LATENCY = 2
+#: The sin/cos unit's latency: equal to ``qfab_hw.model.trig.LATENCY`` (tests/hw/test_program_v2.py
+#: checks; params stays below the models in the import graph).
+SINCOS_LATENCY = 3
+COEFFICIENT_LOAD_CYCLES = 1
+#: An OBS term's pass drains through memory read, square/sign, accumulate and the weight MAC.
+OBS_DRAIN_CYCLES = 4
+#: RUN_SHIFT: the weight MAC after each shifted replay; per occurrence the gradient update
+#: (round, times a, read-modify-write of the gradient memory).
+SHIFT_MAC_CYCLES = 1
+GRAD_UPDATE_CYCLES = 2
+#: RUN_ADJOINT: the Im<lambda|G|psi> reduction drains through memory read, product, accumulate.
+ADJOINT_REDUCE_DRAIN_CYCLES = 3
+
+#: Fixed-point formats of the v2 words: angles are 32-bit binary half-angles (w means
+#: phi = 4*pi*w / 2**32), the affine scale a is Q4.28, observable weights Q8.24, shift-rule
+#: weights have 30 fraction bits.
+ANGLE_WORD_BITS = 32
+AFFINE_FRAC_BITS = 28
+OBS_FRAC_BITS = 24
+SHIFT_WEIGHT_FRAC_BITS = 30
+
+MAX_PARAMS = 4096
+MAX_PARAM_DEPTH = 1 << 16
+MIN_PROGRAM_DEPTH = 16
+MAX_PROGRAM_DEPTH = 1 << 15
 
 MIN_WIDTH = 8
 #: A DSP48E1/E2 multiplies 25x18; wider amplitudes would cascade more DSPs per product.
@@ -54,11 +85,24 @@ class CoreParams:
     width:
         Bits per real part of an amplitude or coefficient (two's complement Q2.(width-2)),
         so a complex amplitude is a ``2 * width`` bit memory word.
+    max_params:
+        Parameters per set the core accepts (the gradient memory's depth; GATE_ROT indices
+        and LOAD_PARAMS' P are below it).
+    param_depth:
+        Angles the parameter memory holds (B * P <= param_depth), a power of two.
+    program_depth:
+        64-bit words the instruction memory holds (PROGRAM's N <= program_depth), a power of two.
+    adjoint:
+        Build the second state bank (lambda) and RUN_ADJOINT.
     """
 
     max_qubits: int = 10
     lanes: int = 1
     width: int = 18
+    max_params: int = 64
+    param_depth: int = 1024
+    program_depth: int = 512
+    adjoint: bool = False
 
     def __post_init__(self) -> None:
         width = _check_int("width", self.width)
@@ -83,6 +127,27 @@ class CoreParams:
             raise ValueError(
                 f"max_qubits must be at most {MAX_QUBITS_FIELD} (the Z-string mask field "
                 f"is 32 bits), not {max_qubits}"
+            )
+        max_params = _check_int("max_params", self.max_params)
+        param_depth = _check_int("param_depth", self.param_depth)
+        program_depth = _check_int("program_depth", self.program_depth)
+        if not isinstance(self.adjoint, bool):
+            raise TypeError(f"adjoint must be a bool, not {self.adjoint!r}")
+        if not 1 <= max_params <= MAX_PARAMS:
+            raise ValueError(f"max_params must be between 1 and {MAX_PARAMS}, not {max_params}")
+        if param_depth < 2 or param_depth & (param_depth - 1) or param_depth > MAX_PARAM_DEPTH:
+            raise ValueError(
+                f"param_depth must be a power of two between 2 and {MAX_PARAM_DEPTH}, not {param_depth}"
+            )
+        if param_depth < max_params:
+            raise ValueError(
+                f"param_depth ({param_depth}) must hold at least one set of max_params ({max_params}) angles"
+            )
+        if (program_depth & (program_depth - 1)
+                or not MIN_PROGRAM_DEPTH <= program_depth <= MAX_PROGRAM_DEPTH):
+            raise ValueError(
+                f"program_depth must be a power of two between {MIN_PROGRAM_DEPTH} and "
+                f"{MAX_PROGRAM_DEPTH} words, not {program_depth}"
             )
         if self.reduce_accumulator_bits > BEAT_BITS:
             raise ValueError(
@@ -122,11 +187,39 @@ class CoreParams:
         return 2 * self.width + self.max_qubits + 1
 
     @property
+    def state_banks(self) -> int:
+        """State vectors on chip: psi, and lambda for RUN_ADJOINT."""
+        return 2 if self.adjoint else 1
+
+    @property
     def state_bits(self) -> int:
-        """Bits of on-chip state memory."""
-        return (1 << self.max_qubits) * 2 * self.width
+        """Bits of on-chip state memory (both banks with ``adjoint``)."""
+        return self.state_banks * (1 << self.max_qubits) * 2 * self.width
+
+    @property
+    def aux_memory_bits(self) -> int:
+        """Bits of the v2 memories: parameters (32 b per angle), program (64 b per word) and
+        gradients (64 b per parameter)."""
+        return 32 * self.param_depth + 64 * self.program_depth + 64 * self.max_params
 
     @property
     def build_word(self) -> int:
         """The read-only BUILD register: version, width, lanes, max_qubits, one byte each."""
         return (CORE_VERSION << 24) | (self.width << 16) | (self.lanes << 8) | self.max_qubits
+
+    @property
+    def rotation_setup_cycles(self) -> int:
+        """R_s: cycles between a GATE_ROT's payload and its pass: parameter-memory read, the
+        affine angle (product, then sum and rounding), the sin/cos unit, the coefficient load."""
+        return PARAM_READ_LATENCY + AFFINE_LATENCY + SINCOS_LATENCY + COEFFICIENT_LOAD_CYCLES
+
+    @property
+    def build2_word(self) -> int:
+        """The read-only BUILD2 register (0x14): log2(program_depth), log2(param_depth),
+        max_params, adjoint."""
+        return (
+            (int(self.adjoint) << 31)
+            | (self.max_params << 16)
+            | ((self.param_depth.bit_length() - 1) << 8)
+            | (self.program_depth.bit_length() - 1)
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qfab_hw import CoreParams
+from qfab_hw import CORE_VERSION, CoreParams
 from qfab_hw.core import QfabCore
 
 
@@ -36,7 +36,7 @@ def test_derived_geometry():
     assert params.banks == 8
     assert params.bank_depth * params.banks == 1 << 14
     assert params.min_qubits == 3
-    assert params.build_word == (1 << 24) | (18 << 16) | (4 << 8) | 14
+    assert params.build_word == (CORE_VERSION << 24) | (18 << 16) | (4 << 8) | 14
 
 
 def test_core_requires_core_params():

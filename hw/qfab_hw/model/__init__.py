@@ -6,7 +6,14 @@ produces for a gate program; the cocotb benches compare the RTL against it word 
 
 from qfab_hw.model.addressing import bank_of, offset_of, pair_addresses
 from qfab_hw.model.core import CoreModel, ProgramError, RunResult
-from qfab_hw.model.cycles import instruction_cycles
+from qfab_hw.model.cost import StepCost, step_cost
+from qfab_hw.model.cycles import (
+    instruction_cycles,
+    load_params_cycles,
+    program_cycles,
+    run_cycles,
+    set_cycles,
+)
 from qfab_hw.model.gate_lane import LaneOp, apply_lane
 
 __all__ = [
@@ -16,7 +23,13 @@ __all__ = [
     "RunResult",
     "apply_lane",
     "bank_of",
+    "StepCost",
     "instruction_cycles",
+    "load_params_cycles",
+    "program_cycles",
+    "run_cycles",
+    "set_cycles",
+    "step_cost",
     "offset_of",
     "pair_addresses",
 ]
