@@ -22,7 +22,7 @@ def test_zero_noise_matches_qfab():
 
 def test_single_qubit_depolarizing_on_zero_state():
     rho = np.diag([1.0, 0.0]).astype(complex)
-    out = noise._depolarize(rho, (0,), 0.3, 1)
+    out = noise.depolarize(rho, (0,), 0.3, 1)
     assert np.allclose(out, np.diag([0.85, 0.15]))
 
 

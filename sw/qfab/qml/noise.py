@@ -28,7 +28,7 @@ from qfab.qml.ansatz import Ansatz, build_ansatz, with_identity_blocks
 from qfab.qml.costs import Cost, build_cost
 from qfab.qml.init import build_initializer
 
-__all__ = ["density_matrix_expectation", "noisy_gradient", "NoisePoint", "noise_scan", "fake_backend_noise_scan",
+__all__ = ["density_matrix_expectation", "depolarize", "noisy_gradient", "NoisePoint", "noise_scan", "fake_backend_noise_scan",
            "fit_noise_rate", "fit_noise_rate_per_layer"]
 
 
@@ -46,8 +46,9 @@ def _apply(rho: np.ndarray, matrix: np.ndarray, qubits: tuple[int, ...], n: int)
     return tensor.reshape(rho.shape)
 
 
-def _depolarize(rho: np.ndarray, qubits: tuple[int, ...], probability: float, n: int) -> np.ndarray:
-    """(1 - p) rho + p Tr_qubits(rho) (x) I / 2^k."""
+def depolarize(rho: np.ndarray, qubits: tuple[int, ...], probability: float, n: int) -> np.ndarray:
+    """The depolarising channel on ``qubits`` of an ``n``-qubit density matrix:
+    (1 - p) rho + p Tr_qubits(rho) (x) I / 2^k."""
     if probability == 0:
         return rho
     tensor = rho.reshape((2,) * (2 * n))
@@ -73,7 +74,7 @@ def density_matrix_expectation(circuit: Circuit, observable_matrix: np.ndarray, 
     for op in circuit.operations:
         rho = _apply(rho, op.unitary(params), op.qubits, n)
         error = two_qubit_error if len(op.qubits) == 2 else one_qubit_error if len(op.qubits) == 1 else 0.0
-        rho = _depolarize(rho, op.qubits, error, n)
+        rho = depolarize(rho, op.qubits, error, n)
     return float(np.real(np.trace(rho @ observable_matrix)))
 
 
