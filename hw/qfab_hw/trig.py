@@ -21,9 +21,10 @@ two small multipliers), chosen over CORDIC from the measured figures in the refe
   yosys ``synth_xilinx -family xc7``: 2 DSP48E1, 65–111 LUT, 90–144 FF, plus the ROM: logic
   for W ≤ 14 (≤ 150 LUT more), one RAMB36 (true dual port, two 36-bit read ports) for
   W = 15…21, 3 RAMB18 at W = 22, 5 RAMB18 at W = 23, 24, 5 RAMB36 at W = 25 (see
-  ``BLOCK_ROM_ENTRIES``; W = 18: 81 LUT, 108 FF, 2 DSP48E1, 1 RAMB36). A pipelined CORDIC costs ~3·W·n LUT+FF (≈ 1.3 k at W = 18); word-serial needs
-  barrel shifters and still ~20 cycles. Throughput is irrelevant here (one pair per rotation
-  per run), so two small DSPs and one BRAM are the cheapest way to 3 cycles.
+  ``BLOCK_ROM_ENTRIES``; W = 18: 81 LUT, 108 FF, 2 DSP48E1, 1 RAMB36). A pipelined CORDIC
+  costs ~3·W·n LUT+FF (≈ 1.3 k at W = 18); word-serial needs barrel shifters and still ~20
+  cycles. Throughput is irrelevant here (one pair per rotation per run), so two small DSPs
+  and one BRAM are the cheapest way to 3 cycles.
 
 Pipeline (q = quadrant bits, r = the next ``residual_bits`` bits of the angle):
 
@@ -66,8 +67,9 @@ def sincos_layout(width: int) -> data.StructLayout:
 class SinCosUnit(wiring.Component):
     """(cos θ, sin θ) of a binary angle θ; see the module docstring for method and handshake.
 
-    ``ram_style``: ``"block"`` or ``"logic"`` for the ROM (the ``ram_style`` attribute yosys and
-    Vivado read); default block RAM from ``BLOCK_ROM_ENTRIES`` entries (W ≥ 15), logic below.
+    ``ram_style``: ``"block"`` puts the ROM in block RAM (the ``ram_style`` attribute yosys and
+    Vivado read), ``"auto"`` leaves it to the tool (yosys builds small ROMs from LUTs); the
+    default is ``"block"`` from ``BLOCK_ROM_ENTRIES`` entries (W ≥ 15), ``"auto"`` below.
     """
 
     def __init__(self, params: CoreParams, *, ram_style: str | None = None):
@@ -76,9 +78,9 @@ class SinCosUnit(wiring.Component):
         self.params = params
         self.geometry = geometry(params)
         if ram_style is None:
-            ram_style = "block" if self.geometry.entries >= BLOCK_ROM_ENTRIES else "logic"
-        if ram_style not in ("block", "logic"):
-            raise ValueError(f"ram_style must be 'block' or 'logic', not {ram_style!r}")
+            ram_style = "block" if self.geometry.entries >= BLOCK_ROM_ENTRIES else "auto"
+        if ram_style not in ("block", "auto"):
+            raise ValueError(f"ram_style must be 'block' or 'auto', not {ram_style!r}")
         self.ram_style = ram_style
         super().__init__({
             "i": In(stream.Signature(unsigned(ANGLE_BITS), always_ready=True)),
@@ -98,14 +100,15 @@ class SinCosUnit(wiring.Component):
 
         m.submodules.table = table = Memory(
             shape=unsigned(geo.word_bits), depth=geo.entries, init=table_words(self.params),
-            attrs={"ram_style": self.ram_style})
+            attrs={"ram_style": "block"} if self.ram_style == "block" else {})
         ports = {"cos": table.read_port(), "sin": table.read_port()}
 
         # Stage 1: fold the quadrant, address the ROM, register the signed fractions.
         angle = self.i.payload
         q0, q1 = angle[ANGLE_BITS - 2], angle[ANGLE_BITS - 1]
         r = angle[ANGLE_BITS - 2 - residual_bits:ANGLE_BITS - 2]
-        residual = {"cos": r ^ (~q0).replicate(residual_bits), "sin": r ^ q0.replicate(residual_bits)}
+        residual = {"cos": r ^ (~q0).replicate(residual_bits),  # even quadrants: cos from ~r
+                    "sin": r ^ q0.replicate(residual_bits)}
         negative = {"cos": q0 ^ q1, "sin": q1}
         fraction_shape = signed(frac_m + 2)
         fraction = {k: Signal(fraction_shape, name=f"{k}_fraction") for k in ports}
