@@ -27,6 +27,8 @@ class QfabCore(wiring.Component):
             raise TypeError(f"params must be a CoreParams, not {params!r}")
         self.params = params
         self.blackbox_memory = blackbox_memory
+        #: The pipeline (its status signals are what the registers show; testbenches read them).
+        self.engine = QfabPipeline(params, blackbox_memory=blackbox_memory)
         super().__init__(
             {
                 "s_axis": In(AXIStreamSignature(BEAT_BITS)),
@@ -38,7 +40,7 @@ class QfabCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.registers = registers = ControlRegisters(self.params)
-        engine = QfabPipeline(self.params, blackbox_memory=self.blackbox_memory)
+        engine = self.engine
         m.submodules.engine = ResetInserter(registers.reset)(engine)
         wiring.connect(m, wiring.flipped(self.s_axil), registers.bus)
         m.d.comb += [

@@ -4,11 +4,34 @@ One instruction at a time: fetch the header (and its payload words), then make o
 the state (a gate, INIT's clear, a readout) and, for gates, drain the pipeline so the next
 instruction reads the written state. Every step's duration is fixed by the state size, which
 gives the closed-form cycle counts of :mod:`qfab_hw.model.cycles`.
+
+Instruction set v2 (hw/README.md, "Instruction set v2"): the words come from an *instruction
+source*, the input stream or, during RUN, the instruction memory (:mod:`qfab_hw.program_memory`),
+which fetches one word per clock like a stall-free stream, so a replayed instruction costs what
+the same streamed instruction costs. The FSM's states:
+
+* ``IDLE``; ``FETCH``: one header from the source (decoder: fields, error, v2 context checks);
+* v1: ``COEFFICIENTS`` (GATE_U/GATE_DIAG payload), ``GATE`` + ``GATE_DRAIN`` (a lane pass),
+  ``CLEAR`` (INIT), ``LOAD``, ``STREAM`` (READ_STATE/READ_PROBS), ``REDUCE`` + ``REDUCE_DRAIN``
+  + ``REDUCE_RESULT`` (READ_EXPZ), ``SKIP`` (the rest of a malformed packet);
+* ``LOAD_PARAMS``: its payload into the parameter memory (:mod:`qfab_hw.param_memory`);
+* ``STORE``: a PROGRAM body into the instruction memory, each stored header checked;
+* ``ROT_AFFINE`` (GATE_ROT's payload) + ``ROT_SETUP`` (parameter read, the rotation unit
+  :mod:`qfab_hw.rotation`, coefficient load), then ``GATE`` as for GATE_U;
+* ``OBS_WEIGHT`` (OBS's payload), ``REDUCE`` (the term's pass) + ``OBS_DRAIN`` (the weight MAC of
+  :mod:`qfab_hw.observable`);
+* ``VALUE``: the value beat at a replay's END (programs with OBS terms).
+
+RUN's replay loop: the RUN header sets the set range and restarts the fetch at address 0; each
+stored END either restarts it for the next set (the set's base index s*P advancing by P) or
+returns to the stream. RUN_SHIFT / RUN_ADJOINT are not in this RTL yet (BAD_OPCODE, see
+:mod:`qfab_hw.decoder`): they will drive the same replay with the rotation unit's ``shift``
+(0 here) and, for the adjoint, a second state bank (``params.adjoint``; not instantiated yet).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -17,9 +40,20 @@ from qfab_hw.decoder import InstructionDecoder
 from qfab_hw.gate_lane import GateLane
 from qfab_hw.layouts import BEAT_LAYOUT, complex_layout
 from qfab_hw.model.gate_lane import LaneOp
-from qfab_hw.params import GATE_DRAIN_CYCLES, REDUCE_DRAIN_CYCLES, CoreParams
+from qfab_hw.observable import ObservableUnit
+from qfab_hw.param_memory import FIELD_BITS, ParameterMemory
+from qfab_hw.params import (
+    ANGLE_WORD_BITS,
+    GATE_DRAIN_CYCLES,
+    OBS_DRAIN_CYCLES,
+    PARAM_READ_LATENCY,
+    REDUCE_DRAIN_CYCLES,
+    CoreParams,
+)
 from qfab_hw.program import ErrorCode, Opcode
+from qfab_hw.program_memory import ProgramMemory
 from qfab_hw.readout import ZStringReducer, amplitude_beat, squared_magnitude
+from qfab_hw.rotation import RotationUnit
 from qfab_hw.state_memory import BankedStateMemory
 
 CYCLE_COUNTER_BITS = 48
@@ -59,16 +93,46 @@ class QfabPipeline(wiring.Component):
         m.submodules.addresses = addresses = AddressGenerator(params)
         m.submodules.memory = memory = BankedStateMemory(params, blackbox=self.blackbox_memory)
         m.submodules.reducer = reducer = ZStringReducer(params)
+        m.submodules.parameters = parameters = ParameterMemory(params)
+        m.submodules.program = program = ProgramMemory(params)
+        m.submodules.rotation = rotation = RotationUnit(params)
+        m.submodules.observable = observable = ObservableUnit(params)
         gate_lanes = []
         for lane in range(lanes):
             gate_lane = GateLane(width)
             m.submodules[f"lane{lane}"] = gate_lane
             gate_lanes.append(gate_lane)
 
-        word = self.i.payload.data
-        accept = Signal()  # an input word is consumed this clock
-        m.d.comb += [accept.eq(self.i.valid & self.i.ready), decoder.word.eq(word),
-                     decoder.n_qubits.eq(self.n_qubits)]
+        # The instruction source: the input stream, or the instruction memory during RUN.
+        replaying = Signal()
+        source_ready = Signal()  # the FSM takes a word this clock if one is there
+        word = Signal(64)
+        word_last = Signal()  # TLAST of a streamed word
+        accept = Signal()  # a word is consumed this clock
+        m.d.comb += [
+            word.eq(Mux(replaying, program.fetch_word, self.i.payload.data)),
+            word_last.eq(~replaying & self.i.payload.last),
+            self.i.ready.eq(source_ready & ~replaying),
+            program.fetch_advance.eq(source_ready & replaying),
+            accept.eq(source_ready & (replaying | self.i.valid)),
+        ]
+
+        # The decoder: a streamed header, a stored header while storing (against the body's n
+        # and the record so far), or a replayed one (checked when it was stored).
+        storing = Signal()  # STORE, and the next body word is a header
+        m.d.comb += [
+            decoder.word.eq(word),
+            decoder.n_qubits.eq(Mux(storing, program.n_qubits, self.n_qubits)),
+            decoder.storing.eq(storing),
+            decoder.words_left.eq(program.words_left),
+            decoder.started.eq(program.started),
+            decoder.observing.eq(program.observing),
+            decoder.program_valid.eq(program.valid),
+            decoder.program_params.eq(program.param_count),
+            decoder.program_observables.eq(program.observing),
+            decoder.param_count.eq(parameters.count),
+            decoder.set_count.eq(parameters.sets),
+        ]
 
         # Instruction registers, loaded from the decoder when a header is accepted.
         opcode = Signal(8)
@@ -79,11 +143,24 @@ class QfabPipeline(wiring.Component):
         lane_op = Signal(LaneOp)
         coefficients = [Signal(cplx, name=f"u{k // 2}{k % 2}") for k in range(4)]
         coefficient_index = Signal(2)
+        # v2: GATE_ROT's kind, index and payload, OBS's weight; RUN's set range.
+        kind = Signal(2)
+        param_index = Signal(range(params.max_params))
+        affine_a = Signal(signed(ANGLE_WORD_BITS))
+        affine_b = Signal(ANGLE_WORD_BITS)
+        weight = Signal(signed(32))
+        param_address = Signal(range(params.param_depth))
+        set_base = Signal(range(params.param_depth))  # s * P of the running set
+        sets_left = Signal(FIELD_BITS)  # sets of the RUN still to replay, this one included
+        run_last = Signal()  # TLAST on the RUN's final beat
+        final_set = Signal()
+        m.d.comb += final_set.eq(sets_left == 1)
 
         # Pass counters: `step` counts issue steps of a pass, `wait` counts drain cycles.
         n = self.n_qubits
         step = Signal(params.max_qubits + 1)
-        wait = Signal(range(max(GATE_DRAIN_CYCLES, REDUCE_DRAIN_CYCLES) + 1))
+        wait = Signal(range(max(GATE_DRAIN_CYCLES, REDUCE_DRAIN_CYCLES, OBS_DRAIN_CYCLES,
+                                params.rotation_setup_cycles) + 1))
         amplitude_count = Signal(params.max_qubits + 1)
         m.d.comb += amplitude_count.eq(Const(1, params.max_qubits + 1) << n)
         # A gate pass (pairs / lanes steps) and a sweep of all banks (amplitudes / banks rows)
@@ -101,6 +178,14 @@ class QfabPipeline(wiring.Component):
             addresses.control.eq(control),
             addresses.controlled.eq(controlled),
             reducer.mask.eq(mask),
+            rotation.kind.eq(kind),
+            rotation.a.eq(affine_a),
+            rotation.b.eq(affine_b),
+            rotation.shift.eq(0),  # RUN_SHIFT's sigma, when it comes
+            rotation.i.payload.eq(parameters.rd_data),
+            parameters.rd_index.eq(param_address),
+            observable.weight.eq(weight),
+            observable.i.payload.eq(reducer.total),
         ]
 
         # Gate pipeline bookkeeping: pair addresses travel beside the data to the write-back.
@@ -187,38 +272,64 @@ class QfabPipeline(wiring.Component):
             m.d.sync += [self.busy.eq(0), self.done.eq(1)]
             m.next = "IDLE"
 
+        def next_set():
+            """After a replay: the RUN's next set, or back to the stream."""
+            with m.If(final_set):
+                m.d.sync += replaying.eq(0)
+            with m.Else():
+                m.d.sync += [sets_left.eq(sets_left - 1),
+                             set_base.eq(set_base + parameters.count)]
+                m.d.comb += program.fetch_restart.eq(1)
+            m.next = "FETCH"
+
+        def refuse(code):
+            m.d.sync += self.error.eq(code)
+            with m.If(word_last):
+                finish()
+            with m.Else():
+                m.next = "SKIP"
+
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.next = "FETCH"
 
             with m.State("FETCH"):
-                m.d.comb += self.i.ready.eq(1)
+                m.d.comb += source_ready.eq(1)
+                # A replayed readout's LAST: the RUN's final beat (its last set, the program's
+                # last readout and no value beat after it).
+                replay_last = (run_last & final_set & ~program.observing
+                               & (program.fetch_pc == program.last_read))
                 with m.If(accept):
                     m.d.sync += [
                         opcode.eq(decoder.opcode),
                         target.eq(decoder.target),
                         control.eq(decoder.control),
                         controlled.eq(decoder.controlled),
-                        last.eq(decoder.last),
+                        last.eq(Mux(replaying, replay_last, decoder.last)),
                         quarter_turns.eq(decoder.quarter_turns),
+                        kind.eq(decoder.kind),
+                        param_index.eq(decoder.field_a),
                         mask.eq(decoder.mask),
                         step.eq(0),
                         wait.eq(0),
                         coefficient_index.eq(0),
                     ]
-                    with m.If(decoder.error != ErrorCode.NONE):
-                        m.d.sync += self.error.eq(decoder.error)
-                        with m.If(self.i.payload.last):
-                            finish()
-                        with m.Else():
-                            m.next = "SKIP"
+                    with m.If(~replaying & (decoder.error != ErrorCode.NONE)):
+                        refuse(decoder.error)
                     with m.Else():
                         with m.Switch(decoder.opcode):
                             with m.Case(Opcode.END):
-                                finish()
+                                with m.If(~replaying):
+                                    finish()
+                                with m.Elif(program.observing):
+                                    m.d.sync += self.overflow.eq(self.overflow | observable.overflow)
+                                    m.next = "VALUE"
+                                with m.Else():
+                                    next_set()
                             with m.Case(Opcode.INIT):
                                 m.d.sync += n.eq(decoder.target)
+                                m.d.comb += observable.clear.eq(1)
                                 m.next = "CLEAR"
                             with m.Case(Opcode.LOAD):
                                 m.d.sync += n.eq(decoder.target)
@@ -245,10 +356,32 @@ class QfabPipeline(wiring.Component):
                             with m.Case(Opcode.READ_EXPZ):
                                 m.d.comb += reducer.clear.eq(1)
                                 m.next = "REDUCE"
+                            with m.Case(Opcode.GATE_ROT):
+                                m.d.sync += lane_op.eq(LaneOp.MATRIX)
+                                m.next = "ROT_AFFINE"
+                            with m.Case(Opcode.OBS):
+                                m.d.comb += reducer.clear.eq(1)
+                                m.next = "OBS_WEIGHT"
+                            with m.Case(Opcode.LOAD_PARAMS):
+                                m.d.comb += [
+                                    parameters.load.eq(1),
+                                    parameters.load_count.eq(decoder.field_a),
+                                    parameters.load_sets.eq(decoder.field_b),
+                                    parameters.load_words.eq(decoder.param_words),
+                                ]
+                                m.next = "LOAD_PARAMS"
+                            with m.Case(Opcode.PROGRAM):
+                                m.d.comb += [program.store_start.eq(1),
+                                             program.store_words.eq(decoder.field_a)]
+                                m.next = "STORE"
+                            with m.Case(Opcode.RUN):
+                                m.d.sync += [replaying.eq(1), sets_left.eq(decoder.field_b),
+                                             set_base.eq(decoder.product), run_last.eq(decoder.last)]
+                                m.d.comb += program.fetch_restart.eq(1)
 
             with m.State("COEFFICIENTS"):
                 # GATE_U sends u00, u01, u10, u11; GATE_DIAG sends u00 and u11.
-                m.d.comb += self.i.ready.eq(1)
+                m.d.comb += source_ready.eq(1)
                 is_diagonal = opcode == Opcode.GATE_DIAG
                 with m.If(accept):
                     value = Signal(cplx)
@@ -263,6 +396,24 @@ class QfabPipeline(wiring.Component):
                     with m.If(coefficient_index == Mux(is_diagonal, 1, 3)):
                         m.next = "GATE"
 
+            with m.State("ROT_AFFINE"):
+                # GATE_ROT's payload: a [0, 32), b [32, 64); the angle's index in this set.
+                m.d.comb += source_ready.eq(1)
+                with m.If(accept):
+                    m.d.sync += [affine_a.eq(word[:32]), affine_b.eq(word[32:]),
+                                 param_address.eq(set_base + param_index)]
+                    m.next = "ROT_SETUP"
+
+            with m.State("ROT_SETUP"):
+                # Parameter read, then the rotation unit (affine, sin/cos), then the lane's
+                # coefficient registers: params.rotation_setup_cycles clocks.
+                m.d.sync += wait.eq(wait + 1)
+                m.d.comb += [parameters.rd_en.eq(wait == 0),
+                             rotation.i.valid.eq(wait == PARAM_READ_LATENCY)]
+                with m.If(rotation.o.valid):
+                    m.d.sync += [coefficients[k].eq(rotation.o.payload[k]) for k in range(4)]
+                    m.next = "GATE"
+
             with m.State("GATE"):
                 m.d.comb += [issue.eq(1), memory.rd_en.eq(1), memory.rd_ports.eq(-1)]
                 for j in range(lanes):
@@ -270,6 +421,7 @@ class QfabPipeline(wiring.Component):
                                  memory.rd_addr[2 * j + 1].eq(addresses.i1[j])]
                 m.d.sync += step.eq(step + 1)
                 with m.If(step == last_step):
+                    m.d.sync += wait.eq(0)
                     m.next = "GATE_DRAIN"
 
             with m.State("GATE_DRAIN"):
@@ -284,11 +436,30 @@ class QfabPipeline(wiring.Component):
                     m.next = "FETCH"
 
             with m.State("LOAD"):
-                m.d.comb += [self.i.ready.eq(1), loading.eq(accept)]
+                m.d.comb += [source_ready.eq(1), loading.eq(accept)]
                 with m.If(accept):
                     m.d.sync += step.eq(step + 1)
                     with m.If(step == amplitude_count - 1):
                         m.next = "FETCH"
+
+            with m.State("LOAD_PARAMS"):
+                m.d.comb += [source_ready.eq(1), parameters.wr_data.eq(word),
+                             parameters.wr_en.eq(accept)]
+                with m.If(accept & parameters.wr_last):
+                    m.next = "FETCH"
+
+            with m.State("STORE"):
+                # A PROGRAM body word: a header is checked against the body so far; a fault
+                # leaves no program (the record was restarted at the PROGRAM header).
+                m.d.comb += [source_ready.eq(1), storing.eq(program.header_expected),
+                             program.store_word.eq(word)]
+                with m.If(accept):
+                    with m.If(storing & (decoder.error != ErrorCode.NONE)):
+                        refuse(decoder.error)
+                    with m.Else():
+                        m.d.comb += program.store_en.eq(1)
+                        with m.If(program.words_left == 1):
+                            m.next = "FETCH"
 
             with m.State("STREAM"):
                 amplitude = memory.rd_data[0]
@@ -311,13 +482,22 @@ class QfabPipeline(wiring.Component):
                         m.d.sync += beat_valid.eq(0)
                         m.next = "FETCH"
 
+            with m.State("OBS_WEIGHT"):
+                m.d.comb += source_ready.eq(1)
+                with m.If(accept):
+                    m.d.sync += weight.eq(word[:32])
+                    m.next = "REDUCE"
+
             with m.State("REDUCE"):
                 m.d.comb += [reduce_issue.eq(1), memory.rd_en.eq(1), memory.rd_ports.eq(-1)]
                 for port in range(banks):
                     m.d.comb += memory.rd_addr[port].eq(row_addresses[port])
                 m.d.sync += step.eq(step + 1)
                 with m.If(step == last_step):
-                    m.next = "REDUCE_DRAIN"
+                    with m.If(opcode == Opcode.OBS):
+                        m.next = "OBS_DRAIN"
+                    with m.Else():
+                        m.next = "REDUCE_DRAIN"
 
             with m.State("REDUCE_DRAIN"):
                 m.d.sync += wait.eq(wait + 1)
@@ -335,9 +515,25 @@ class QfabPipeline(wiring.Component):
                 with m.If(self.o.ready):
                     m.next = "FETCH"
 
+            with m.State("OBS_DRAIN"):
+                # The reducer's square and sum, then c * E and the accumulation.
+                m.d.sync += wait.eq(wait + 1)
+                m.d.comb += observable.i.valid.eq(wait == REDUCE_DRAIN_CYCLES)
+                with m.If(wait == OBS_DRAIN_CYCLES - 1):
+                    m.next = "FETCH"
+
+            with m.State("VALUE"):
+                m.d.comb += [
+                    self.o.valid.eq(1),
+                    self.o.payload.data.eq(observable.value),
+                    self.o.payload.last.eq(run_last & final_set),
+                ]
+                with m.If(self.o.ready):
+                    next_set()
+
             with m.State("SKIP"):
                 # Discard the rest of a malformed program's packet.
-                m.d.comb += self.i.ready.eq(1)
-                with m.If(accept & self.i.payload.last):
+                m.d.comb += source_ready.eq(1)
+                with m.If(accept & word_last):
                     finish()
         return m

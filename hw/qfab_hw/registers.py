@@ -10,6 +10,8 @@ Offset   Name        R/W   Bits
 0x08     CYCLES_LO   R     clock cycles of the current/last run, bits [31:0]
 0x0C     CYCLES_HI   R     bits [47:32]
 0x10     BUILD       R     [7:0] max qubits, [15:8] lanes, [23:16] width, [31:24] version
+0x14     BUILD2      R     [7:0] log2(program_depth), [15:8] log2(param_depth),
+                           [28:16] max_params, [31] adjoint (``CoreParams.build2_word``)
 =======  ==========  ====  ===========================================================
 
 Reads of other offsets return 0; all accesses answer OKAY.
@@ -37,6 +39,7 @@ class Register(IntEnum):
     CYCLES_LO = 0x08
     CYCLES_HI = 0x0C
     BUILD = 0x10
+    BUILD2 = 0x14
 
 
 CONTROL_START, CONTROL_RESET = 0, 1
@@ -95,6 +98,8 @@ class ControlRegisters(wiring.Component):
                     m.d.sync += bus.rdata.eq(self.cycles[32:])
                 with m.Case(Register.BUILD):
                     m.d.sync += bus.rdata.eq(self.params.build_word)
+                with m.Case(Register.BUILD2):
+                    m.d.sync += bus.rdata.eq(self.params.build2_word)
                 with m.Default():
                     m.d.sync += bus.rdata.eq(0)
         with m.Elif(bus.rvalid & bus.rready):

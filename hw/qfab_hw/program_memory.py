@@ -1,0 +1,155 @@
+"""Instruction memory: PROGRAM's stored words, their record, and the replay fetch.
+
+``program_depth`` 64-bit words (one RAMB36 at the default 512). Bit-accurate model:
+:mod:`qfab_hw.model.sequencer` (``ProgramBuilder`` while storing, ``StoredProgram`` after).
+
+Storing (the decoder checks each stored header against :meth:`context`-like outputs):
+
+* ``store_start`` (one clock, the PROGRAM header) with ``store_words`` = N: the old program is
+  gone (``valid`` = 0) and the record restarts.
+* ``store_en`` with ``store_word``: one body word that passed its checks, written at the next
+  address. ``header_expected`` says whether the next body word is a header (else the payload
+  of the previous one); ``words_left`` counts the body words still to come, this one
+  included; ``store_done`` (combinational) marks the N-th word, after which ``valid`` is 1.
+* While storing the block records, as the model's ``StoredProgram``: ``n_qubits`` (the INIT's
+  n; 0 before it, which is the n the decoder checks the body against), ``started`` (INIT
+  stored), ``observing`` (an OBS term stored; after the body: the program has OBS terms),
+  ``param_count`` (P_prog = 1 + the largest GATE_ROT index), ``weight_sum`` S = sum |c_j| and
+  ``obs_shift`` k = max(0, bitlen(S - 1) - 24) (RUN_ADJOINT's lambda scale), and
+  ``last_read``: the address of the last READ_* header (0: none, since address 0 is the INIT).
+
+Fetching (RUN): ``fetch_word`` is the word at ``fetch_pc``, always valid. ``fetch_advance``
+consumes it (the next word is there one clock later, so a replay fetches one word per clock
+like a stall-free stream); ``fetch_restart`` makes the next word address 0 (a new replay).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from qfab_hw.params import BEAT_BITS, OBS_FRAC_BITS, CoreParams
+from qfab_hw.program import (
+    COEFFICIENT_WORDS,
+    DATA_WORDS,
+    FIELD_A_SHIFT,
+    READ_OPCODES,
+    TARGET_SHIFT,
+    Opcode,
+)
+
+#: Payload words of the instructions a stored program may hold.
+STORED_PAYLOAD_WORDS = {**COEFFICIENT_WORDS, **DATA_WORDS}
+
+
+class ProgramMemory(wiring.Component):
+    def __init__(self, params: CoreParams):
+        if not isinstance(params, CoreParams):
+            raise TypeError(f"params must be a CoreParams, not {params!r}")
+        self.params = params
+        depth = params.program_depth
+        super().__init__(
+            {
+                "store_start": In(1),
+                "store_words": In(range(depth + 1)),
+                "store_en": In(1),
+                "store_word": In(BEAT_BITS),
+                "store_done": Out(1),
+                "header_expected": Out(1),
+                "words_left": Out(range(depth + 1)),
+                "started": Out(1),
+                "observing": Out(1),
+                "valid": Out(1),
+                "n_qubits": Out(range(params.max_qubits + 1)),
+                "param_count": Out(range(params.max_params + 1)),
+                "weight_sum": Out(self.weight_sum_bits),
+                "obs_shift": Out(range(self.weight_sum_bits + 1)),
+                "last_read": Out(range(depth)),
+                "fetch_restart": In(1),
+                "fetch_advance": In(1),
+                "fetch_word": Out(BEAT_BITS),
+                "fetch_pc": Out(range(depth)),
+            }
+        )
+
+    @property
+    def weight_sum_bits(self) -> int:
+        """S = sum |c_j| over at most program_depth / 2 OBS terms of |c| <= 2**31."""
+        return 32 + (self.params.program_depth // 2).bit_length()
+
+    def elaborate(self, platform):
+        m = Module()
+        params = self.params
+        depth = params.program_depth
+        m.submodules.memory = memory = Memory(shape=BEAT_BITS, depth=depth, init=[])
+        write, read = memory.write_port(), memory.read_port()
+
+        # -- storing ----------------------------------------------------------------------
+        word = self.store_word
+        opcode = word[:8]
+        pointer = Signal(range(depth))
+        payload_left = Signal(3)
+        obs_payload = Signal()  # the payload word being awaited is an OBS weight
+        m.d.comb += [
+            write.en.eq(self.store_en), write.addr.eq(pointer), write.data.eq(word),
+            self.header_expected.eq(payload_left == 0),
+            self.store_done.eq(self.store_en & (self.words_left == 1)),
+        ]
+        with m.If(self.store_start):
+            m.d.sync += [
+                self.valid.eq(0), self.words_left.eq(self.store_words), pointer.eq(0),
+                payload_left.eq(0), self.started.eq(0), self.observing.eq(0),
+                self.n_qubits.eq(0), self.param_count.eq(0), self.weight_sum.eq(0),
+                self.last_read.eq(0),
+            ]
+        with m.Elif(self.store_en):
+            m.d.sync += [pointer.eq(pointer + 1), self.words_left.eq(self.words_left - 1)]
+            with m.If(self.words_left == 1):
+                m.d.sync += self.valid.eq(1)
+            with m.If(self.header_expected):
+                m.d.sync += obs_payload.eq(opcode == Opcode.OBS)
+                with m.Switch(opcode):
+                    for code, count in STORED_PAYLOAD_WORDS.items():
+                        with m.Case(code):
+                            m.d.sync += payload_left.eq(count)
+                    with m.Case(Opcode.INIT):
+                        m.d.sync += [self.started.eq(1),
+                                     self.n_qubits.eq(word[TARGET_SHIFT:TARGET_SHIFT + 8])]
+                    with m.Case(*READ_OPCODES):
+                        m.d.sync += self.last_read.eq(pointer)
+                with m.If(opcode == Opcode.OBS):
+                    m.d.sync += self.observing.eq(1)
+                with m.If(opcode == Opcode.GATE_ROT):
+                    index = word[FIELD_A_SHIFT:FIELD_A_SHIFT + 16]
+                    with m.If(index >= self.param_count):
+                        m.d.sync += self.param_count.eq(index + 1)
+            with m.Else():
+                m.d.sync += payload_left.eq(payload_left - 1)
+                with m.If(obs_payload):
+                    weight = word[:32].as_signed()
+                    m.d.sync += self.weight_sum.eq(
+                        self.weight_sum + Mux(weight < 0, -weight, weight))
+
+        # k = max(0, bitlen(S - 1) - 24), 0 for S <= 1.
+        below = Signal(self.weight_sum_bits)
+        bit_length = Signal(range(self.weight_sum_bits + 1))
+        m.d.comb += below.eq(self.weight_sum - 1)
+        for bit in range(self.weight_sum_bits):
+            with m.If(below[bit]):
+                m.d.comb += bit_length.eq(bit + 1)
+        with m.If((self.weight_sum > 1) & (bit_length > OBS_FRAC_BITS)):
+            m.d.comb += self.obs_shift.eq(bit_length - OBS_FRAC_BITS)
+
+        # -- fetching: the read port always reads the next word's address ------------------
+        next_pc = Signal(range(depth))
+        with m.If(self.fetch_restart):
+            m.d.comb += next_pc.eq(0)
+        with m.Elif(self.fetch_advance):
+            m.d.comb += next_pc.eq(self.fetch_pc + 1)
+        with m.Else():
+            m.d.comb += next_pc.eq(self.fetch_pc)
+        m.d.comb += [read.addr.eq(next_pc), self.fetch_word.eq(read.data)]
+        m.d.sync += self.fetch_pc.eq(next_pc)
+        return m
