@@ -6,12 +6,14 @@ STAMP  := $(VENV)/.installed
 BOARD  ?= pynq-z2
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv demo test sim bench synth bitstream clean
+.PHONY: venv demo test sim bench synth bitstream wheel-check clean
 
+# The library with its test tools (`dev`) and the RTL simulation tools (`hw`); reinstalled
+# whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,hw]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -40,5 +42,10 @@ bitstream: $(STAMP)
 	$(BIN)/python -m qfab_hw.bitstream --board $(BOARD) $(if $(LANES),--lanes $(LANES)) \
 		$(if $(WIDTH),--width $(WIDTH)) $(if $(QUBITS),--max-qubits $(QUBITS))
 
+# Build the wheel, install it with [hw] into a fresh venv under /tmp and run the CLI and the
+# FPGA transports from outside the checkout (tools/wheel_check.sh; WHEEL_CHECK_DIR=... to keep it).
+wheel-check:
+	PYTHON=$(PYTHON) tools/wheel_check.sh
+
 clean:
-	rm -rf $(VENV) build sim_build .pytest_cache .hypothesis
+	rm -rf $(VENV) build sim_build sim/sim_build .pytest_cache .hypothesis

@@ -1,7 +1,8 @@
 """cocotb testbenches of the qfab core, run under Verilator by ``test_core_rtl.py``.
 
 Every check compares the RTL against :class:`qfab_hw.CoreModel`: output beats and TLAST bits
-word for word, the STATUS fields, and (with stall-free streams) the CYCLES register.
+word for word, the STATUS fields, and (with stall-free streams) the CYCLES register. The bench
+itself (clock, reset, AXI models, ``run``) is :mod:`qfab_hw.verilator.bench`.
 """
 
 from __future__ import annotations
@@ -12,136 +13,17 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
-from cocotbext.axi import (
-    AxiLiteBus,
-    AxiLiteMaster,
-    AxiStreamBus,
-    AxiStreamFrame,
-    AxiStreamSink,
-    AxiStreamSource,
-)
 
 from qfab_hw import Assembler, CoreModel, CoreParams, ErrorCode, Opcode
-from qfab_hw.model.cycles import instruction_cycles
+from qfab_hw.model.cycles import instruction_cycles, set_cycles
 from qfab_hw.program import MASK_SHIFT, Instruction, header_error
-from qfab_hw.registers import (
-    CONTROL_RESET,
-    CONTROL_START,
-    STATUS_BUSY,
-    STATUS_DONE,
-    STATUS_ERROR_SHIFT,
-    STATUS_OVERFLOW,
-    STATUS_QUBITS_SHIFT,
-    Register,
-)
-from qfab_hw.testing import random_program, random_state
+from qfab_hw.registers import CONTROL_RESET, CONTROL_START, Register
+from qfab_hw.testing import random_program, random_state, random_v2_packets
+from qfab_hw.verilator.bench import SIM_TIMEOUT_MS, start_bench
 
 SEED = int(os.environ.get("QFAB_SIM_SEED", "1"))
 RESULTS_FILE = os.environ.get("QFAB_SIM_RESULTS")  # where a test writes measured figures
-#: Simulated-time limit of one bench: a core that hangs (e.g. never drains a packet) fails
-#: the test instead of stalling the suite. The longest bench simulates a few ms.
-SIM_TIMEOUT_MS = 200
-
-
-class Status:
-    def __init__(self, word: int):
-        self.busy = bool(word >> STATUS_BUSY & 1)
-        self.done = bool(word >> STATUS_DONE & 1)
-        self.overflow = bool(word >> STATUS_OVERFLOW & 1)
-        self.error = ErrorCode((word >> STATUS_ERROR_SHIFT) & 0xFF)
-        self.n_qubits = (word >> STATUS_QUBITS_SHIFT) & 0xFF
-
-
-class CoreBench:
-    """Clock, reset, the AXI models, and a ``run`` that executes one program."""
-
-    def __init__(self, dut):
-        self.dut = dut
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-        self.source = AxiStreamSource(
-            AxiStreamBus.from_prefix(dut, "s_axis", bus_separator="__"), dut.clk, dut.rst)
-        self.sink = AxiStreamSink(
-            AxiStreamBus.from_prefix(dut, "m_axis", bus_separator="__"), dut.clk, dut.rst)
-        self.axil = AxiLiteMaster(
-            AxiLiteBus.from_prefix(dut, "s_axil", bus_separator="__"), dut.clk, dut.rst)
-        self.params: CoreParams | None = None
-
-    async def reset(self) -> None:
-        self.dut.rst.value = 1
-        await ClockCycles(self.dut.clk, 5)
-        self.dut.rst.value = 0
-        await ClockCycles(self.dut.clk, 2)
-        build = await self.read(Register.BUILD)
-        self.params = CoreParams(max_qubits=build & 0xFF, lanes=(build >> 8) & 0xFF,
-                                 width=(build >> 16) & 0xFF)
-        assert build == self.params.build_word
-
-    async def read(self, register: int) -> int:
-        response = await self.axil.read(register, 4)
-        return int.from_bytes(response.data, "little")
-
-    async def write(self, register: int, value: int) -> None:
-        await self.axil.write(register, value.to_bytes(4, "little"))
-
-    async def status(self) -> Status:
-        return Status(await self.read(Register.STATUS))
-
-    async def cycles(self) -> int:
-        return await self.read(Register.CYCLES_LO) | await self.read(Register.CYCLES_HI) << 32
-
-    def send(self, words) -> None:
-        data = b"".join(int(w).to_bytes(8, "little") for w in words)
-        self.source.send_nowait(AxiStreamFrame(data))
-
-    async def wait_done(self, timeout_cycles: int = 200_000) -> Status:
-        for _ in range(timeout_cycles // 20):
-            status = await self.status()
-            if not status.busy:
-                return status
-            await ClockCycles(self.dut.clk, 10)
-        raise AssertionError("the core did not finish")
-
-    async def run(self, words, model: CoreModel, *, exact_cycles: bool = True):
-        """Run ``words`` on the RTL and on ``model``; assert both agree, return the result."""
-        expected = model.run(words)
-        self.send(words)
-        await self.write(Register.CONTROL, 1 << CONTROL_START)
-        beats, lasts = [], []
-        for _ in range(sum(expected.last)):
-            frame = await self.sink.recv()
-            data = bytes(frame.tdata)
-            words_out = [int.from_bytes(data[i:i + 8], "little") for i in range(0, len(data), 8)]
-            beats.extend(words_out)
-            lasts.extend([False] * (len(words_out) - 1) + [True])
-        status = await self.wait_done()
-        assert self.sink.empty(), "output beats beyond the model's last TLAST"
-        assert beats == expected.beats, first_difference(beats, expected.beats)
-        assert lasts == expected.last[: len(lasts)] and len(lasts) == len(expected.last)
-        assert status.done and not status.busy
-        assert status.error == expected.error, (status.error, expected.error)
-        assert status.overflow == expected.overflow
-        assert status.n_qubits == expected.n_qubits
-        cycles = await self.cycles()
-        if exact_cycles:
-            assert cycles == expected.cycles, (cycles, expected.cycles)
-        else:
-            assert cycles >= expected.cycles
-        return expected, cycles
-
-
-def first_difference(actual, expected) -> str:
-    if len(actual) != len(expected):
-        return f"{len(actual)} beats, model {len(expected)}"
-    index = next(i for i, (a, b) in enumerate(zip(actual, expected)) if a != b)
-    return f"beat {index}: RTL {actual[index]:#018x}, model {expected[index]:#018x}"
-
-
-async def start_bench(dut) -> CoreBench:
-    bench = CoreBench(dut)
-    await bench.reset()
-    return bench
 
 
 def qubit_counts(params: CoreParams, largest: int = 8):
@@ -191,7 +73,8 @@ async def every_opcode_target_and_control(dut):
     program.read_probs().expect_z(range(n_qubits)).expect_z([0]).end()
     init = Assembler(bench.params.width).init(n_qubits).read_state().end()
     opcodes = {i.opcode for i in program.instructions + init.instructions}
-    assert opcodes == set(Opcode), f"opcodes not covered: {set(Opcode) - opcodes}"
+    v1 = {o for o in Opcode if o <= Opcode.READ_EXPZ}  # v2's opcodes: the v2_* benches
+    assert opcodes == v1, f"opcodes not covered: {v1 - opcodes}"
     await bench.run(init.words(), model)
     await bench.run(program.words(), model)
 
@@ -325,6 +208,172 @@ async def cycle_counts_per_gate_kind(dut):
             _, cycles = await bench.run(program.end().words(), model)
             measured = cycles - base
             closed_form = instruction_cycles(opcodes[name], n_qubits, params)
+            assert measured == closed_form, (name, n_qubits, measured, closed_form)
+            table.append({"kind": name, "n_qubits": n_qubits, "lanes": params.lanes,
+                          "measured": measured, "closed_form": closed_form})
+    if RESULTS_FILE:
+        with open(RESULTS_FILE, "w") as handle:
+            json.dump(table, handle, indent=1)
+
+
+# -- instruction set v2 ----------------------------------------------------------------------
+async def start_v2_bench(dut):
+    """The bench with the v2 build parameters too (BUILD2: memory depths, max_params)."""
+    bench = await start_bench(dut)
+    build2 = await bench.read(Register.BUILD2)
+    base = bench.params
+    bench.params = CoreParams(
+        max_qubits=base.max_qubits, lanes=base.lanes, width=base.width,
+        max_params=build2 >> 16 & 0x1FFF, param_depth=1 << (build2 >> 8 & 0xFF),
+        program_depth=1 << (build2 & 0xFF), adjoint=bool(build2 >> 31))
+    assert bench.params.build2_word == build2
+    return bench
+
+
+def v2_rng_params(params: CoreParams, largest: int = 6) -> CoreParams:
+    """The packets' generator limits: states up to ``largest`` qubits, a few parameters."""
+    return CoreParams(max_qubits=min(largest, params.max_qubits), lanes=params.lanes,
+                      width=params.width, max_params=min(6, params.max_params),
+                      param_depth=min(64, params.param_depth), program_depth=params.program_depth)
+
+
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
+async def v2_random_programs_match_model(dut):
+    """PROGRAM / LOAD_PARAMS / RUN packets (GATE_ROT of every kind, OBS terms, stored readouts,
+    v1 programs between them) bit for bit, TLAST for TLAST and cycle for cycle."""
+    bench = await start_v2_bench(dut)
+    model = CoreModel(bench.params)
+    rng = np.random.default_rng(SEED + 10)
+    packets = random_v2_packets(rng, v2_rng_params(bench.params), 3 * int(os.environ.get("QFAB_SIM_PROGRAMS", "4")))
+    compared = {"packets": 0, "words_in": 0, "beats_out": 0, "cycles": 0}
+    for words in packets:
+        expected, cycles = await bench.run(words, model)
+        assert expected.error == ErrorCode.NONE
+        compared["packets"] += 1
+        compared["words_in"] += len(words)
+        compared["beats_out"] += len(expected.beats)
+        compared["cycles"] += cycles
+    if RESULTS_FILE:
+        with open(RESULTS_FILE, "w") as handle:
+            json.dump(compared, handle)
+
+
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
+async def v2_back_pressure_on_both_streams(dut):
+    """Stalls on both streams change a RUN's timing only (the replay waits for the output)."""
+    bench = await start_v2_bench(dut)
+    model = CoreModel(bench.params)
+    rng = np.random.default_rng(SEED + 11)
+    stall = random.Random(SEED + 11)
+    bench.source.set_pause_generator(iter(lambda: stall.random() < 0.3, None))
+    bench.sink.set_pause_generator(iter(lambda: stall.random() < 0.5, None))
+    for words in random_v2_packets(rng, v2_rng_params(bench.params, 5), 6):
+        await bench.run(words, model, exact_cycles=False)
+
+
+def v2_setup(width: int) -> list[int]:
+    body = Assembler(width).init(3).rot("ry", 0, 0).rot("rx", 1, 1, a=-0.5).cx(0, 1).obs([1]).read_probs()
+    return (Assembler(width).program(body).load_params(np.full((3, 2), 0.4)).run(0, 1).end().words())
+
+
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
+async def v2_errors_keep_or_invalidate(dut):
+    """The v2 error codes at their header (the parameter and instruction memories' overflow
+    included) change nothing; a faulty PROGRAM body leaves no program; RUN_SHIFT and
+    RUN_ADJOINT are refused by this RTL (BAD_OPCODE) and change nothing either."""
+    bench = await start_v2_bench(dut)
+    params = bench.params
+    model = CoreModel(params)
+    width = params.width
+    run01 = Assembler(width).run(0, 1).end().words()
+    too_many = Instruction(Opcode.LOAD_PARAMS, param=params.max_params,
+                           count=params.param_depth // params.max_params + 1).header()
+    cases = [
+        ([too_many, 0, 0], ErrorCode.BAD_SET),  # B*P > param_depth
+        ([Instruction(Opcode.PROGRAM, count=params.program_depth + 1).header(), 0], ErrorCode.PROGRAM_TOO_LONG),
+        (Assembler(width).run(2, 2).end().words(), ErrorCode.BAD_SET),
+        (Assembler(width).load_params(np.zeros((2, 1))).run(0, 1).end().words(), ErrorCode.BAD_PARAM),
+        ([Assembler(width).rot("rx", 0, 0).words()[0], 0, 0], ErrorCode.BAD_PROGRAM),
+        (Assembler(width).program(Assembler(width).init(3).obs([0]).x(0)).end().words(), ErrorCode.BAD_PROGRAM),
+        (Assembler(width).program(Assembler(width).init(3).rot("rz", 3, 0)).end().words(), ErrorCode.BAD_TARGET),
+    ]
+    for words, code in cases:
+        await bench.run(v2_setup(width), model)
+        expected, _ = await bench.run(words, model)
+        assert expected.error == code, (expected.error, code)
+        await bench.run(run01, model)  # NO_PROGRAM after a faulty body, else the kept program
+        await bench.run(Assembler(width).read_state().end().words(), model)
+    for run in ("run_shift", "run_adjoint"):
+        await bench.run(v2_setup(width), model)
+        words = getattr(Assembler(width), run)(0, 1).end().words()
+        bench.send(words)
+        await bench.write(Register.CONTROL, 1 << CONTROL_START)
+        status = await bench.wait_done()
+        assert status.error == ErrorCode.BAD_OPCODE and bench.sink.empty()
+        assert await bench.cycles() == len(words)  # the header, then 1 per word skipped
+        await bench.run(run01, model)  # the program and the parameters are still there
+
+
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
+async def v2_reset_in_the_middle_of_a_run(dut):
+    """RESET during a RUN aborts it, drains the packet and invalidates the state, the program
+    and the parameters; the core then runs like a fresh one."""
+    bench = await start_v2_bench(dut)
+    params = bench.params
+    n_qubits = min(6, params.max_qubits)
+    body = Assembler(params.width).init(n_qubits)
+    for qubit in range(n_qubits):
+        body.rot("ry", qubit, qubit % 2).rot("rz", qubit, 1 - qubit % 2)
+    body.obs([0], 0.5).obs([1, 2], -1.0)
+    thetas = np.random.default_rng(SEED).uniform(-np.pi, np.pi, size=(6, 2))
+    words = Assembler(params.width).program(body).load_params(thetas).run(0, 6).end().words()
+    bench.send(words)
+    await bench.write(Register.CONTROL, 1 << CONTROL_START)
+    # In the middle of the first set's replay (so no value beat is out yet).
+    await ClockCycles(dut.clk, len(words) + set_cycles(Opcode.RUN, body, params, 2) // 2)
+    before = await bench.status()
+    assert before.busy and not bench.source.idle(), "reset must hit a running RUN"
+    await bench.write(Register.CONTROL, 1 << CONTROL_RESET)
+    after = await bench.status()
+    assert not after.busy and not after.done and after.n_qubits == 0
+    await bench.source.wait()  # the aborted packet drains to TLAST
+    for _ in range(20):
+        await RisingEdge(dut.clk)
+    assert bench.sink.empty(), "no output from the aborted RUN"
+    model = CoreModel(params)
+    for packet in (Assembler(params.width).run(0, 1).end().words(),  # NO_PROGRAM
+                   Assembler(params.width).program(body).run(0, 1).end().words(),  # BAD_SET
+                   words):
+        await bench.run(packet, model)
+
+
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
+async def v2_cycle_counts_of_gate_rot_and_obs(dut):
+    """CYCLES of a replayed GATE_ROT (each kind, controlled or not) and OBS term = the closed
+    form, measured as the difference of two RUNs whose programs differ by that instruction."""
+    bench = await start_v2_bench(dut)
+    params = bench.params
+    model = CoreModel(params)
+    thetas = np.array([[0.7, -0.2]])
+    table = []
+    for n_qubits in qubit_counts(params, params.max_qubits):
+        if n_qubits < 2:
+            continue
+        cycles = {}
+        bodies = {"base": (Assembler(params.width).init(n_qubits), 0)}
+        for kind in ("rx", "ry", "rz", "p"):
+            for control in (None, 1):
+                bodies[f"GATE_ROT {kind}{' controlled' if control else ''}"] = (
+                    Assembler(params.width).init(n_qubits).rot(kind, 0, 1, a=1.5, b=0.1, control=control),
+                    instruction_cycles(Opcode.GATE_ROT, n_qubits, params))
+        bodies["OBS (+ value beat)"] = (Assembler(params.width).init(n_qubits).obs([0, 1], -0.5),
+                                        instruction_cycles(Opcode.OBS, n_qubits, params) + 1)
+        for name, (body, closed_form) in bodies.items():
+            await bench.run(Assembler(params.width).program(body).load_params(thetas).end().words(), model)
+            _, cycles[name] = await bench.run(Assembler(params.width).run(0, 1).end().words(), model)
+            if name == "base":
+                continue
+            measured = cycles[name] - cycles["base"]
             assert measured == closed_form, (name, n_qubits, measured, closed_form)
             table.append({"kind": name, "n_qubits": n_qubits, "lanes": params.lanes,
                           "measured": measured, "closed_form": closed_form})

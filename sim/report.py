@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from pathlib import Path
 
-from rtl_build import BUILD_ROOT
+#: Where ``test_core_rtl.py`` writes the figures (the builds themselves are in the user cache).
+BUILD_ROOT = Path(__file__).resolve().parent / "sim_build"
 
 
 def cycles_table(qubits=None) -> str:

@@ -4,6 +4,11 @@
 names (``<name>.bit`` and ``<name>.hwh``, same basename as ``pynq.Overlay`` requires) and their
 SHA-256 once built. Entries with ``built = false`` describe overlays nobody has built yet:
 the files are produced only where Vivado is installed, and are not committed otherwise.
+
+The manifest, the Vivado flow and built overlays (``<name>/<name>.bit``, ``.hwh`` beside the
+manifest) are package data (``qfab_hw/data/bitstreams``; the top-level ``bitstreams/`` of a
+checkout links there). Vivado's working folders go to the user cache (:func:`qfab_hw.paths.cache_dir`).
+``--manifest PATH`` builds into a manifest of one's own instead of the package's.
 """
 
 from __future__ import annotations
@@ -20,12 +25,12 @@ from pathlib import Path
 
 from qfab_hw.boards import Board, largest_state, load_board, state_memory_cost
 from qfab_hw.params import CORE_VERSION, CoreParams
+from qfab_hw.paths import DATA_DIR, cache_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BITSTREAM_DIR = REPO_ROOT / "bitstreams"
+BITSTREAM_DIR = DATA_DIR / "bitstreams"
 MANIFEST = BITSTREAM_DIR / "manifest.toml"
 TCL_FLOW = BITSTREAM_DIR / "vivado" / "qfab_overlay.tcl"
-BUILD_DIR = REPO_ROOT / "hw" / "build" / "bitstream"
+BUILD_DIR = cache_dir("bitstream")
 
 
 class ManifestError(ValueError):
@@ -66,8 +71,24 @@ def overlay_name(board: str, params: CoreParams) -> str:
     return f"qfab_{board.replace('-', '_')}_q{params.max_qubits}_l{params.lanes}_w{params.width}"
 
 
+def overlay_files(overlay: Overlay, manifest: Path = MANIFEST) -> tuple[Path, Path]:
+    """Where a built overlay's ``.bit`` and ``.hwh`` lie: ``<name>/`` beside its manifest."""
+    folder = Path(manifest).parent / overlay.name
+    return folder / overlay.bit, folder / overlay.hwh
+
+
 def load_manifest(path: Path = MANIFEST) -> list[Overlay]:
-    document = tomllib.loads(Path(path).read_text())
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ManifestError(f"{path}: not valid TOML: {error}") from None
+    fields = set(Overlay.__dataclass_fields__)
+    for entry in document.get("overlay", []):
+        unknown = set(entry) - fields
+        if unknown:
+            raise ManifestError(f"{path}: overlay {entry.get('name', '?')!r}: unknown field(s) "
+                                f"{', '.join(sorted(unknown))}")
     overlays = [Overlay(**entry) for entry in document.get("overlay", [])]
     for overlay in overlays:
         overlay.check()
@@ -138,7 +159,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def build(board: Board, overlay: Overlay) -> int:
+def build(board: Board, overlay: Overlay, manifest: Path = MANIFEST) -> int:
     """Generate the sources, run Vivado if present; returns the exit status for make."""
     from amaranth.back import verilog
 
@@ -164,21 +185,24 @@ def build(board: Board, overlay: Overlay) -> int:
     if status:
         print(f"make bitstream: Vivado failed ({status}); logs in {work}", file=sys.stderr)
         return status
-    target = BITSTREAM_DIR / overlay.name
-    target.mkdir(exist_ok=True)
-    for suffix in (".bit", ".hwh"):
-        shutil.copy2(work / f"{overlay.name}{suffix}", target / f"{overlay.name}{suffix}")
-    built = replace(overlay, built=True, sha256_bit=sha256(target / overlay.bit),
-                    sha256_hwh=sha256(target / overlay.hwh))
-    overlays = [o for o in load_manifest() if o.name != overlay.name] + [built]
-    write_manifest(sorted(overlays, key=lambda o: o.name))
-    print(f"built {target / overlay.bit} and {target / overlay.hwh}")
+    manifest = Path(manifest)
+    bit, hwh = overlay_files(overlay, manifest)
+    bit.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(work / overlay.bit, bit)
+    shutil.copy2(work / overlay.hwh, hwh)
+    built = replace(overlay, built=True, sha256_bit=sha256(bit), sha256_hwh=sha256(hwh))
+    existing = load_manifest(manifest) if manifest.exists() else []
+    overlays = [o for o in existing if o.name != overlay.name] + [built]
+    write_manifest(sorted(overlays, key=lambda o: o.name), manifest)
+    print(f"built {bit} and {hwh}; recorded in {manifest}")
     return 0
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Build a qfab PYNQ overlay with Vivado.")
-    parser.add_argument("--board", default="pynq-z2")
+    parser.add_argument("--board", default="pynq-z2", help="a board key or a board file (.toml)")
+    parser.add_argument("--manifest", type=Path, default=MANIFEST,
+                        help="manifest to record the overlay in (default: the package's)")
     parser.add_argument("--lanes", type=int, default=1)
     parser.add_argument("--width", type=int, default=18)
     parser.add_argument("--max-qubits", type=int, default=None)
@@ -190,7 +214,7 @@ def main(argv=None) -> int:
               f"memory; at most {largest_state(board, args.lanes, args.width)} qubits with "
               f"{args.lanes} lane(s)", file=sys.stderr)
         return 1
-    return build(board, overlay)
+    return build(board, overlay, args.manifest)
 
 
 if __name__ == "__main__":

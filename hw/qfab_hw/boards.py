@@ -1,5 +1,9 @@
 """Board configurations (``board_configs/*.toml``) and what a core build needs of them.
 
+The boards qfab knows are package data (``qfab_hw/data/board_configs``; the top-level
+``board_configs/`` of a checkout links there), so an installed wheel has them. A user's own board
+is a TOML file of the same schema, loaded by path: ``load_board("~/boards/my-board.toml")``.
+
 A board file is checked against :data:`SCHEMA` on load: a missing, misspelt or mistyped field
 raises :class:`BoardConfigError` naming the file, the section and the field. The planning
 functions then answer, before any tool runs, whether a build fits (DSP, LUT, FF, BRAM, URAM
@@ -14,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qfab_hw.params import CoreParams
+from qfab_hw.paths import DATA_DIR
 
-#: Where the board files live in a source checkout (hw/qfab_hw -> repository root).
-BOARD_DIR = Path(__file__).resolve().parents[2] / "board_configs"
+#: The board files shipped with the package (a key is a file stem here).
+BOARD_DIR = DATA_DIR / "board_configs"
 
 #: Fraction of each resource a build may use (FINN's default planning limits): routing and the
 #: DMA/interconnect of the block design need the rest.
@@ -85,24 +90,45 @@ class Board:
         return int(getattr(self, resource) * BUDGET[resource])
 
 
+def board_path(name_or_path: str | Path) -> Path:
+    """The file of a board key (``"pynq-z2"``) or a path to a user's board file (``*.toml``)."""
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or text.endswith(".toml") or "/" in text or "\\" in text:
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise BoardConfigError(f"{path}: no such board file")
+        return path
+    path = BOARD_DIR / f"{text}.toml"
+    if not path.is_file():
+        raise BoardConfigError(
+            f"unknown board {text!r}; known boards: {', '.join(board_keys())} "
+            "(or give the path of a board file, e.g. my-board.toml)"
+        )
+    return path
+
+
 def load_board(name_or_path: str | Path) -> Board:
-    """A board by key (``"pynq-z2"``, the file stem in ``board_configs/``) or by path."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml":
-        path = BOARD_DIR / f"{name_or_path}.toml"
-        if not path.exists():
-            raise BoardConfigError(
-                f"unknown board {str(name_or_path)!r}; known boards: {', '.join(board_keys())}"
-            )
+    """A board by key (``"pynq-z2"``, the file stem in ``board_configs/``) or by the path of a
+    TOML file with the same sections and fields (its stem becomes the key)."""
+    path = board_path(name_or_path)
     try:
-        document = tomllib.loads(path.read_text())
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise BoardConfigError(f"{path}: not valid TOML: {error}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise BoardConfigError(f"{path}: cannot read the board file: {error}") from None
     values = {}
+    for section in document:
+        if section not in SCHEMA:
+            raise BoardConfigError(
+                f"{path}: unknown section [{section}] (expected: {', '.join(SCHEMA)})"
+            )
     for section, fields in SCHEMA.items():
-        table = document.get(section)
-        if not isinstance(table, dict):
+        if section not in document:
             raise BoardConfigError(f"{path}: missing section [{section}]")
+        table = document[section]
+        if not isinstance(table, dict):
+            raise BoardConfigError(f"{path}: {section} must be a table [{section}], not {table!r}")
         for key in table:
             if key not in fields:
                 raise BoardConfigError(
@@ -116,9 +142,6 @@ def load_board(name_or_path: str | Path) -> Board:
                     f"{path}: [{section}] {key} must be {expected}, not {table[key]!r}"
                 )
             values[key] = table[key]
-    for section in document:
-        if section not in SCHEMA:
-            raise BoardConfigError(f"{path}: unknown section [{section}]")
     return Board(key=path.stem, **values)
 
 
@@ -147,11 +170,12 @@ def state_memory_cost(params: CoreParams, board: Board) -> MemoryCost | None:
     if the state does not fit. Computed from the geometry: synthesising big memories in yosys
     takes minutes (reference section 5)."""
     bram_per_bank, uram_per_bank = bank_cost(params)
+    banks = params.banks * params.state_banks  # RUN_ADJOINT's lambda has banks of its own
     best = None
-    for in_uram in range(params.banks + 1):
+    for in_uram in range(banks + 1):
         if in_uram and board.uram == 0:
             break
-        cost = MemoryCost((params.banks - in_uram) * bram_per_bank, in_uram * uram_per_bank)
+        cost = MemoryCost((banks - in_uram) * bram_per_bank, in_uram * uram_per_bank)
         if cost.bram36 <= board.budget("bram36") and cost.uram <= board.budget("uram"):
             if best is None or cost.bram36 < best.bram36:
                 best = cost
@@ -167,12 +191,13 @@ class LogicCost:
     dsp: int
 
 
-def largest_state(board: Board, lanes: int = 1, width: int = 18) -> int:
-    """The most qubits whose state fits the board's memory budget with ``lanes`` lanes."""
+def largest_state(board: Board, lanes: int = 1, width: int = 18, adjoint: bool = False) -> int:
+    """The most qubits whose state (two states with ``adjoint``) fits the board's memory budget
+    with ``lanes`` lanes."""
     best = 0
     for max_qubits in range(lanes.bit_length(), 33):
         try:
-            params = CoreParams(max_qubits=max_qubits, lanes=lanes, width=width)
+            params = CoreParams(max_qubits=max_qubits, lanes=lanes, width=width, adjoint=adjoint)
         except ValueError:
             break
         if state_memory_cost(params, board) is None:
@@ -194,10 +219,12 @@ def check_fit(params: CoreParams, board: Board, logic: LogicCost) -> Fit:
     reasons = []
     memory = state_memory_cost(params, board)
     if memory is None:
+        banks = "two state banks (psi and lambda, adjoint=True)" if params.adjoint else "state memory"
         reasons.append(
-            f"state memory of 2**{params.max_qubits} amplitudes does not fit "
+            f"{banks} of 2**{params.max_qubits} amplitudes does not fit "
             f"{BUDGET['bram36']:.0%} of {board.bram36} BRAM36 / {board.uram} URAM "
-            f"(at most {largest_state(board, params.lanes, params.width)} qubits)"
+            f"(at most {largest_state(board, params.lanes, params.width, params.adjoint)} qubits"
+            + ("; build with adjoint=False and use RUN_SHIFT" if params.adjoint else "") + ")"
         )
     for resource in ("lut", "ff", "dsp"):
         used, limit = getattr(logic, resource), board.budget(resource)

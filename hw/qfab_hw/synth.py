@@ -4,8 +4,9 @@ The logic (lanes, crossbars, decoder, reducer, registers) is synthesised by yosy
 (``synth_xilinx -family xc7|xcup``) with the state banks as black boxes; the banks' BRAM/URAM
 comes from their geometry (:func:`qfab_hw.boards.state_memory_cost`). A second synthesis
 with twice the lanes gives the per-lane cost, from which the report extrapolates how many
-lanes fit. Results go to ``hw/build/synth/<board>/report.json``; yosys runs are cached by
-design hash under ``hw/build/synth/cache``.
+lanes fit. Results go to ``<cache>/synth/<board>/report.json``; yosys runs are cached by
+design hash under ``<cache>/synth/cache`` (``<cache>``: :func:`qfab_hw.paths.cache_dir`, the
+user cache folder or ``$QFAB_CACHE_DIR``).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from qfab_hw.boards import (
     state_memory_cost,
 )
 from qfab_hw.params import MAX_LANES, CoreParams
+from qfab_hw.paths import cache_dir
 
-BUILD_DIR = Path(__file__).resolve().parents[1] / "build" / "synth"
+BUILD_DIR = cache_dir("synth")
 TOPLEVEL = "qfab_core"
 LUT_CELLS = ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6")
 FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE")

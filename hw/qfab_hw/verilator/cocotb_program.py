@@ -1,9 +1,9 @@
 """A cocotb test that runs one gate program on the core and records what came back.
 
-Used by qfab's Verilator transport (``sw/qfab/backends/fpga/transports.py`` via
-``run_program.py``): the program is read from ``QFAB_PROGRAM`` and the output beats, STATUS
-fields and CYCLES are written to ``QFAB_RESULT``. Unlike the benches in ``cocotb_core.py`` it
-knows nothing of the model: it reports the RTL's own answer.
+Run by :mod:`qfab_hw.verilator.run_program` (qfab's Verilator transport starts it, one child
+process per program): the program is read from ``QFAB_PROGRAM`` and the output beats, STATUS
+fields and CYCLES are written to ``QFAB_RESULT``. Unlike the benches in ``sim/cocotb_core.py``
+it knows nothing of the model: it reports the RTL's own answer.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import json
 import os
 
 import cocotb
-from cocotb_core import SIM_TIMEOUT_MS, start_bench
 
 from qfab_hw.registers import CONTROL_START, Register
+from qfab_hw.verilator.bench import SIM_TIMEOUT_MS, start_bench
 
 
 @cocotb.test(timeout_time=SIM_TIMEOUT_MS * 50, timeout_unit="ms")
