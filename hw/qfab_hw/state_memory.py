@@ -52,6 +52,10 @@ class BankedStateMemory(wiring.Component):
                 "wr_addr": In(data.ArrayLayout(addr, ports)),
                 "wr_data": In(data.ArrayLayout(cplx, ports)),
                 "wr_en": In(ports),
+                # All writes of this memory (default 1: unconnected, the v1 behaviour). A build
+                # with two state banks gives both the same crossbar inputs (so synthesis shares
+                # the crossbars' logic) and selects the bank here.
+                "wr_enable": In(1, init=1),
             }
         )
 
@@ -77,7 +81,7 @@ class BankedStateMemory(wiring.Component):
                     m.d.comb += read.addr.eq(self.offset_of(self.rd_addr[port]))
                 with m.If(self.wr_en[port] & (self.bank_of(self.wr_addr[port]) == bank)):
                     m.d.comb += [
-                        write.en.eq(1),
+                        write.en.eq(self.wr_enable),
                         write.addr.eq(self.offset_of(self.wr_addr[port])),
                         write.data.eq(self.wr_data[port]),
                     ]
