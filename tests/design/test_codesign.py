@@ -71,7 +71,7 @@ def test_board_fpga_prices_cycles_at_the_board_clock_plus_link_and_driver():
     board, params = load_board("pynq-z2"), CoreParams(max_qubits=4, lanes=2, width=18)
     device = BoardFPGA(board, params, host_word_seconds=2e-6)
     job = step_job(workload, circuit, 3)
-    cycles, words, beats = device.program_counts(job)
+    cycles, words, beats = device.program_counts(job, resident=True)  # a training step: program resident
     link = board.bandwidth_mb_s * 1e6 * DMA_EFFICIENCY[board.family]
     expected = (cycles / (board.pl_mhz * 1e6) + 8 * (words + beats) / link
                 + (words + beats) * 2e-6 * PS_SLOWDOWN[board.ps] + BOARD_CALL_OVERHEAD_S)
@@ -109,7 +109,7 @@ def test_gradient_floors_follow_the_error_laws():
     circuit = workload.circuit(workload.variants[0])
     device = qfab.backends.fpga.FPGADevice("model", CoreParams(max_qubits=4, lanes=1, width=16))
     passes = len(device.lowered(circuit).ops)
-    assert gradient_floor(device, circuit, 100) == pytest.approx(0.4 * math.sqrt(passes) * 2.0**-14 / math.sqrt(2))
+    assert gradient_floor(device, circuit, 100) == pytest.approx(0.6 * math.sqrt(passes) * 2.0**-14 / math.sqrt(2))
     assert gradient_floor(qfab.backends.get_device("cpu"), circuit, 100) < 1e-12
 
 

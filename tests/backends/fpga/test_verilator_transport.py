@@ -52,10 +52,10 @@ def test_a_simulation_past_its_timeout_leaves_no_simulator_behind(tmp_path, monk
 
     transport = VerilatorTransport(SIM_PARAMS)
     transport.build_dir()
-    words = Assembler(SIM_PARAMS.width).init(2).end().words()
+    words = Assembler(SIM_PARAMS.width).init(2).words()  # no END: the core waits for more words
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the program file, and so the simulator's env
     with pytest.raises(FPGATimeoutError, match="did not finish within 30 s"):
-        transport.execute(words, beats_expected=4, timeout_s=30)  # waits for beats that never come
+        transport.execute(words, beats_expected=4, timeout_s=30)  # the core stays busy
     mine = []
     for process in psutil.process_iter():
         try:

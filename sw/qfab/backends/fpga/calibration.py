@@ -2,26 +2,27 @@
 
 The bit-accurate model: its host terms (call, instruction, amplitude, word) over 2 to 9 qubits,
 one to four sets, values and parameter-shift gradients. A board or Verilator: call overhead
-and time per cycle, after the link's share.
+and time per cycle, after the link's share. A board that is not here: the v2 driver's host
+seconds per call and per word (:func:`driver_cost`), timed at the job's own size.
 """
 from __future__ import annotations
 
 import math
 import time
 
+from dataclasses import replace
+
 import numpy as np
-from qfab_hw import CoreParams
+from qfab_hw import CoreParams, ErrorCode
 
 from qfab.backends.base import Job
 from qfab.backends.calibration import benchmark_job, fit_parameters, timed_run
-from qfab.backends.fpga.compiler import lower
-from qfab.backends.fpga.costmodel import FPGACostModel
-from qfab.backends.fpga.driver import expectation_program, state_program
+from qfab.backends.fpga.costmodel import DriverCost, FPGACostModel
+from qfab.backends.fpga.driver import CoreRun
+from qfab.backends.fpga.transports import Transport
 from qfab.core.shift import shifted_circuit_count
 
-__all__ = ["calibrate_fpga", "host_seconds_per_word", "program_circuits", "MAX_ROWS"]
-
-MAX_ROWS = 4096  # parameter sets host_seconds_per_word assembles at most: bounds the time it takes
+__all__ = ["calibrate_fpga", "driver_cost", "host_seconds_per_word", "program_circuits"]
 
 
 def calibrate_fpga(model: FPGACostModel, repeats: int) -> dict:
@@ -47,28 +48,58 @@ def calibrate_fpga(model: FPGACostModel, repeats: int) -> dict:
 
 
 def program_circuits(job: Job) -> int:
-    """Circuits the program of ``job`` holds: every parameter set, each with its shifted
-    circuits for a parameter-shift gradient of its observables."""
+    """Circuits v1's program of ``job`` held (every parameter set, each with its shifted circuits
+    for a parameter-shift gradient): what a v1 step bound on the host, for comparisons."""
     shifted = shifted_circuit_count(job.circuit) if job.gradient == "parameter-shift" and job.observables else 0
     return job.batch * (1 + shifted)
 
 
-def host_seconds_per_word(job: Job, params: CoreParams) -> float:
-    """This host's time to assemble one program word of ``job``'s circuit on build ``params``,
-    for as many parameter sets as the job's program holds circuits (up to :data:`MAX_ROWS`):
-    the driver's work per word, its fixed costs spread over the program's size (so the price
-    per word falls with it). What a board's driver costs per word, once scaled to its processor."""
-    lowered, sums = lower(job.circuit), list(job.observables)
-    rows = min(program_circuits(job), MAX_ROWS)
-    thetas = np.random.default_rng(0).uniform(0, np.pi, (rows, job.circuit.num_parameters))
+class _ReplayTransport(Transport):
+    """Answers every call at once with as many zero beats as it expects: the driver's host time
+    without the core's (what a board's driver does around its DMA round trip)."""
 
-    def assemble(angles):
-        return expectation_program(lowered, sums, angles, params) if sums else state_program(lowered, angles, params)
+    name = "replay"
 
-    assemble(thetas[:1])  # imports, caches
-    best = math.inf
-    for _ in range(3):  # the fastest of three: on a shared machine noise only adds time
-        start = time.perf_counter()
-        program = assemble(thetas)
-        best = min(best, time.perf_counter() - start)
-    return best / len(program.words)
+    def __init__(self, params: CoreParams):
+        self.params = params
+
+    def execute(self, words, beats_expected, timeout_s) -> CoreRun:
+        return CoreRun(np.zeros(beats_expected, dtype=np.uint64), ErrorCode.NONE, False, 0)
+
+
+def driver_cost(job: Job, params: CoreParams, repeats: int = 15, scale: int = 4) -> DriverCost:
+    """The v2 driver's host seconds per call and per word for ``job`` on build ``params``, timed
+    here at the job's own size: ``FPGADevice.run`` (check, plan and program caches by
+    structure, LOAD_PARAMS packing, run headers, decoding values and gradients) on a transport
+    that answers instantly, the program resident (a training step after the first), each call
+    on a new ``Circuit`` object as a training loop builds it. Two sizes -- the job's batch and
+    ``scale`` times it -- give the line ``seconds = call_s + word_s x (words sent + beats
+    back)``; each the fastest of ``repeats`` (on a shared machine noise only adds time). What a
+    board's driver costs, once scaled to its processor (``costmodel.PS_SLOWDOWN``)."""
+    from qfab.backends.fpga.device import FPGADevice  # device.py imports this module
+
+    device = FPGADevice(_ReplayTransport(params), params)
+    points = []
+    for batch in (job.batch, scale * job.batch):
+        thetas = np.resize(np.asarray(job.params, dtype=np.float64), (batch, job.circuit.num_parameters))
+        sized = replace(job, params=thetas)
+        device.run([sized])  # imports, the structure's caches, the program made resident
+        _, words, beats = device.program_counts(sized, resident=True)
+        best = math.inf
+        # a new Circuit object per call (without its cached structure key), built before the clock
+        fresh = [replace(sized, circuit=replace(job.circuit)) for _ in range(repeats)]
+        for step in fresh:
+            start = time.perf_counter()
+            device.run([step])
+            best = min(best, time.perf_counter() - start)
+        points.append((words + beats, best))
+    (w0, t0), (w1, t1) = points
+    word_s = max((t1 - t0) / (w1 - w0), 0.0) if w1 > w0 else 0.0
+    return DriverCost(call_s=max(t0 - word_s * w0, 0.0), word_s=word_s)
+
+
+def host_seconds_per_word(job: Job, params: CoreParams) -> DriverCost:
+    """The driver's host cost for ``job`` on ``params`` (:func:`driver_cost`): per call and per
+    word, measured at the job's size. The name is kept from v1, when the driver's whole cost
+    was assembling program words; ``FPGACostModel`` and ``BoardFPGA`` take the result."""
+    return driver_cost(job, params)

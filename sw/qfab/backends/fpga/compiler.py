@@ -10,6 +10,13 @@ parameter sets at once: runs of uncontrolled single-qubit gates on a qubit becom
 pass instead of several), each pass takes the cheapest core operation its matrix allows, and the
 words of every set come out of array operations. Which ops form a pass depends only on the
 circuit, so that part (:class:`GatePlan`) is worked out once per lowered circuit.
+
+Instruction set v2 keeps the rotations symbolic on chip as well: :func:`stored_program` turns a
+lowered circuit and one measurement into the program the core stores once per circuit structure
+(INIT; fixed gates as v1 instructions, uncontrolled fixed runs on a qubit fused into one pass; each
+rotation occurrence a ``GATE_ROT`` reading its angle from the parameter memory; the measurement as
+basis-change passes and ``OBS`` terms, ``READ_EXPZ`` readouts or ``READ_STATE``; END), so a call
+only sends parameters (driver.py). :func:`structure_key` is what that program depends on.
 """
 from __future__ import annotations
 
@@ -19,14 +26,16 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from qfab_hw.program import Opcode, gate_instruction_words
+from qfab_hw import Assembler, CoreParams
+from qfab_hw.program import Instruction, Opcode, gate_instruction_words
 
 from qfab.core import gates
 from qfab.core.ir import Circuit, ParamRef
 from qfab.core.observables import PauliSum
 
 __all__ = ["NativeOp", "LoweredCircuit", "GatePlan", "lower", "gate_words", "predicted_infidelity",
-           "predicted_expectation_error", "measurement_groups"]
+           "predicted_expectation_error", "measurement_groups", "StructureKey", "structure_key", "Measurement",
+           "StoredProgram", "stored_program", "weight_scale"]
 
 _H = np.array([[1, 1], [1, -1]], dtype=complex) / math.sqrt(2)
 _SDG = np.diag([1, -1j])
@@ -58,9 +67,36 @@ class LoweredCircuit:
 
     @cached_property
     def plan(self) -> GatePlan:
-        """The passes and their binding order, kept with the lowered circuit (which the device
-        caches per circuit) so that repeated calls only bind angles."""
+        """The passes and their binding order (v1), kept with the lowered circuit (which the
+        driver caches per circuit structure) so that repeated calls only bind angles."""
         return GatePlan(self.ops)
+
+    @cached_property
+    def rotation_refs(self) -> tuple[ParamRef, ...]:
+        """The angle of every rotation occurrence, in program order (a stored program's
+        occurrence j, the j-th GATE_ROT)."""
+        return tuple(op.rotation[1] for op in self.ops if op.rotation is not None)
+
+    @cached_property
+    def rotation_affine(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Parameter index, ``a`` and ``b`` of every rotation occurrence, as arrays: a batch's
+        angles are ``thetas[:, index] * a + b``."""
+        refs = self.rotation_refs
+        return (np.array([r.index for r in refs], dtype=np.int64), np.array([r.a for r in refs], dtype=np.float64),
+                np.array([r.b for r in refs], dtype=np.float64))
+
+    @cached_property
+    def affine_fits(self) -> bool:
+        """Whether every slope ``a`` fits GATE_ROT's Q4.28 scale ([-8, 8)), so that the stored
+        program can read the circuit's own parameters."""
+        return all(-8.0 <= ref.a < 8.0 for ref in self.rotation_refs)
+
+    @cached_property
+    def range_limited(self) -> np.ndarray:
+        """Parameters with a non-integer slope somewhere: the core takes every parameter word mod
+        4π, which a non-integer ``a`` does not commute with, so their values must lie in
+        [-2π, 2π) (hw/README.md, "wrap rule")."""
+        return np.array(sorted({ref.index for ref in self.rotation_refs if ref.a != round(ref.a)}), dtype=np.int64)
 
 
 def _controlled_form(matrix: np.ndarray):
@@ -123,12 +159,13 @@ def lower(circuit: Circuit) -> LoweredCircuit:
     return LoweredCircuit(circuit, tuple(ops), phase)
 
 
-def _passes(ops: tuple[NativeOp, ...]) -> list[tuple[int, int | None, list[int]]]:
+def _passes(ops: tuple[NativeOp, ...], rotations_alone: bool = False) -> list[tuple[int, int | None, list[int]]]:
     """``(target, control, op indices)`` of each core pass, in program order.
 
-    A controlled op is a pass of its own. The uncontrolled ops on a qubit since the last pass
-    that touched it are one pass (their product), emitted when a controlled op involves the
-    qubit, or at the end in qubit order.
+    A controlled op is a pass of its own, and so is every rotation with ``rotations_alone`` (a
+    stored program's GATE_ROT). The other uncontrolled ops on a qubit since the last pass that
+    touched it are one pass (their product), emitted when an op of a pass of its own involves
+    the qubit, or at the end in qubit order.
     """
     passes, pending = [], {}
 
@@ -137,7 +174,7 @@ def _passes(ops: tuple[NativeOp, ...]) -> list[tuple[int, int | None, list[int]]
             passes.append((qubit, None, pending.pop(qubit)))
 
     for index, op in enumerate(ops):
-        if op.control is None:
+        if op.control is None and not (rotations_alone and op.rotation is not None):
             pending.setdefault(op.target, []).append(index)
             continue
         flush(op.target)
@@ -306,9 +343,12 @@ def predicted_infidelity(num_qubits: int, passes: int, width: int) -> float:
     return 0.17 * passes * 2.0**num_qubits * 2.0 ** (-2 * (width - 2))
 
 
-#: rms error of a Pauli expectation over ``sqrt(passes) * 2^-F``, measured on the core's model
-#: (W = 14, 16, 18; n = 4..10; 2..8 layers of the hardware-efficient ansatz): 0.30..0.47.
-EXPECTATION_ERROR_CONSTANT = 0.4
+#: rms error of a Pauli expectation over ``sqrt(passes) * 2^-F`` (passes: the lowered ops),
+#: measured on the core's model running the v2 stored program (W = 14, 16, 18; n = 4..8; 2..8
+#: layers of the hardware-efficient ansatz; 60 sets each): 0.48..0.71, 0.57 pooled, and three
+#: times 0.6 is the pooled errors' 99.7 % quantile. (v1 bound RY·RZ on the host into one pass per
+#: qubit and measured 0.30..0.47; on chip every rotation is a pass of its own.)
+EXPECTATION_ERROR_CONSTANT = 0.6
 
 
 def predicted_expectation_error(passes: int, width: int, quantile: float = 3.0) -> float:
@@ -316,10 +356,144 @@ def predicted_expectation_error(passes: int, width: int, quantile: float = 3.0) 
 
     Each pass rounds every amplitude to the LSB 2^-F; the errors add up as a random walk over
     the passes, and their projection on the observable's (unit-norm) direction does not grow with
-    2^n, so the rms is ``0.4 * sqrt(passes) * 2^-F`` whatever the qubit count (docs/codesign.md),
+    2^n, so the rms is ``0.6 * sqrt(passes) * 2^-F`` whatever the qubit count (docs/codesign.md),
     and three times that bounds 99.7 % of results."""
     return quantile * EXPECTATION_ERROR_CONSTANT * math.sqrt(passes) * 2.0 ** (-(width - 2))
 
 
 def phase_factor(lowered: LoweredCircuit, theta: np.ndarray) -> complex:
     return cmath.exp(1j * (lowered.circuit.phase(theta) + lowered.phase))
+
+
+# ------------------------------------------------------------------ instruction set v2: stored programs
+
+class StructureKey:
+    """A circuit's structure as a dict key that hashes once: the driver looks it up several
+    times per call, and a tuple would hash every operation each time."""
+
+    __slots__ = ("parts", "_hash")
+
+    def __init__(self, parts: tuple):
+        self.parts = parts
+        self._hash = hash(parts)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        return self is other or (isinstance(other, StructureKey) and self._hash == other._hash
+                                 and self.parts == other.parts)
+
+
+def structure_key(circuit: Circuit) -> StructureKey:
+    """What lowering ``circuit`` and its stored programs depend on: the qubit and parameter
+    counts, the global phase and every operation's name, qubits and angle (parameter index,
+    ``a``, ``b``) or matrix. Equal for two ``Circuit`` objects built alike (a training loop that
+    rebuilds its circuit each step), so they share one lowering and one resident program. Kept
+    on the circuit object, which is immutable, so a call computes it once per object."""
+    key = circuit.__dict__.get("_qfab_structure")
+    if key is None:
+        ops = tuple((op.name, op.qubits, op.param if op.param is not None else op.matrix.tobytes())
+                    for op in circuit.operations)
+        key = StructureKey((circuit.num_qubits, circuit.num_parameters, circuit.global_phase, ops))
+        circuit.__dict__["_qfab_structure"] = key
+    return key
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """How a stored program ends: ``kind`` "state" (READ_STATE), "readout" (one READ_EXPZ per
+    mask) or "cost" (one OBS term per mask, ``weights`` its coefficients), after the passes that
+    rotate ``basis`` (qubit, 'X' | 'Y' | 'Z') to Z."""
+
+    kind: str
+    basis: tuple[tuple[int, str], ...] = ()
+    masks: tuple[int, ...] = ()
+    weights: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class StoredProgram:
+    """A v2 program the core stores: ``words`` are the PROGRAM header and its N stored words
+    (INIT ... END), sent as they are whenever the program is not resident."""
+
+    words: np.ndarray  # uint64
+    body: tuple[Instruction, ...]  # the stored instructions, END included (for the closed-form cycles)
+    param_count: int  # 1 + the largest GATE_ROT index (what LOAD_PARAMS' P must cover)
+    passes: int  # gate instructions of one replay (fixed passes and rotations)
+    beats: int  # output beats of one set under RUN
+
+    @property
+    def stored_words(self) -> int:
+        return len(self.words) - 1
+
+
+def weight_scale(weights) -> float:
+    """The power of two that brings the largest |weight| into [32, 64): OBS weights are Q8.24
+    (|c| < 128), so any observable fits, and its weights keep their full 24 fraction bits of
+    relative precision; the results are divided by it again (exactly). At most 2^60: weights
+    below 2^-54 are lost to rounding either way, and their share of a value with them."""
+    largest = max((abs(float(w)) for w in weights), default=0.0)
+    return 1.0 if largest == 0.0 else math.ldexp(1.0, min(6 - math.frexp(largest)[1], 60))
+
+
+def _fixed_pass(assembler: Assembler, matrix: np.ndarray, target: int, control: int | None) -> None:
+    """A fixed pass as its cheapest core instruction (:func:`cheapest_opcodes`); the identity
+    needs none."""
+    opcodes, quarter = cheapest_opcodes(matrix[None])
+    opcode, k = int(opcodes[0]), int(quarter[0])
+    if opcode == _GATE_X:
+        assembler.x(target, control)
+    elif opcode == _GATE_PHASE4:
+        if k:
+            assembler.phase_quarter(k, target, control)
+    elif opcode == _GATE_DIAG:
+        assembler.diagonal(matrix[0, 0], matrix[1, 1], target, control)
+    else:
+        assembler.unitary(matrix, target, control)
+
+
+def stored_program(lowered: LoweredCircuit, measurement: Measurement, params: CoreParams,
+                   slots: str = "parameters") -> StoredProgram:
+    """The stored program of ``lowered`` ending in ``measurement`` on build ``params``.
+
+    ``slots`` says what the parameter memory holds: "parameters", the circuit's own (GATE_ROT
+    carries the occurrence's index, ``a`` and ``b``, and RUN_SHIFT / RUN_ADJOINT apply the chain
+    rule on chip), or "angles", one angle per rotation occurrence in program order (index j,
+    a = 1, b = 0; the host computes ``a * theta + b`` and maps gradients back), for slopes beyond
+    Q4.28 and values outside the wrap rule's range. qfab's RX, RY, RZ (``exp(-i angle/2 G)``) and
+    P (``diag(1, e^(i angle))``) are exactly GATE_ROT's kinds, with no global phase between them;
+    the Pauli rotations arrive here already as basis changes around CX·RZ·CX (:func:`lower`).
+    """
+    n_core = max(lowered.circuit.num_qubits, params.min_qubits)
+    ops = lowered.ops + tuple(NativeOp(qubit, matrix=a) for qubit, a in basis_change(dict(measurement.basis)))
+    body = Assembler(params.width).init(n_core)
+    occurrence = 0
+    for target, control, chain in _passes(ops, rotations_alone=True):
+        if ops[chain[0]].rotation is not None:
+            kind, ref = ops[chain[0]].rotation
+            index, a, b = (occurrence, 1.0, 0.0) if slots == "angles" else (ref.index, ref.a, ref.b)
+            body.rot(kind, target, index, a=a, b=b, control=control)
+            occurrence += 1
+            continue
+        matrix = np.eye(2, dtype=complex)
+        for index in chain:
+            matrix = ops[index].matrix @ matrix
+        _fixed_pass(body, matrix, target, control)
+    passes = len(body.instructions) - 1
+    qubits = [[q for q in range(n_core) if (mask >> q) & 1] for mask in measurement.masks]
+    if measurement.kind == "state":
+        body.read_state()
+        beats = 2**n_core
+    elif measurement.kind == "readout":
+        for support in qubits:
+            body.expect_z(support)
+        beats = len(qubits)
+    else:
+        for support, weight in zip(qubits, measurement.weights):
+            body.obs(support, weight)
+        beats = 1
+    body.stored_end()
+    param_count = 1 + max((i.param for i in body.instructions if i.opcode == Opcode.GATE_ROT), default=-1)
+    words = np.array(Assembler(params.width).program(body).words(), dtype=np.uint64)
+    return StoredProgram(words, tuple(body.instructions), param_count, passes, beats)

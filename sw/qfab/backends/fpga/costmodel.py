@@ -1,16 +1,25 @@
-"""The FPGA core's cost model: cycles at a clock plus words over a link, or the host's time for the
-bit-accurate model; and the rates of a board that is not attached.
+"""The FPGA core's cost model: cycles at a clock plus words over a link plus the driver, or the
+host's time for the bit-accurate model; and the rates of a board that is not attached.
 
-On a board a job costs the core's cycles (``qfab_hw.model.cycles``, counted on the program the
-driver assembles) at the PL clock, the PS-PL transfer of its program words and result beats,
-and the driver's time on the board's processor per call and per word. :func:`board_rates` gives
-those for any board config (``qfab_hw.boards``), so the model prices a build as that board
-would run it before the board exists; the figures it cannot measure here (the driver on the
-board's processor, one DMA round trip) are assumptions, named below.
+A job is priced the way driver v2 runs it (``FPGADevice.program_counts``, ``driver.call_counts``):
+the core's cycles are the closed forms of ``qfab_hw.model.cycles`` (the figures
+``qfab_hw.model.step_cost`` gives) for the job's mode -- values on ``RUN``, a
+``"parameter-shift"`` gradient on ``RUN_SHIFT``, an ``"adjoint"`` one on ``RUN_ADJOINT`` (a
+build with ``adjoint=True``) -- at the PL clock; the link carries 8 B per word actually sent
+(``LOAD_PARAMS`` and its angles, the ``RUN*`` headers, ``END``, and a ``PROGRAM`` only when the
+core does not hold it) and per beat received; the driver costs one DMA round trip per call plus
+its measured host time per call and per word (``calibration.driver_cost``, timed at the job's
+own size), scaled to the board's processor. A training step is priced with its program
+resident (``resident=True``, the default: every step after the first finds it stored).
+:func:`board_rates` gives those rates for any board config (``qfab_hw.boards``), so the model
+prices a build as that board would run it before the board exists; the figures it cannot
+measure here (the driver on the board's processor, one DMA round trip) are assumptions, named
+below.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from qfab_hw.boards import Board
 
@@ -19,7 +28,7 @@ from qfab.backends.costmodel import CostModel
 from qfab.backends.fpga.compiler import predicted_expectation_error
 from qfab.core.ir import Circuit
 
-__all__ = ["FPGACostModel", "board_rates", "PS_SLOWDOWN", "BOARD_CALL_OVERHEAD_S", "DMA_EFFICIENCY"]
+__all__ = ["FPGACostModel", "DriverCost", "board_rates", "PS_SLOWDOWN", "BOARD_CALL_OVERHEAD_S", "DMA_EFFICIENCY"]
 
 #: How much slower the board's processor runs the (pure Python) driver than this host:
 #: Cortex-A9 at 650 MHz (Zynq-7000) and Cortex-A53 at 1.2-1.5 GHz (Zynq UltraScale+) against a
@@ -34,13 +43,31 @@ BOARD_CALL_OVERHEAD_S = 300e-6
 DMA_EFFICIENCY = {"xc7": 0.83, "xcup": 0.75}
 
 
-def board_rates(board: Board, host_seconds_per_word: float) -> dict:
+@dataclass(frozen=True)
+class DriverCost:
+    """The driver's host seconds per call (check, plan lookup, run headers, decoding set-up) and
+    per word moved (angles packed into ``LOAD_PARAMS``, beats decoded) on this host
+    (:func:`~qfab.backends.fpga.calibration.driver_cost` measures them)."""
+
+    call_s: float = 0.0
+    word_s: float = 0.0
+
+    @classmethod
+    def of(cls, driver: "DriverCost | float") -> "DriverCost":
+        """A :class:`DriverCost`, or a bare time per word (no per-call part)."""
+        return driver if isinstance(driver, DriverCost) else cls(0.0, float(driver))
+
+
+def board_rates(board: Board, driver: DriverCost | float) -> dict:
     """:class:`FPGACostModel` parameters of the core on ``board``: a cycle at its PL clock, its HP
-    port at :data:`DMA_EFFICIENCY`, one DMA round trip per call, and the driver's time per word
-    on its processor (``host_seconds_per_word``, this host's, times :data:`PS_SLOWDOWN`)."""
-    return {"seconds_per_cycle": 1.0 / (board.pl_mhz * 1e6), "call_overhead_s": BOARD_CALL_OVERHEAD_S,
+    port at :data:`DMA_EFFICIENCY`, one DMA round trip per call, and the driver's time per call
+    and per word on its processor (``driver``, this host's :class:`DriverCost` or a bare time
+    per word, times :data:`PS_SLOWDOWN`)."""
+    driver, slowdown = DriverCost.of(driver), PS_SLOWDOWN[board.ps]
+    return {"seconds_per_cycle": 1.0 / (board.pl_mhz * 1e6),
+            "call_overhead_s": BOARD_CALL_OVERHEAD_S + driver.call_s * slowdown,
             "word_bytes_per_s": board.bandwidth_mb_s * 1e6 * DMA_EFFICIENCY[board.family],
-            "driver_seconds_per_word": host_seconds_per_word * PS_SLOWDOWN[board.ps], "set_overhead_s": 0.0}
+            "driver_seconds_per_word": driver.word_s * slowdown, "set_overhead_s": 0.0}
 
 
 class FPGACostModel(CostModel):
@@ -48,10 +75,11 @@ class FPGACostModel(CostModel):
     beats) / link rate + (words + beats) x driver time per word``; for the bit-accurate model
     (transport ``"model"``), host seconds.
 
-    Cycles come from the core's closed form per instruction (INIT, one pass per fused gate of
-    ``pairs / lanes`` issue cycles plus its coefficient words and the drain, one reduction per
-    Pauli term) summed over the program the driver assembles, per parameter set and measurement
-    basis; a parameter-shift gradient runs ``1 + 2 x rotations`` circuits.
+    Cycles are the core's closed forms (``qfab_hw.model.cycles``) over the call driver v2 sends:
+    ``LOAD_PARAMS``, then per stored program (one per measurement basis) ``RUN`` for values,
+    ``RUN_SHIFT`` (the on-chip shift loop) or ``RUN_ADJOINT`` (the second bank) for the job's
+    gradient, plus ``PROGRAM`` when the program is not resident; words are those the call
+    sends and the beats it returns.
     ``seconds_per_cycle`` is one over the board's clock; under Verilator it is the host's time
     per simulated cycle (an RTL simulator's work is per clock), which calibration measures.
 
@@ -64,8 +92,10 @@ class FPGACostModel(CostModel):
 
     ``device`` is an :class:`~qfab.backends.fpga.FPGADevice`. With a ``board`` (a
     ``qfab_hw.boards.Board``) the model prices the device's build on that board
-    (:func:`board_rates`, with the driver's ``host_seconds_per_word`` measured here) whatever
-    its transport is.
+    (:func:`board_rates`, with the driver's :class:`DriverCost` measured here, or a bare time
+    per word) whatever its transport is. ``resident``: whether the core already holds the
+    job's program (True, the default: a training step after the first; False: the first call,
+    which stores it; None: as the device's transport stands now).
     """
 
     kind = "fpga"
@@ -84,8 +114,9 @@ class FPGACostModel(CostModel):
     }
 
     def __init__(self, device, parameters: dict | None = None, board: Board | None = None,
-                 host_seconds_per_word: float = 0.0):
+                 host_seconds_per_word: DriverCost | float = 0.0, resident: bool | None = True):
         self.board = board
+        self.resident = resident
         rates = board_rates(board, host_seconds_per_word) if board is not None else {}
         super().__init__(device, {**rates, **(parameters or {})})
 
@@ -96,25 +127,29 @@ class FPGACostModel(CostModel):
         return self.board is None and self.device.profile().parameters.get("transport") == "model"
 
     def cycles_and_words(self, job: Job) -> tuple[int, int]:
-        """Core cycles and 64-bit words moved (program in, beats out) for the whole job, counted
-        on the program the driver assembles (``FPGADevice.program_counts``): each fused gate at
-        its own instruction's cycles and coefficient words, so exact rather than a bound."""
-        cycles, words, beats = self.device.program_counts(job)
+        """Core cycles and 64-bit words moved (words sent, beats back) for the whole job, counted
+        on the call driver v2 sends (``FPGADevice.program_counts`` with :attr:`resident`): the
+        closed-form cycles of its LOAD_PARAMS, RUN / RUN_SHIFT / RUN_ADJOINT and any PROGRAM,
+        so exact rather than a bound."""
+        cycles, words, beats = self.device.program_counts(job, resident=self.resident)
         return cycles, words + beats
 
     def host_features(self, job: Job) -> tuple[float, float, float, float]:
         """(calls, instructions, amplitudes touched, words) for the bit-accurate model, in the
-        order of :attr:`HOST_FEATURES`: counted on the assembled program (fused gates, basis
-        changes, reads), every instruction but END touching the whole state."""
+        order of :attr:`HOST_FEATURES`: the instructions the model executes over the state in
+        v2's call (``FPGADevice.program_instructions``: every replay's INIT, gates, rotations,
+        OBS terms and readouts, RUN_SHIFT's shifted replays, RUN_ADJOINT's backward passes and
+        reductions), each touching the whole state, and the words the call sends and the beats
+        it returns."""
         n = max(job.circuit.num_qubits, self.device.params.min_qubits)
-        instructions = self.device.program_instructions(job)
+        instructions = self.device.program_instructions(job, resident=self.resident)
         _, words = self.cycles_and_words(job)
-        return 1.0, float(instructions), float((instructions - 1) * 2 ** n), float(words)
+        return 1.0, float(instructions), float(instructions * 2 ** n), float(words)
 
     def breakdown(self, job: Job) -> dict[str, float]:
         """Where the predicted seconds go; the parts add up to :meth:`predict`. On a board or an
         RTL simulation: ``core_s`` the cycles at the clock, ``link_s`` the words over the PS-PL
-        link, ``driver_s`` the calls, the sets and the driver's time per word. For the
+        link, ``driver_s`` the DMA round trip and the driver's time per call and per word. For the
         bit-accurate model: ``core_s`` its instructions and amplitudes, ``link_s`` zero,
         ``driver_s`` the call and the words the driver assembles and the model unpacks."""
         p = self.parameters

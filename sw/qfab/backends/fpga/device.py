@@ -1,28 +1,31 @@
 """The FPGA gate-application core as a qfab device.
 
-``FPGADevice(transport="model" | "verilator" | "pynq" | Transport)``: circuits are lowered to
-the core's operations once, each call becomes one gate program (one DMA round trip), and the
-core's flags become errors naming the circuit. Gradients come by parameter shift, every shifted
-circuit in the same program. The default build is the one that fits a PYNQ-Z2 (16 qubits on
-chip, one lane, 18-bit fixed point).
+``FPGADevice(transport="model" | "verilator" | "pynq" | Transport)``: a circuit structure is
+lowered once to the core's stored programs (instruction set v2), each call sends the parameter
+sets and one run per program (one DMA round trip; driver.py), and the core's flags become errors
+naming the circuit. Gradients are computed on chip: ``"parameter-shift"`` by RUN_SHIFT's shifted
+replays, ``"adjoint"`` by RUN_ADJOINT where the build has the second state bank
+(``CoreParams(adjoint=True)``). The default build is the one that fits a PYNQ-Z2 (16 qubits on
+chip, one lane, 18-bit fixed point; no room for the adjoint's bank at 16 qubits).
 """
 from __future__ import annotations
 
-import numpy as np
-from qfab_hw import CoreParams
+from qfab_hw import CoreParams, Opcode
 from qfab_hw.boards import load_board
 
-from qfab.core.shift import shift_plan, shifted_circuit_count
 from qfab.backends.base import Capabilities, Device, DeviceCapabilityError, DeviceProfile, Job, JobResult
-from qfab.backends.fpga.compiler import LoweredCircuit, lower, predicted_expectation_error, predicted_infidelity
-from qfab.backends.fpga.driver import Program, check_run, expectation_program, state_program
+from qfab.backends.fpga import driver
+from qfab.backends.fpga.compiler import LoweredCircuit, predicted_expectation_error, predicted_infidelity
 from qfab.backends.fpga.transports import Transport, make_transport
 from qfab.backends.fpga.calibration import calibrate_fpga, host_seconds_per_word
 from qfab.backends.fpga.costmodel import FPGACostModel
 
 __all__ = ["FPGADevice", "fpga_status", "DEFAULT_PARAMS"]
 
-DEFAULT_PARAMS = CoreParams(max_qubits=16, lanes=1, width=18)
+#: The PYNQ-Z2 build: 16 qubits (64 BRAM36 of state), and v2 memories for circuits of up to 1,024
+#: parameters and 4,096 stored words (parameters, program and gradients: 16 BRAM36 more; 80 of
+#: the board's 140, within the 80 % budget).
+DEFAULT_PARAMS = CoreParams(max_qubits=16, lanes=1, width=18, max_params=1024, param_depth=8192, program_depth=4096)
 
 
 class FPGADevice(Device):
@@ -40,7 +43,10 @@ class FPGADevice(Device):
         return Capabilities(
             max_qubits=self.params.max_qubits,
             precisions=("complex128", "complex64"),
-            gradient_methods=("parameter-shift",),
+            # on chip, where the build and the core behind the transport run them
+            gradient_methods=tuple(method for method, opcode in (("adjoint", Opcode.RUN_ADJOINT),
+                                                                 ("parameter-shift", Opcode.RUN_SHIFT))
+                                   if opcode in self.transport.opcodes and (method != "adjoint" or self.params.adjoint)),
         )
 
     def profile(self) -> DeviceProfile:
@@ -52,15 +58,17 @@ class FPGADevice(Device):
         })
 
     def lowered(self, circuit) -> LoweredCircuit:
-        cache = circuit.__dict__.setdefault("_qfab_fpga_lowered", {})
-        if "ops" not in cache:
-            cache["ops"] = lower(circuit)
-        return cache["ops"]
+        """The circuit lowered to the core's operations, once per circuit structure."""
+        return driver.lowered(circuit)
 
     def check(self, job: Job) -> None:
+        """Also refuses what the build's memories cannot hold (``driver.call_plan``): more
+        parameters per set than ``max_params``, a program longer than ``program_depth``; a
+        batch beyond ``param_depth`` is loaded in chunks instead."""
         super().check(job)
         if job.circuit.num_qubits < 1:
             raise DeviceCapabilityError("the FPGA core needs at least one qubit")
+        driver.call_plan(self.lowered(job.circuit), job, self.params)
 
     def predicted_infidelity(self, circuit, passes: int | None = None) -> float:
         """Infidelity of the state the fixed-point law predicts for one run of ``circuit`` on this build."""
@@ -71,76 +79,37 @@ class FPGADevice(Device):
         what a job's ``accuracy`` is compared with."""
         return predicted_expectation_error(passes or len(self.lowered(circuit).ops), self.params.width)
 
-    def program_counts(self, job: Job) -> tuple[int, int, int]:
-        """(core cycles, program words, result beats) of ``job`` on this build.
+    def program_counts(self, job: Job, resident: bool | None = None) -> tuple[int, int, int]:
+        """(core cycles, words sent, beats received) of one call of ``job`` on this build: exact,
+        from the driver's schedule and the core's closed-form cycles (:func:`driver.call_counts`).
+        ``resident``: True, the core holds what the same call left (a training loop's steady
+        state); False, none of the job's programs; None: as the transport stands now (what the
+        next call sends). A transport that keeps no state (Verilator) always stores them again."""
+        counts = self._call_counts(job, resident)
+        return counts.cycles, counts.words, counts.beats
 
-        Counted on the program the driver assembles for one generic parameter set, instruction by
-        instruction with the core's closed-form cycles (``qfab_hw.model.cycles``), times the
-        circuits the job runs (each parameter set, and each shifted circuit of a parameter-shift
-        gradient, has the same instructions). Exact unless a parameter value turns a gate into an
-        X or a quarter-turn phase, which the driver emits as a cheaper instruction (also when a
-        parameter enters with a zero coefficient and only its shifts make the gate a phase)."""
-        cycles, words, beats, _ = self._counts(job)
-        return cycles, words, beats
+    def program_instructions(self, job: Job, resident: bool | None = None) -> int:
+        """Instructions the core executes over the state for ``job`` (:class:`driver.CallCounts`):
+        what the bit-accurate model's host time follows."""
+        return self._call_counts(job, resident).instructions
 
-    def program_instructions(self, job: Job) -> int:
-        """Instructions the core executes for ``job`` (each touches the whole state but END),
-        counted like :meth:`program_counts`: what the bit-accurate model's host time follows."""
-        return self._counts(job)[3]
-
-    def _counts(self, job: Job) -> tuple[int, int, int, int]:
-        """(cycles, words, beats, instructions) of the whole job, from one assembled parameter set."""
-        from qfab_hw.model.cycles import instruction_cycles
-        from qfab_hw.program import decode_program
-
-        circuit, sums = job.circuit, list(job.observables)
-        key = (tuple((tuple(s.x_masks), tuple(s.z_masks)) for s in sums), bool(job.want_state or job.shots))
-        cache = circuit.__dict__.setdefault("_qfab_fpga_counts", {}).setdefault(self.params, {})
-        if key not in cache:
-            theta = np.random.default_rng(0).uniform(0.1, 1.0, (1, circuit.num_parameters))  # no special angles
-            programs = ([state_program(self.lowered(circuit), theta, self.params)] if key[1] else []) + (
-                [expectation_program(self.lowered(circuit), sums, theta, self.params)] if sums else [])
-            n = max(circuit.num_qubits, self.params.min_qubits)
-            instructions = [i for p in programs for i in decode_program(p.words, self.params.width)]
-            cycles = sum(instruction_cycles(i.opcode, n, self.params) for i in instructions)
-            # Each program ends with one END (one word, one cycle); a job's program has one in all.
-            ends = len(programs)
-            cache[key] = (cycles - ends, sum(len(p.words) for p in programs) - ends,
-                          sum(p.beats_expected for p in programs), len(instructions) - ends)
-        circuits = job.batch
-        if job.gradient == "parameter-shift" and sums:
-            circuits *= 1 + shifted_circuit_count(circuit)
-        cycles, words, beats, instructions = cache[key]
-        return circuits * cycles + 1, circuits * words + 1, circuits * beats, circuits * instructions + 1
-
-    def _run(self, program: Program, what: str):
-        run = self.transport.execute(program.words, program.beats_expected, self.timeout_s)
-        check_run(run, program, what)
-        self.last_cycles, self.last_words, self.last_beats = run.cycles, len(program.words), len(run.beats)
-        return program.decode(run.beats)
-
-    def _expectations(self, circuit, sums, thetas):
-        program = expectation_program(self.lowered(circuit), sums, thetas, self.params)
-        return self._run(program, f"{circuit!r} ({len(thetas)} parameter sets)")
+    def _call_counts(self, job: Job, resident: bool | None) -> driver.CallCounts:
+        if not self.transport.keeps_state:  # every call stores its programs again
+            resident = False
+        resident = self.transport.resident if resident is None else resident
+        return driver.call_counts(self.lowered(job.circuit), job, self.params, resident)
 
     def execute(self, job: Job) -> JobResult:
-        circuit, thetas, sums = job.circuit, job.params, list(job.observables)
+        what = f"{job.circuit!r} ({job.batch} parameter sets)"
+        outcome = driver.run_call(self.transport, self.lowered(job.circuit), job, self.timeout_s, what)
+        run = outcome.run  # None: nothing to run (observables of identity terms only)
+        self.last_cycles, self.last_words, self.last_beats = (
+            (run.cycles, outcome.words, len(run.beats)) if run else (0, 0, 0))
         result = JobResult(device=self.name, seconds=0.0)
-        if job.want_state or job.shots:
-            program = state_program(self.lowered(circuit), thetas, self.params)
-            result.states = self._run(program, repr(circuit)).astype(job.dtype)
-        if sums and job.gradient == "parameter-shift":
-            result.expectations, result.gradients = self._values_and_shift_gradients(circuit, sums, thetas)
-        elif sums:
-            result.expectations = self._expectations(circuit, sums, thetas)
+        if outcome.states is not None:
+            result.states = outcome.states.astype(job.dtype)
+        result.expectations, result.gradients = outcome.values, outcome.gradients
         return result
-
-    def _values_and_shift_gradients(self, circuit, sums, thetas):
-        """Values and every shifted circuit in one program: one DMA round trip per gradient."""
-        plan = shift_plan(circuit)
-        values = self._expectations(plan.circuit, sums, plan.rows(thetas, unshifted=True))
-        values = values.reshape(len(thetas), 1 + plan.num_shifted, len(sums))
-        return values[:, 0], plan.gradients(values[:, 1:])
 
     def cost_model(self, parameters: dict | None = None) -> FPGACostModel:
         """The core's model on this device's transport: cycles and words on a board or under

@@ -1,27 +1,53 @@
 """The FPGA driver, written once and free of I/O.
 
-It turns work into one gate program (every parameter set and every measurement group in one
-word stream, so a batch or a whole parameter-shift gradient is one DMA round trip), and turns
-the beats that come back into numbers. Transports (``transports.py``) only move words and read
-registers; the model, the Verilator simulation and a PYNQ board therefore run the same bits.
+Instruction set v2 (hw/README.md): a circuit structure is lowered once to a stored program per
+measurement (compiler.py, :func:`~.compiler.stored_program`), cached here by structure, and a call
+is ``[PROGRAM ...] LOAD_PARAMS RUN | RUN_SHIFT | RUN_ADJOINT ... END``: the program only when the
+core does not hold it already, then the parameter sets (two angle words per 64-bit word, packed as
+arrays) and one header per program; values and gradients come back reduced on chip and are decoded
+as arrays. So a training step sends about ``B·P/2`` words instead of one bound circuit per set and
+per shifted angle, and its host work no longer grows with the gates. Transports (``transports.py``)
+only move words and read registers; the model, the Verilator simulation and a PYNQ board therefore
+run the same bits.
 
-On a board this code runs on the ARM processor and its time per word, not the core, sets the
-time of a training step; so a program is built with array operations over all parameter sets
-at once (the compiler's ``gate_words``), never one instruction object per gate per set, and
-handed to the transports as the uint64 array the DMA buffer takes.
+Which programs a job needs (:func:`call_plan`): a state (``want_state``, or shots, which are drawn
+from it) is a program ending in READ_STATE, run by RUN. An observable is measured per qubit-wise
+commuting group of its Pauli terms (:func:`~.compiler.measurement_groups`), one program per group
+ending in the group's basis change: for gradients, and for the values of one observable, the
+group's terms as OBS weights (the core reduces them to one value, and RUN_SHIFT / RUN_ADJOINT
+differentiate it), one program per observable and group; for the values of K > 1 observables, the
+groups of all K together with one READ_EXPZ per term, combined on the host, so K observables on
+the same qubits cost one replay per group instead of K. Identity terms are constants added on the
+host. All the programs of a call go in its one word stream; the core holds one program at a time,
+so a job with several re-sends all but the first on every call (a single-group observable, the
+usual cost function, sends its program once for a whole training run).
+
+The v1 builders at the end (:func:`state_program`, :func:`expectation_program`: every set bound on
+the host into gate words) are no longer the device's path; they stay only for the v1 comparison
+in ``benchmarks/fpga_step.py`` (host time, words and cycles of the same step).
 """
 from __future__ import annotations
 
+import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 from qfab_hw import Assembler, CoreParams, ErrorCode
-from qfab_hw.program import GATE_ROW_WORDS, LAST_BIT, decode_amplitudes, decode_expectation
+from qfab_hw.model.cycles import HEADER_CYCLES, load_params_cycles, program_cycles, run_cycles, shift_terms
+from qfab_hw.program import (GATE_ROW_WORDS, LAST_BIT, PROGRAM_GATE_OPCODES, READ_OPCODES, Opcode, decode_amplitudes,
+                             decode_expectation, decode_gradients, load_params_words, param_payload_words, run_word)
 
 from qfab.core.observables import PauliSum
-from qfab.backends.fpga.compiler import LoweredCircuit, basis_change, gate_words, measurement_groups, phase_factor
+from qfab.backends.base import DeviceCapabilityError, Job
+from qfab.backends.fpga.compiler import (LoweredCircuit, Measurement, StoredProgram, basis_change, gate_words, lower,
+                                         measurement_groups, phase_factor, stored_program, structure_key,
+                                         weight_scale)
 
-__all__ = ["CoreRun", "FPGAError", "FPGAOverflowError", "Program", "state_program", "expectation_program", "check_run"]
+__all__ = ["CoreRun", "FPGAError", "FPGAOverflowError", "Program", "state_program", "expectation_program", "check_run",
+           "lowered", "Segment", "CallPlan", "Call", "CallCounts", "CallResult", "call_plan", "call_words",
+           "call_counts", "run_call"]
 
 
 class FPGAError(RuntimeError):
@@ -43,6 +69,360 @@ class CoreRun:
     seconds: float = 0.0
 
 
+def check_run(run: CoreRun, program, what: str) -> None:
+    """Turn the core's flags into errors that name the circuit, and catch lost beats
+    (``program``: a :class:`Call` or a v1 :class:`Program`, anything with ``beats_expected``)."""
+    if run.error != ErrorCode.NONE:
+        raise FPGAError(f"the FPGA core rejected the program for {what}: error {run.error.name}")
+    if run.overflow:
+        raise FPGAOverflowError(f"fixed-point overflow (saturation) while running {what}; the result is not exact")
+    if len(run.beats) != program.beats_expected:
+        raise FPGAError(f"{what}: expected {program.beats_expected} output beats, got {len(run.beats)}")
+
+
+_END = np.array(Assembler().end().words(), dtype=np.uint64)  # no readout before it: just the END word
+
+
+# ---------------------------------------------------------------- v2: stored program, parameters per call
+
+class _LRU:
+    """A dict bounded to ``size`` entries that forgets the least recently used: the caches by
+    structure keep a working set however many structures a long session sees. Locked, since
+    the runtime may run several FPGA devices from threads and the caches are shared."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.entries: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key, make):
+        with self.lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                return self.entries[key]
+            value = self.entries[key] = make()
+            if len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+            return value
+
+
+_LOWERED, _PROGRAMS, _PLANS = _LRU(256), _LRU(512), _LRU(512)
+_RUN_OPCODE = {None: Opcode.RUN, "parameter-shift": Opcode.RUN_SHIFT, "adjoint": Opcode.RUN_ADJOINT}
+_FIELD_MAX = 0xFFFF  # LOAD_PARAMS' B and RUN's count are 16-bit fields
+
+
+def lowered(circuit) -> LoweredCircuit:
+    """``compiler.lower(circuit)``, once per circuit structure (:func:`~.compiler.structure_key`)."""
+    return _LOWERED.get(structure_key(circuit), lambda: lower(circuit))
+
+
+@dataclass(frozen=True, eq=False)
+class Segment:
+    """One stored program of a call: its key (what ``Transport.resident`` is compared with),
+    how it runs and where its beats go."""
+
+    key: tuple
+    program: StoredProgram
+    opcode: Opcode  # RUN, RUN_SHIFT or RUN_ADJOINT
+    role: str  # "state", "readout" or "cost"
+    observable: int = 0  # cost: the observable its value (and gradients) add to
+    scale: float = 1.0  # cost: the weights' power-of-two scale (results are divided by it)
+    readout: np.ndarray | None = None  # readout: (terms, K) coefficients of its READ_EXPZ beats
+
+    def beats_per_set(self, param_count: int) -> int:
+        return self.program.beats if self.opcode == Opcode.RUN else 1 + param_count
+
+
+@dataclass(frozen=True, eq=False)
+class CallPlan:
+    """What a call runs for every job of one structure (circuit, observables, gradient method,
+    state or not, build), whatever its parameter values."""
+
+    segments: tuple[Segment, ...]
+    slots: str  # "parameters" or "angles" (compiler.stored_program)
+    param_count: int  # P of LOAD_PARAMS
+    sets_per_load: int  # sets the parameter memory takes at once (a bigger batch is loaded in chunks)
+    constants: np.ndarray  # (K,) the observables' identity terms
+    gradient: bool
+    angle_map: np.ndarray | None  # slots "angles": (rotations, P) d angle_j / d theta_i
+    num_qubits: int
+    num_parameters: int
+    width: int
+
+    def slot_values(self, thetas: np.ndarray, lowered: LoweredCircuit) -> np.ndarray:
+        """The (B, param_count) values LOAD_PARAMS sends for circuit parameters ``thetas``."""
+        values = np.zeros((len(thetas), self.param_count))
+        if self.slots == "angles":
+            index, slope, offset = lowered.rotation_affine
+            values[:, : len(index)] = thetas[:, index] * slope + offset
+        else:
+            values[:, : self.num_parameters] = thetas
+        return values
+
+
+def _sums_key(sums) -> tuple:
+    return tuple((s.x_masks.tobytes(), s.z_masks.tobytes(), s.prefactors.tobytes()) for s in sums)
+
+
+def _slots(lowered: LoweredCircuit, thetas: np.ndarray, params: CoreParams) -> str:
+    """"parameters" where the core can read the circuit's parameters (slopes in Q4.28, values of
+    parameters with non-integer slopes within [-2π, 2π), no more than ``max_params``), else
+    "angles"."""
+    if lowered.affine_fits and lowered.circuit.num_parameters <= params.max_params:
+        limited = thetas[:, lowered.range_limited]
+        if ((limited >= -2 * math.pi) & (limited < 2 * math.pi)).all():
+            return "parameters"
+    return "angles"
+
+
+def call_plan(lowered: LoweredCircuit, job: Job, params: CoreParams) -> CallPlan:
+    """The :class:`CallPlan` of ``job`` (``lowered`` is its circuit's lowering) on build ``params``,
+    cached by structure. Raises ``DeviceCapabilityError`` for what the build cannot hold: more
+    parameters per set than ``max_params``, a program longer than ``program_depth``."""
+    thetas = np.asarray(job.params, dtype=np.float64)
+    sums = list(job.observables)
+    gradient = job.gradient if sums else None
+    slots = _slots(lowered, thetas, params)
+    key = (structure_key(lowered.circuit), _sums_key(sums), gradient, bool(job.want_state or job.shots), slots, params)
+    return _PLANS.get(key, lambda: _make_plan(lowered, sums, gradient, key[3], slots, params))
+
+
+def _make_plan(lowered: LoweredCircuit, sums: list[PauliSum], gradient, want_state: bool, slots: str,
+               params: CoreParams) -> CallPlan:
+    circuit = lowered.circuit
+    rotations = len(lowered.rotation_refs)
+    param_count = max(1, circuit.num_parameters if slots == "parameters" else rotations)
+    if param_count > params.max_params:
+        raise DeviceCapabilityError(
+            f"the circuit has {circuit.num_parameters} parameters in {rotations} rotations; this FPGA build takes "
+            f"at most {params.max_params} per set (max_params)")
+    structure = structure_key(circuit)
+    opcode = _RUN_OPCODE[gradient]
+    segments = []
+
+    def segment(measurement: Measurement, opcode: Opcode, role: str, **fields) -> None:
+        program_key = (structure, measurement, slots, params)
+        program = _PROGRAMS.get(program_key, lambda: stored_program(lowered, measurement, params, slots))
+        if program.stored_words > params.program_depth:
+            raise DeviceCapabilityError(
+                f"the stored program of this circuit is {program.stored_words} words; this FPGA build's "
+                f"instruction memory holds {params.program_depth} (program_depth)")
+        segments.append(Segment(program_key, program, opcode, role, **fields))
+
+    if want_state:
+        segment(Measurement("state"), Opcode.RUN, "state")
+    constants = np.zeros(len(sums))
+    if gradient is not None or len(sums) == 1:  # OBS terms: one program per observable and group
+        for k, pauli_sum in enumerate(sums):
+            for basis, terms in measurement_groups([pauli_sum], circuit.num_qubits):
+                live = [(mask, c) for _, mask, c in terms if mask]
+                constants[k] += sum(c for _, mask, c in terms if not mask)
+                if live:
+                    scale = weight_scale(c for _, c in live)
+                    measurement = Measurement("cost", tuple(sorted(basis.items())), tuple(m for m, _ in live),
+                                              tuple(c * scale for _, c in live))
+                    segment(measurement, opcode, "cost", observable=k, scale=scale)
+    else:  # values of K > 1 observables: READ_EXPZ per term, shared by the observables of a group
+        for basis, terms in measurement_groups(sums, circuit.num_qubits):
+            masks = list(dict.fromkeys(mask for _, mask, _ in terms if mask))
+            readout = np.zeros((len(masks), len(sums)))
+            for k, mask, c in terms:
+                if mask:
+                    readout[masks.index(mask), k] += c
+                else:
+                    constants[k] += c
+            if masks:
+                segment(Measurement("readout", tuple(sorted(basis.items())), tuple(masks)), Opcode.RUN, "readout",
+                        readout=readout)
+    angle_map = None
+    if slots == "angles":
+        index, slope, _ = lowered.rotation_affine
+        angle_map = np.zeros((rotations, circuit.num_parameters))
+        angle_map[np.arange(rotations), index] = slope
+    return CallPlan(tuple(segments), slots, param_count, min(params.param_depth // param_count, _FIELD_MAX),
+                    constants, gradient is not None, angle_map, circuit.num_qubits, circuit.num_parameters,
+                    params.width)
+
+
+def _schedule(plan: CallPlan, sets: int, resident) -> list[tuple[int, int, Segment, bool]]:
+    """``(first set, sets, segment, send its program)`` in stream order: per load of the parameter
+    memory, one run per program. A program's words go only where the core holds another one;
+    the resident program runs first, and every other load takes the programs in reverse order,
+    so that the last program of one load is the first of the next."""
+    order = sorted(plan.segments, key=lambda segment: segment.key != resident)
+    steps, current = [], resident
+    for load, start in enumerate(range(0, sets, plan.sets_per_load)):
+        size = min(plan.sets_per_load, sets - start)
+        for segment in order if load % 2 == 0 else order[::-1]:
+            steps.append((start, size, segment, segment.key != current))
+            current = segment.key
+    return steps
+
+
+@dataclass(frozen=True, eq=False)
+class Call:
+    """One call's word stream (uint64, what the DMA send buffer holds) and what it returns."""
+
+    words: np.ndarray
+    beats_expected: int
+    steps: tuple[tuple[int, int, Segment, bool], ...]
+
+    @property
+    def resident(self):
+        """The key of the program the core holds after the call."""
+        return self.steps[-1][2].key if self.steps else None
+
+
+def call_words(plan: CallPlan, values: np.ndarray, resident=None) -> Call:
+    """The call for the (B, param_count) slot values (:meth:`CallPlan.slot_values`) when the
+    core holds the program with key ``resident`` (None: none)."""
+    steps = _schedule(plan, len(values), resident)
+    parts, loaded, beats = [], None, 0
+    for position, (start, size, segment, send) in enumerate(steps):
+        if start != loaded:
+            parts.append(load_params_words(values[start:start + size]))
+            loaded = start
+        if send:
+            parts.append(segment.program.words)
+        parts.append(np.array([run_word(segment.opcode, 0, size, last=position == len(steps) - 1)], dtype=np.uint64))
+        beats += size * segment.beats_per_set(plan.param_count)
+    return Call(np.concatenate(parts + [_END]), beats, tuple(steps))
+
+
+def _values(beats, width: int) -> np.ndarray:
+    """Value beats (READ_EXPZ's and RUN's format) as floats: ``decode_gradients`` without gradients."""
+    return decode_gradients(beats, len(beats), 0, width)[0]
+
+
+@dataclass
+class CallResult:
+    states: np.ndarray | None  # (B, 2**n) complex128, with the circuit's global phase
+    values: np.ndarray | None  # (B, K)
+    gradients: np.ndarray | None  # (B, K, P)
+    run: CoreRun | None  # None when nothing had to run (observables of identity terms only)
+    words: int
+
+
+def _decode(plan: CallPlan, call: Call, beats, thetas: np.ndarray, circuit,
+            lowered_circuit: LoweredCircuit) -> CallResult:
+    sets, width, param_count = len(thetas), plan.width, plan.param_count
+    table = np.asarray(beats, dtype=np.uint64)
+    has_state = any(segment.role == "state" for segment in plan.segments)
+    states = np.empty((sets, 2**plan.num_qubits), dtype=np.complex128) if has_state else None
+    values = np.repeat(plan.constants[None], sets, axis=0) if len(plan.constants) else None
+    gradients = np.zeros((sets, len(plan.constants), param_count)) if plan.gradient else None
+    position = 0
+    for start, size, segment, _ in call.steps:
+        count = size * segment.beats_per_set(param_count)
+        chunk, rows = table[position:position + count], slice(start, start + size)
+        position += count
+        if segment.role == "state":
+            states[rows] = decode_amplitudes(chunk, width).reshape(size, -1)[:, : 2**plan.num_qubits]
+        elif segment.role == "readout":
+            values[rows] += _values(chunk, width).reshape(size, -1) @ segment.readout
+        elif segment.opcode == Opcode.RUN:
+            values[rows, segment.observable] += _values(chunk, width) / segment.scale
+        else:
+            value, gradient = decode_gradients(chunk, size, param_count, width)
+            values[rows, segment.observable] += value / segment.scale
+            gradients[rows, segment.observable] += gradient / segment.scale
+    if gradients is not None:
+        if plan.slots == "angles":
+            gradients = gradients[..., : len(plan.angle_map)] @ plan.angle_map
+        else:
+            gradients = gradients[..., : plan.num_parameters]
+    if states is not None:
+        constant, terms = circuit.global_phase
+        phase = np.full(sets, constant + lowered_circuit.phase)
+        for index, coefficient in terms:
+            phase += coefficient * thetas[:, index]
+        states *= np.exp(1j * phase)[:, None]
+    return CallResult(states, values, gradients, None, len(call.words))
+
+
+def run_call(transport, lowered_circuit: LoweredCircuit, job: Job, timeout_s: float, what: str) -> CallResult:
+    """Run ``job`` on ``transport`` in one call: its programs (those the core does not hold),
+    its parameter sets, one run per program; the beats decoded into states, values and
+    gradients. ``transport.resident`` follows the program the core holds."""
+    plan = call_plan(lowered_circuit, job, transport.params)
+    thetas = np.asarray(job.params, dtype=np.float64)
+    resident = transport.resident if transport.keeps_state else None
+    call = call_words(plan, plan.slot_values(thetas, lowered_circuit), resident)
+    if not call.steps:
+        return _decode(plan, call, [], thetas, job.circuit, lowered_circuit)
+    transport.resident = None  # a fault, a timeout or a reset leaves the core's program unknown
+    run = transport.execute(call.words, call.beats_expected, timeout_s)
+    check_run(run, call, what)
+    if transport.keeps_state:
+        transport.resident = call.resident
+    result = _decode(plan, call, run.beats, thetas, job.circuit, lowered_circuit)
+    result.run = run
+    return result
+
+
+@dataclass(frozen=True)
+class CallCounts:
+    """What one call of a job moves and costs: 64-bit words the host sends (``program_words``:
+    the PROGRAMs it has to send, ``param_words``: LOAD_PARAMS headers and angles, ``run_words``:
+    the RUN* headers and the END), beats it receives, the core's cycles (closed form,
+    ``qfab_hw.model.cycles``: what the CYCLES register counts) and the instructions the core
+    executes over the state (each replay's INIT, gates, rotations, OBS terms and readouts, the
+    adjoint's backward passes and reductions): what the bit-accurate model's host time follows."""
+
+    program_words: int
+    param_words: int
+    run_words: int
+    beats: int
+    cycles: int
+    instructions: int
+
+    @property
+    def words(self) -> int:
+        return self.program_words + self.param_words + self.run_words
+
+
+def _set_instructions(segment: Segment) -> int:
+    body = segment.program.body
+    gates = sum(1 for i in body if i.opcode in PROGRAM_GATE_OPCODES)
+    rotations = [i for i in body if i.opcode == Opcode.GATE_ROT]
+    forward = 1 + gates + sum(1 for i in body if i.opcode == Opcode.OBS)  # INIT, gates, OBS terms
+    if segment.opcode == Opcode.RUN:
+        return forward + sum(1 for i in body if i.opcode in READ_OPCODES)
+    if segment.opcode == Opcode.RUN_SHIFT:
+        return (1 + sum(shift_terms(i) for i in rotations)) * forward
+    return forward + 2 * gates + len(rotations)  # backward: psi and lambda per gate, one reduction per rotation
+
+
+def call_counts(lowered_circuit: LoweredCircuit, job: Job, params: CoreParams, resident) -> CallCounts:
+    """:class:`CallCounts` of one call of ``job`` on build ``params``. ``resident``: True, the core
+    holds the program the same call left (every call of a training loop after the first);
+    False, none of the job's programs; or a program key (``Transport.resident``): that one.
+    Exact: the schedule of the call's words, the core's closed-form cycles."""
+    plan = call_plan(lowered_circuit, job, params)
+    if resident is True:  # what the same call, from nothing resident, leaves: its last program
+        first = _schedule(plan, job.batch, None)
+        resident = first[-1][2].key if first else None
+    steps = _schedule(plan, job.batch, None if resident is False else resident)
+    program_words = param_words = beats = cycles = instructions = 0
+    loaded = None
+    for start, size, segment, send in steps:
+        if start != loaded:
+            param_words += 1 + param_payload_words(plan.param_count, size)
+            cycles += load_params_cycles(plan.param_count, size)
+            loaded = start
+        if send:
+            program_words += len(segment.program.words)
+            cycles += program_cycles(segment.program.stored_words)
+        beats += size * segment.beats_per_set(plan.param_count)
+        cycles += run_cycles(segment.opcode, segment.program.body, params, size, plan.param_count)
+        instructions += size * _set_instructions(segment)
+    run_words = len(steps) + 1 if steps else 0
+    return CallCounts(program_words, param_words, run_words, beats, cycles + (HEADER_CYCLES if steps else 0),
+                      instructions)
+
+
+# ------------------------------------------------------------ v1: every set bound on the host (see above)
+
 @dataclass
 class Program:
     """``words`` is a uint64 array: what the DMA send buffer holds, copied in without conversion."""
@@ -51,9 +431,6 @@ class Program:
     beats_expected: int
     decode: object  # callable(beats) -> result
     passes: int  # gate passes per parameter set, for the error estimate
-
-
-_END = np.array(Assembler().end().words(), dtype=np.uint64)  # no readout before it: just the END word
 
 
 def _core_qubits(lowered: LoweredCircuit, params: CoreParams) -> int:
@@ -155,13 +532,3 @@ def expectation_program(lowered: LoweredCircuit, sums: list[PauliSum], thetas: n
     gate_instructions = len(groups) * int(np.count_nonzero(counts)) + len(thetas) * basis_passes
     passes = gate_instructions // max(len(thetas) * len(groups), 1)
     return Program(words, len(thetas) * terms_per_set, decode, passes)
-
-
-def check_run(run: CoreRun, program: Program, what: str) -> None:
-    """Turn the core's flags into errors that name the circuit, and catch lost beats."""
-    if run.error != ErrorCode.NONE:
-        raise FPGAError(f"the FPGA core rejected the program for {what}: error {run.error.name}")
-    if run.overflow:
-        raise FPGAOverflowError(f"fixed-point overflow (saturation) while running {what}; the result is not exact")
-    if len(run.beats) != program.beats_expected:
-        raise FPGAError(f"{what}: expected {program.beats_expected} output beats, got {len(run.beats)}")
