@@ -173,7 +173,7 @@ def board_table(qc, sums, thetas, v1_host_seconds: float, lanes=(1, 2, 8)) -> st
     from qfab.backends.fpga.calibration import driver_cost
     from qfab.backends.fpga.costmodel import BOARD_CALL_OVERHEAD_S, DMA_EFFICIENCY, PS_SLOWDOWN
 
-    n, sets = qc.num_qubits, len(thetas)
+    n = qc.num_qubits
     circuit = qfab.from_qiskit(qc)
     plan = shift_plan(circuit)
     header = ["board", "lanes", "gradient", "words / step (first)", "beats", "core ms", "link ms", "driver ms",
@@ -198,7 +198,7 @@ def board_table(qc, sums, thetas, v1_host_seconds: float, lanes=(1, 2, 8)) -> st
                 params = CoreParams(max_qubits=n, lanes=count, width=18, adjoint=adjoint)
                 job = Job(circuit, thetas, sums, gradient=method)
                 if method not in costs:  # the driver's host cost: per call and per word, at this size
-                    costs[method] = driver_cost(job, params)
+                    costs[method] = driver_cost(job, params, FPGADevice)
                 device = BoardFPGA(board, params, costs[method])
                 parts = device.breakdown(job)
                 step = sum(parts.values())

@@ -21,6 +21,7 @@ from qfab.backends import get_device
 from qfab.backends.base import DeviceCapabilityError, DeviceUnavailable
 from qfab.backends.fpga.board import BoardFPGA
 from qfab.backends.fpga.calibration import host_seconds_per_word
+from qfab.backends.fpga.device import FPGADevice
 from qfab.scheduling import History, Workload, plan
 from qfab.scheduling.calibrate import load_profile
 from qfab.design.predict import Trainability, gradient_floor, trainability
@@ -263,7 +264,7 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
                 if variant not in word_seconds:
                     # on a full step's program (the per-word price falls with the program's size)
                     word_seconds[variant] = host_seconds_per_word(step_job(workload, circuit, workload.batch_size),
-                                                                  builds[spec])
+                                                                  builds[spec], FPGADevice)
                 board_device = BoardFPGA(board, builds[spec], word_seconds[variant])
                 devices.append(board_device)
             else:

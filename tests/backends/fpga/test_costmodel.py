@@ -133,7 +133,7 @@ def test_the_driver_is_measured_per_call_and_per_word_at_the_step_s_size():
 
     params = CoreParams(max_qubits=8, lanes=8, width=18, adjoint=True)
     job = _goal_job("parameter-shift")
-    measured = driver_cost(job, params)
+    measured = driver_cost(job, params, FPGADevice)
     assert math.isfinite(measured.call_s) and measured.call_s > 0
     assert math.isfinite(measured.word_s) and measured.word_s >= 0
     chosen = DriverCost(call_s=1e-4, word_s=1e-8)

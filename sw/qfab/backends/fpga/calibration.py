@@ -67,7 +67,7 @@ class _ReplayTransport(Transport):
         return CoreRun(np.zeros(beats_expected, dtype=np.uint64), ErrorCode.NONE, False, 0)
 
 
-def driver_cost(job: Job, params: CoreParams, repeats: int = 15, scale: int = 4) -> DriverCost:
+def driver_cost(job: Job, params: CoreParams, device_type, repeats: int = 15, scale: int = 4) -> DriverCost:
     """The v2 driver's host seconds per call and per word for ``job`` on build ``params``, timed
     here at the job's own size: ``FPGADevice.run`` (check, plan and program caches by
     structure, LOAD_PARAMS packing, run headers, decoding values and gradients) on a transport
@@ -75,10 +75,10 @@ def driver_cost(job: Job, params: CoreParams, repeats: int = 15, scale: int = 4)
     on a new ``Circuit`` object as a training loop builds it. Two sizes -- the job's batch and
     ``scale`` times it -- give the line ``seconds = call_s + word_s x (words sent + beats
     back)``; each the fastest of ``repeats`` (on a shared machine noise only adds time). What a
-    board's driver costs, once scaled to its processor (``costmodel.PS_SLOWDOWN``)."""
-    from qfab.backends.fpga.device import FPGADevice  # device.py imports this module
-
-    device = FPGADevice(_ReplayTransport(params), params)
+    board's driver costs, once scaled to its processor (``costmodel.PS_SLOWDOWN``).
+    ``device_type`` is ``FPGADevice`` (or a subclass): the device hands itself in, since it
+    prices its driver with this module."""
+    device = device_type(_ReplayTransport(params), params)
     points = []
     for batch in (job.batch, scale * job.batch):
         thetas = np.resize(np.asarray(job.params, dtype=np.float64), (batch, job.circuit.num_parameters))
@@ -98,8 +98,8 @@ def driver_cost(job: Job, params: CoreParams, repeats: int = 15, scale: int = 4)
     return DriverCost(call_s=max(t0 - word_s * w0, 0.0), word_s=word_s)
 
 
-def host_seconds_per_word(job: Job, params: CoreParams) -> DriverCost:
+def host_seconds_per_word(job: Job, params: CoreParams, device_type) -> DriverCost:
     """The driver's host cost for ``job`` on ``params`` (:func:`driver_cost`): per call and per
     word, measured at the job's size. The name is kept from v1, when the driver's whole cost
     was assembling program words; ``FPGACostModel`` and ``BoardFPGA`` take the result."""
-    return driver_cost(job, params)
+    return driver_cost(job, params, device_type)

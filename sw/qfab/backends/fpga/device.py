@@ -132,7 +132,7 @@ class FPGADevice(Device):
         if board is None:
             return self.cost_model().breakdown(job)
         board = load_board(board) if isinstance(board, str) else board
-        return FPGACostModel(self, board=board, host_seconds_per_word=host_seconds_per_word(job, self.params)).breakdown(job)
+        return FPGACostModel(self, board=board, host_seconds_per_word=host_seconds_per_word(job, self.params, type(self))).breakdown(job)
 
     def seconds_on_board(self, board, cycles: int | None = None, words: int | None = None,
                          beats: int | None = None, dma_efficiency: float = 0.83) -> float:
