@@ -19,9 +19,9 @@ whose psi operand is chosen by the kind, so the four kinds share them (P uses tw
     l1.re * .     +x0.im    +x0.re    -x1.im    +x1.im
     l1.im * .     -x0.re    +x0.im    +x1.re    -x1.re
 
-The signs are taken on the psi operand (W + 1 bits: -(-2**(W-1)) fits; a 19 x 18 product at W = 18
-still fits one DSP48's 25 x 18 multiplier), so the lane's term is the plain sum of its four
-products; an inactive pair gets 0 operands.
+The signs are taken on the psi operand (W + 1 bits: -(-2**(W-1)) fits; a 19 x 18 product at
+W = 18 still fits one DSP48E1 25 x 18 multiplier, at W = 25 a product takes two), so the lane's
+term is the plain sum of its four products; an inactive pair gets 0 operands.
 
 Stages (II = 1, never stalls): 1. the products (registered: a DSP48 each), 2. the lane's term
 (the sum of its four products), 3. ``total += sum of the lanes' terms``. :attr:`latency` =
