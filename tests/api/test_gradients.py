@@ -4,24 +4,12 @@ import pytest
 from hypothesis import given, strategies as st
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
-from qiskit.quantum_info import SparsePauliOp, Statevector
+from qiskit.quantum_info import SparsePauliOp
 
 import qfab
 
+from tests.support.reference import finite_difference
 from tests.support.circuits import hardware_efficient, random_circuits
-
-
-def exact_expectation(qc, obs, values):
-    return Statevector(qc.assign_parameters(dict(zip(qc.parameters, values)))).expectation_value(obs).real
-
-
-def finite_difference(qc, obs, values, eps=1e-5):
-    grad = np.zeros(len(values))
-    for i in range(len(values)):
-        step = np.zeros(len(values))
-        step[i] = eps
-        grad[i] = (exact_expectation(qc, obs, values + step) - exact_expectation(qc, obs, values - step)) / (2 * eps)
-    return grad
 
 
 @given(qc=random_circuits(max_qubits=6, max_gates=20), seed=st.integers(0, 2**16))

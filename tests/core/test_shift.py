@@ -13,7 +13,7 @@ from hypothesis import given, strategies as st
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter, ParameterVector
 from qiskit.circuit.library import get_standard_gate_name_mapping
-from qiskit.quantum_info import SparsePauliOp, Statevector
+from qiskit.quantum_info import SparsePauliOp
 
 import qfab
 from qfab.backends.cpu import CPUEngine
@@ -23,21 +23,10 @@ from qfab.core.observables import as_pauli_sums
 from qfab.core.shift import (ParameterShifts, angle_circuit, parameter_shift, shift_parameters, shift_plan, shift_rule,
                              shifted_circuit_count)
 
+from tests.support.reference import finite_difference
+
 ROTATIONS = {name: ROTATION_KINDS[name].num_qubits for name in sorted(ROTATION_KINDS)}
 _STANDARD = get_standard_gate_name_mapping()
-
-
-def exact_expectation(qc, obs, values):
-    return Statevector(qc.assign_parameters(dict(zip(qc.parameters, values)))).expectation_value(obs).real
-
-
-def finite_difference(qc, obs, values, eps=1e-6):
-    grad = np.zeros(len(values))
-    for i in range(len(values)):
-        step = np.zeros(len(values))
-        step[i] = eps
-        grad[i] = (exact_expectation(qc, obs, values + step) - exact_expectation(qc, obs, values - step)) / (2 * eps)
-    return grad
 
 
 @st.composite
@@ -74,7 +63,7 @@ def test_shift_gradient_equals_adjoint_and_finite_differences(qc, seed):
     shifted = parameter_shift(circuit, sums, thetas, engine.expectation)[:, 0]
     np.testing.assert_allclose(shifted, qfab.gradient(circuit, obs, thetas), atol=1e-9)
     for theta, gradient in zip(thetas, shifted):
-        np.testing.assert_allclose(gradient, finite_difference(qc, obs, theta), atol=1e-6)
+        np.testing.assert_allclose(gradient, finite_difference(qc, obs, theta, eps=1e-6), atol=1e-6)
     plan = shift_plan(circuit)
     assert plan.rows(thetas).shape == (2 * shifted_circuit_count(circuit), plan.num_angles)
     assert plan.num_shifted == shifted_circuit_count(circuit)
@@ -132,7 +121,7 @@ def test_shared_affine_parameter_sums_its_occurrences_by_the_chain_rule():
     obs = SparsePauliOp(["ZX", "YY"], [1.0, 0.5])
     values = np.array([0.7])
     np.testing.assert_allclose(qfab.gradient(circuit, obs, values, method="parameter-shift"),
-                               finite_difference(qc, obs, values), atol=1e-7)
+                               finite_difference(qc, obs, values, eps=1e-6), atol=1e-7)
     assert angle_circuit(circuit)[1] == [2, 3, 4]  # after the two Hadamards
 
 
