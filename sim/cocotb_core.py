@@ -93,6 +93,20 @@ async def back_pressure_on_both_streams(dut):
         await bench.run(words, model, exact_cycles=False)
 
 
+async def reset_aborts_the_running_packet(dut, bench, what: str) -> None:
+    """RESET while ``what`` runs: the core is idle at once with no state (n = 0), the aborted
+    packet drains to TLAST, and nothing comes out of it."""
+    before = await bench.status()
+    assert before.busy and not bench.source.idle(), f"reset must hit a running {what}"
+    await bench.write(Register.CONTROL, 1 << CONTROL_RESET)
+    after = await bench.status()
+    assert not after.busy and not after.done and after.n_qubits == 0
+    await bench.source.wait()  # the aborted packet drains to TLAST
+    for _ in range(20):
+        await RisingEdge(dut.clk)
+    assert bench.sink.empty(), f"no output from the aborted {what}"
+
+
 @cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
 async def reset_in_the_middle_of_a_program(dut):
     """RESET aborts a running program, discards the rest of its packet and leaves a core that
@@ -110,15 +124,7 @@ async def reset_in_the_middle_of_a_program(dut):
     bench.send(words)
     await bench.write(Register.CONTROL, 1 << CONTROL_START)
     await ClockCycles(dut.clk, 3 * (1 << n_qubits) // params.lanes)
-    before = await bench.status()
-    assert before.busy and not bench.source.idle(), "reset must hit a running program"
-    await bench.write(Register.CONTROL, 1 << CONTROL_RESET)
-    after = await bench.status()
-    assert not after.busy and not after.done and after.n_qubits == 0
-    await bench.source.wait()  # the aborted packet drains to TLAST
-    for _ in range(20):
-        await RisingEdge(dut.clk)
-    assert bench.sink.empty(), "no output from the aborted program"
+    await reset_aborts_the_running_packet(dut, bench, "program")
 
     model = CoreModel(params)
     # The state is invalid after RESET: a gate without INIT is refused ...
@@ -331,15 +337,7 @@ async def v2_reset_in_the_middle_of_a_run(dut):
     await bench.write(Register.CONTROL, 1 << CONTROL_START)
     # In the middle of the first set's replay (so no value beat is out yet).
     await ClockCycles(dut.clk, len(words) + set_cycles(Opcode.RUN, body, params, 2) // 2)
-    before = await bench.status()
-    assert before.busy and not bench.source.idle(), "reset must hit a running RUN"
-    await bench.write(Register.CONTROL, 1 << CONTROL_RESET)
-    after = await bench.status()
-    assert not after.busy and not after.done and after.n_qubits == 0
-    await bench.source.wait()  # the aborted packet drains to TLAST
-    for _ in range(20):
-        await RisingEdge(dut.clk)
-    assert bench.sink.empty(), "no output from the aborted RUN"
+    await reset_aborts_the_running_packet(dut, bench, "RUN")
     model = CoreModel(params)
     for packet in (Assembler(params.width).run(0, 1).end().words(),  # NO_PROGRAM
                    Assembler(params.width).program(body).run(0, 1).end().words(),  # BAD_SET
