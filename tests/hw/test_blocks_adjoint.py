@@ -76,6 +76,15 @@ def set_complex(ctx, field, value):
     ctx.set(field.im, int(value[1]))
 
 
+def present_row(ctx, reducer, row):
+    """One row of lane pairs (x0, x1, l0, l1, active) onto the reducer's input."""
+    for lane, (x0, x1, l0, l1, active) in enumerate(row):
+        pair = reducer.i.payload[lane]
+        for field, value in ((pair.x0, x0), (pair.x1, x1), (pair.l0, l0), (pair.l1, l1)):
+            set_complex(ctx, field, value)
+        ctx.set(pair.active, int(active))
+
+
 def get_complex(ctx, field):
     return ctx.get(field.re), ctx.get(field.im)
 
@@ -102,11 +111,7 @@ def drive_reducer(unit, kind, passes, rng, gaps=True):
                         set_complex(ctx, unit.i.payload[lane].l1, rng.integers(low, high + 1, 2))
                     await ctx.tick()
                 ctx.set(unit.i.valid, 1)
-                for lane, (x0, x1, l0, l1, active) in enumerate(row):
-                    pair = unit.i.payload[lane]
-                    for field, value in ((pair.x0, x0), (pair.x1, x1), (pair.l0, l0), (pair.l1, l1)):
-                        set_complex(ctx, field, value)
-                    ctx.set(pair.active, int(active))
+                present_row(ctx, unit, row)
                 await ctx.tick()
             ctx.set(unit.i.valid, 0)
             for _ in range(unit.latency - 2):
@@ -907,11 +912,7 @@ def test_blocks_compose_to_run_adjoint(seed):
                 ctx.set(reducer.clear, 0)
                 for row in pass_rows(psi, lam, n, ins.target, ins.control, params.lanes):
                     ctx.set(reducer.i.valid, 1)
-                    for lane, (x0, x1, l0, l1, active) in enumerate(row):
-                        pair = reducer.i.payload[lane]
-                        for field, v in ((pair.x0, x0), (pair.x1, x1), (pair.l0, l0), (pair.l1, l1)):
-                            set_complex(ctx, field, v)
-                        ctx.set(pair.active, int(active))
+                    present_row(ctx, reducer, row)
                     await bench.tick()
                 ctx.set(reducer.i.valid, 0)
                 for _ in range(reducer.latency - 1):
