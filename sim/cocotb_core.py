@@ -26,6 +26,13 @@ SEED = int(os.environ.get("QFAB_SIM_SEED", "1"))
 RESULTS_FILE = os.environ.get("QFAB_SIM_RESULTS")  # where a test writes measured figures
 
 
+def write_results(figures: dict) -> None:
+    """The test's measured figures, for sim/report.py (when the runner asked for them)."""
+    if RESULTS_FILE:
+        with open(RESULTS_FILE, "w") as handle:
+            json.dump(figures, handle, indent=1)
+
+
 def qubit_counts(params: CoreParams, largest: int = 8):
     return range(params.min_qubits, min(largest, params.max_qubits) + 1)
 
@@ -48,9 +55,7 @@ async def random_programs_match_model(dut):
             compared["words_in"] += len(program.words())
             compared["beats_out"] += len(expected.beats)
             compared["cycles"] += cycles
-    if RESULTS_FILE:
-        with open(RESULTS_FILE, "w") as handle:
-            json.dump(compared, handle)
+    write_results(compared)
 
 
 @cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
@@ -217,9 +222,7 @@ async def cycle_counts_per_gate_kind(dut):
             assert measured == closed_form, (name, n_qubits, measured, closed_form)
             table.append({"kind": name, "n_qubits": n_qubits, "lanes": params.lanes,
                           "measured": measured, "closed_form": closed_form})
-    if RESULTS_FILE:
-        with open(RESULTS_FILE, "w") as handle:
-            json.dump(table, handle, indent=1)
+    write_results(table)
 
 
 # -- instruction set v2 ----------------------------------------------------------------------
@@ -259,9 +262,7 @@ async def v2_random_programs_match_model(dut):
         compared["words_in"] += len(words)
         compared["beats_out"] += len(expected.beats)
         compared["cycles"] += cycles
-    if RESULTS_FILE:
-        with open(RESULTS_FILE, "w") as handle:
-            json.dump(compared, handle)
+    write_results(compared)
 
 
 @cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
@@ -375,6 +376,4 @@ async def v2_cycle_counts_of_gate_rot_and_obs(dut):
             assert measured == closed_form, (name, n_qubits, measured, closed_form)
             table.append({"kind": name, "n_qubits": n_qubits, "lanes": params.lanes,
                           "measured": measured, "closed_form": closed_form})
-    if RESULTS_FILE:
-        with open(RESULTS_FILE, "w") as handle:
-            json.dump(table, handle, indent=1)
+    write_results(table)
