@@ -6,9 +6,9 @@ checks read a context (the model's :class:`~qfab_hw.program.DecoderContext`): wh
 is a header inside a PROGRAM body and how many body words are left, the stored program's record
 and the parameter memory's shape.
 
-The RTL does not execute RUN_SHIFT and RUN_ADJOINT yet (:data:`RTL_OPCODES`): their headers are
-unknown opcodes here (BAD_OPCODE, the first check), so such a program is refused at that word
-with its packet discarded, never silently mis-run.
+Every opcode of the instruction set is executed by the RTL (:data:`RTL_OPCODES`); any other
+opcode is BAD_OPCODE, the first check, so such a program is refused at that word with its
+packet discarded, never silently mis-run.
 """
 
 from __future__ import annotations
@@ -40,15 +40,14 @@ from qfab_hw.program import (
 from qfab_hw.program_memory import STORED_PAYLOAD_WORDS
 
 #: Opcodes the RTL executes; the others decode as BAD_OPCODE.
-RTL_OPCODES = frozenset(Opcode) - {Opcode.RUN_SHIFT, Opcode.RUN_ADJOINT}
+RTL_OPCODES = frozenset(Opcode)
 
 FIELD_BITS = 16
 
 
 class InstructionDecoder(wiring.Component):
-    def __init__(self, params: CoreParams, opcodes=RTL_OPCODES):
+    def __init__(self, params: CoreParams):
         self.params = params
-        self.opcodes = frozenset(Opcode(o) for o in opcodes)
         depth = params.program_depth
         super().__init__(
             {
@@ -108,7 +107,7 @@ class InstructionDecoder(wiring.Component):
             "masked")}
         stored_words = Signal(range(6))  # 1 + the payload of a storable instruction
         with m.Switch(self.opcode):
-            for opcode in sorted(self.opcodes):
+            for opcode in sorted(RTL_OPCODES):
                 with m.Case(opcode):
                     m.d.comb += [
                         known.eq(1),

@@ -42,7 +42,12 @@ OBS_DRAIN_CYCLES = 4
 SHIFT_MAC_CYCLES = 1
 GRAD_UPDATE_CYCLES = 2
 #: RUN_ADJOINT: the Im<lambda|G|psi> reduction drains through memory read, product, accumulate.
+#: It runs during the pass that un-applies the rotation from psi (bank A) and drains during the
+#: pass over bank B, so it adds no cycles (the fused schedule); the gradient update is issued in
+#: the gate's last drain cycle, and a set's 1 + P beats start after one more cycle
+#: (GRAD_EMIT_CYCLES), when the last update is in the gradient memory.
 ADJOINT_REDUCE_DRAIN_CYCLES = 3
+GRAD_EMIT_CYCLES = 1
 
 #: Fixed-point formats of the v2 words: angles are 32-bit binary half-angles (w means
 #: phi = 4*pi*w / 2**32), the affine scale a is Q4.28, observable weights Q8.24, shift-rule

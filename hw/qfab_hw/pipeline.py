@@ -24,9 +24,24 @@ the same streamed instruction costs. The FSM's states:
 
 RUN's replay loop: the RUN header sets the set range and restarts the fetch at address 0; each
 stored END either restarts it for the next set (the set's base index s*P advancing by P) or
-returns to the stream. RUN_SHIFT / RUN_ADJOINT are not in this RTL yet (BAD_OPCODE, see
-:mod:`qfab_hw.decoder`): they will drive the same replay with the rotation unit's ``shift``
-(0 here) and, for the adjoint, a second state bank (``params.adjoint``; not instantiated yet).
+returns to the stream.
+
+RUN_SHIFT (``model/shift.py``) drives the same replay: a forward replay (the set's value, kept in
+``set_value``), then per GATE_ROT occurrence r and shift term k a replay in which only the r-th
+GATE_ROT gets the shift-rule table's sigma_k in the rotation unit; at each shifted replay's END
+the gradient unit takes W_k * C_rk (``SHIFT_MAC``), after an occurrence's last term it adds
+g_r into grad[i_r] (``GRAD_UPDATE``), and after the last occurrence it streams the set's 1 + P
+beats (``GRADS``). Stored readouts are skipped (one cycle each) in both gradient modes.
+
+RUN_ADJOINT (``model/adjoint.py``, builds with ``params.adjoint``): the forward replay on bank A,
+its OBS passes also writing lambda = O psi / 2**k into bank B (:mod:`qfab_hw.lambda_prep`); then
+the backward sweep jumps to each gate from the last (the instruction memory's gate table), sets
+the gate's coefficients up as in the forward replay, and makes two back-to-back passes with U-dagger
+(:mod:`qfab_hw.inverse`): over bank A, whose pairs the adjoint reducer also takes with lambda's
+pairs at the same addresses (Im<lambda|G|psi> at the cut after the gate, before its write-back),
+then over bank B; a rotation's gradient update is issued in the gate's last drain cycle (the fused
+schedule: the reduction costs no cycles). ``GRAD_EMIT`` starts the beats one cycle after the last
+gate.
 """
 
 from __future__ import annotations
@@ -36,8 +51,12 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from qfab_hw.address_gen import AddressGenerator
+from qfab_hw.adjoint_reducer import AdjointReducer
 from qfab_hw.decoder import InstructionDecoder
 from qfab_hw.gate_lane import GateLane
+from qfab_hw.gradient_memory import GradientUnit, ShiftRuleTable
+from qfab_hw.inverse import InverseCoefficients
+from qfab_hw.lambda_prep import LambdaPrep
 from qfab_hw.layouts import BEAT_LAYOUT, complex_layout
 from qfab_hw.model.gate_lane import LaneOp
 from qfab_hw.observable import ObservableUnit
@@ -50,11 +69,11 @@ from qfab_hw.params import (
     REDUCE_DRAIN_CYCLES,
     CoreParams,
 )
-from qfab_hw.program import ErrorCode, Opcode
+from qfab_hw.program import RUN_OPCODES, ErrorCode, Opcode, RotationKind
 from qfab_hw.program_memory import ProgramMemory
 from qfab_hw.readout import ZStringReducer, amplitude_beat, squared_magnitude
 from qfab_hw.rotation import RotationUnit
-from qfab_hw.state_memory import BankedStateMemory
+from qfab_hw.state_banks import StateBanks
 
 CYCLE_COUNTER_BITS = 48
 
@@ -91,12 +110,18 @@ class QfabPipeline(wiring.Component):
 
         m.submodules.decoder = decoder = InstructionDecoder(params)
         m.submodules.addresses = addresses = AddressGenerator(params)
-        m.submodules.memory = memory = BankedStateMemory(params, blackbox=self.blackbox_memory)
+        m.submodules.memory = memory = StateBanks(params, blackbox=self.blackbox_memory)
         m.submodules.reducer = reducer = ZStringReducer(params)
         m.submodules.parameters = parameters = ParameterMemory(params)
         m.submodules.program = program = ProgramMemory(params)
         m.submodules.rotation = rotation = RotationUnit(params)
         m.submodules.observable = observable = ObservableUnit(params)
+        m.submodules.gradients = gradients = GradientUnit(params)
+        m.submodules.shift_rule = shift_rule = ShiftRuleTable()
+        if params.adjoint:
+            m.submodules.adjoint_reducer = adjoint_reducer = AdjointReducer(params)
+            m.submodules.lambda_prep = lambda_prep = LambdaPrep(params)
+            m.submodules.inverse = inverse = InverseCoefficients(width)
         gate_lanes = []
         for lane in range(lanes):
             gate_lane = GateLane(width)
@@ -155,6 +180,25 @@ class QfabPipeline(wiring.Component):
         run_last = Signal()  # TLAST on the RUN's final beat
         final_set = Signal()
         m.d.comb += final_set.eq(sets_left == 1)
+        # RUN_SHIFT / RUN_ADJOINT: which RUN*, the set's value, the shift loop's position
+        # (occurrence r, term k; the r-th GATE_ROT's index, a and rule latched when it is
+        # replayed), the backward sweep's gate.
+        run_opcode = Signal(8)
+        gradient_run = Signal()
+        m.d.comb += gradient_run.eq(replaying & (run_opcode != Opcode.RUN))
+        set_value = Signal(signed(64))
+        shifting = Signal()  # the set's shifted replays (after its forward replay)
+        rotation_seen = Signal(range(params.program_depth + 1))  # GATE_ROTs so far this replay
+        occurrence = Signal(range(params.program_depth))
+        term = Signal(2)
+        shift_now = Signal()  # the GATE_ROT being set up is the shifted occurrence
+        occurrence_param = Signal(range(params.max_params))
+        occurrence_a = Signal(signed(ANGLE_WORD_BITS))
+        occurrence_four_term = Signal()
+        backward = Signal()  # RUN_ADJOINT's backward sweep
+        gate_index = Signal(range(params.program_depth))
+        second_pass = Signal()  # the backward sweep's pass over bank B
+        first_term = Signal()  # the replay's first OBS term (lambda is written, not added to)
 
         # Pass counters: `step` counts issue steps of a pass, `wait` counts drain cycles.
         n = self.n_qubits
@@ -168,10 +212,18 @@ class QfabPipeline(wiring.Component):
         last_step = Signal(params.max_qubits)
         m.d.comb += last_step.eq((amplitude_count >> (params.lane_bits + 1)) - 1)
 
+        # The lanes' coefficients: the registers, or U-dagger of them in the backward sweep.
+        lane_coefficients, lane_quarter_turns = coefficients, quarter_turns
+        if params.adjoint:
+            m.d.comb += [inverse.inverse.eq(backward), inverse.op.eq(lane_op),
+                         inverse.quarter_turns.eq(quarter_turns)]
+            m.d.comb += [inverse.coefficients[k].eq(coefficients[k]) for k in range(4)]
+            lane_coefficients = [inverse.lane_coefficients[k] for k in range(4)]
+            lane_quarter_turns = inverse.lane_quarter_turns
         for gate_lane in gate_lanes:
-            m.d.comb += [gate_lane.op.eq(lane_op), gate_lane.quarter_turns.eq(quarter_turns)]
+            m.d.comb += [gate_lane.op.eq(lane_op), gate_lane.quarter_turns.eq(lane_quarter_turns)]
             for k in range(4):
-                m.d.comb += gate_lane.coefficients[k].eq(coefficients[k])
+                m.d.comb += gate_lane.coefficients[k].eq(lane_coefficients[k])
         m.d.comb += [
             addresses.group.eq(step),
             addresses.target.eq(target),
@@ -181,7 +233,9 @@ class QfabPipeline(wiring.Component):
             rotation.kind.eq(kind),
             rotation.a.eq(affine_a),
             rotation.b.eq(affine_b),
-            rotation.shift.eq(0),  # RUN_SHIFT's sigma, when it comes
+            rotation.shift.eq(Mux(shift_now, shift_rule.sigma, 0)),
+            shift_rule.four_term.eq(occurrence_four_term),
+            shift_rule.term.eq(term),
             rotation.i.payload.eq(parameters.rd_data),
             parameters.rd_index.eq(param_address),
             observable.weight.eq(weight),
@@ -196,11 +250,13 @@ class QfabPipeline(wiring.Component):
                      for j in range(lanes)]
         i1_stages = [[Signal(params.max_qubits, name=f"i1_l{j}_d{d}") for d in range(pipeline_depth + 1)]
                      for j in range(lanes)]
+        bank_stages = [Signal(name=f"bank_d{d}") for d in range(pipeline_depth + 1)]
         active_d1 = Signal(lanes)
-        m.d.comb += valid_stages[0].eq(issue)
+        m.d.comb += [valid_stages[0].eq(issue), bank_stages[0].eq(second_pass)]
         m.d.sync += active_d1.eq(addresses.active)
         for d in range(pipeline_depth):
-            m.d.sync += valid_stages[d + 1].eq(valid_stages[d])
+            m.d.sync += [valid_stages[d + 1].eq(valid_stages[d]),
+                         bank_stages[d + 1].eq(bank_stages[d])]
         for j in range(lanes):
             m.d.comb += [i0_stages[j][0].eq(addresses.i0[j]), i1_stages[j][0].eq(addresses.i1[j])]
             for d in range(pipeline_depth):
@@ -216,6 +272,21 @@ class QfabPipeline(wiring.Component):
             with m.If(gate_lane.overflow):
                 m.d.sync += self.overflow.eq(1)
 
+        if params.adjoint:
+            # The adjoint reducer: psi's and lambda's pairs at the lanes' addresses during the
+            # backward pass over bank A (before the write-back), for a rotation.
+            reduce_pairs = Signal()
+            m.d.sync += reduce_pairs.eq(issue & backward & ~second_pass & (opcode == Opcode.GATE_ROT))
+            m.d.comb += [adjoint_reducer.kind.eq(kind), adjoint_reducer.i.valid.eq(reduce_pairs)]
+            for j in range(lanes):
+                pair = adjoint_reducer.i.payload[j]
+                m.d.comb += [pair.x0.eq(memory.rd_data_a[2 * j]), pair.x1.eq(memory.rd_data_a[2 * j + 1]),
+                             pair.l0.eq(memory.rd_data_b[2 * j]), pair.l1.eq(memory.rd_data_b[2 * j + 1]),
+                             pair.active.eq(active_d1[j])]
+            # U-dagger saturating is an overflow, as in the model (checked while the pass runs).
+            with m.If(valid_stages[1] & backward & inverse.overflow):
+                m.d.sync += self.overflow.eq(1)
+
         # Reducer rows: addresses row*banks + port, one clock behind the memory read.
         reduce_issue = Signal()
         row_addresses = [Cat(Const(port, params.lane_bits + 1), step)[: params.max_qubits]
@@ -225,15 +296,53 @@ class QfabPipeline(wiring.Component):
         m.d.sync += reduce_valid.eq(reduce_issue)
         for port in range(banks):
             m.d.sync += row_addresses_d[port].eq(row_addresses[port])
-            m.d.comb += [reducer.amplitudes[port].eq(memory.rd_data[port]),
+            m.d.comb += [reducer.amplitudes[port].eq(memory.rd_data_a[port]),
                          reducer.addresses[port].eq(row_addresses_d[port])]
         m.d.comb += reducer.valid.eq(reduce_valid)
+        if params.adjoint:
+            lambda_valid = Signal()
+            # RUN_ADJOINT's forward OBS passes: lambda (bank B) at the rows the term reads.
+            lambda_pass = (opcode == Opcode.OBS) & (run_opcode == Opcode.RUN_ADJOINT) & replaying
+            m.d.comb += [
+                lambda_prep.i.valid.eq(reduce_valid & lambda_pass),
+                lambda_prep.weight.eq(weight),
+                lambda_prep.mask.eq(mask),
+                lambda_prep.scale_shift.eq(program.obs_shift),
+                lambda_prep.first.eq(first_term),
+                lambda_valid.eq(lambda_prep.o.valid),
+            ]
+            for port in range(banks):
+                row = lambda_prep.i.payload[port]
+                m.d.comb += [row.psi.eq(memory.rd_data_a[port]), row.lam.eq(memory.rd_data_b[port]),
+                             row.address.eq(row_addresses_d[port])]
+            with m.If(lambda_prep.overflow):
+                m.d.sync += self.overflow.eq(1)
+
+        # The gradient unit: the shift rule's MAC, the updates, the set's value + P beats.
+        mu = adjoint_reducer.total if params.adjoint else 0
+        m.d.comb += [
+            gradients.mac.payload.value.eq(observable.value),
+            gradients.mac.payload.weight.eq(shift_rule.weight),
+            gradients.mac.payload.first.eq(term == 0),
+            gradients.update.payload.index.eq(Mux(backward, param_index, occurrence_param)),
+            gradients.update.payload.a.eq(Mux(backward, affine_a, occurrence_a)),
+            gradients.update.payload.adjoint.eq(backward),
+            gradients.update.payload.mu.eq(mu),
+            gradients.update.payload.kind.eq(kind),
+            gradients.update.payload.scale_shift.eq(program.obs_shift),
+            gradients.emit_count.eq(parameters.count),
+            gradients.value.eq(set_value),
+            program.gate_index.eq(Mux(backward, gate_index - 1, program.gate_count - 1)),
+        ]
+        with m.If(gradients.overflow):
+            m.d.sync += self.overflow.eq(1)
 
         # Memory writes: lane results, else INIT's clear, else LOAD's words.
         lane_results_valid = valid_stages[pipeline_depth]
         clearing = Signal()
         loading = Signal()
         with m.If(lane_results_valid):
+            m.d.comb += memory.wr_bank.eq(bank_stages[pipeline_depth])
             for j, gate_lane in enumerate(gate_lanes):
                 m.d.comb += [
                     memory.wr_en[2 * j].eq(1), memory.wr_en[2 * j + 1].eq(1),
@@ -242,6 +351,13 @@ class QfabPipeline(wiring.Component):
                     memory.wr_data[2 * j].eq(gate_lane.o.payload.y0),
                     memory.wr_data[2 * j + 1].eq(gate_lane.o.payload.y1),
                 ]
+        if params.adjoint:
+            with m.Elif(lambda_valid):
+                m.d.comb += memory.wr_bank.eq(1)
+                for port in range(banks):
+                    m.d.comb += [memory.wr_en[port].eq(1),
+                                 memory.wr_addr[port].eq(lambda_prep.o.payload[port].address),
+                                 memory.wr_data[port].eq(lambda_prep.o.payload[port].lam)]
         with m.Elif(clearing):
             for port in range(banks):
                 m.d.comb += [memory.wr_en[port].eq(1), memory.wr_addr[port].eq(row_addresses[port])]
@@ -262,18 +378,34 @@ class QfabPipeline(wiring.Component):
         advance = Signal()
         m.d.comb += advance.eq(~beat_valid | self.o.ready)
 
-        with m.If(~self.busy & self.start):
+        # START waits while the gradient unit clears its memory (after configuration and after
+        # every RESET), so CYCLES counts only the program.
+        start_pending = Signal()
+        go = Signal()
+        m.d.comb += go.eq(~self.busy & (self.start | start_pending) & ~gradients.clearing)
+        with m.If(go):
             m.d.sync += [self.busy.eq(1), self.done.eq(0), self.error.eq(ErrorCode.NONE),
-                         self.overflow.eq(0), self.cycles.eq(0)]
+                         self.overflow.eq(0), self.cycles.eq(0), start_pending.eq(0)]
         with m.Elif(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
+        with m.Elif(self.start):
+            m.d.sync += start_pending.eq(1)
 
         def finish():
             m.d.sync += [self.busy.eq(0), self.done.eq(1)]
             m.next = "IDLE"
 
+        def restart_replay():
+            m.d.comb += program.fetch_restart.eq(1)
+            m.next = "FETCH"
+
+        def emit_gradients():
+            m.d.comb += gradients.emit.eq(1)
+            m.next = "GRADS"
+
         def next_set():
             """After a replay: the RUN's next set, or back to the stream."""
+            m.d.sync += [shifting.eq(0), backward.eq(0)]
             with m.If(final_set):
                 m.d.sync += replaying.eq(0)
             with m.Else():
@@ -291,7 +423,7 @@ class QfabPipeline(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.start):
+                with m.If(go):
                     m.next = "FETCH"
 
             with m.State("FETCH"):
@@ -322,14 +454,40 @@ class QfabPipeline(wiring.Component):
                             with m.Case(Opcode.END):
                                 with m.If(~replaying):
                                     finish()
-                                with m.Elif(program.observing):
-                                    m.d.sync += self.overflow.eq(self.overflow | observable.overflow)
-                                    m.next = "VALUE"
+                                with m.Elif(run_opcode == Opcode.RUN):
+                                    with m.If(program.observing):
+                                        m.d.sync += self.overflow.eq(self.overflow | observable.overflow)
+                                        m.next = "VALUE"
+                                    with m.Else():
+                                        next_set()
                                 with m.Else():
-                                    next_set()
+                                    # RUN_SHIFT / RUN_ADJOINT: keep the forward replay's value;
+                                    # then the shifted replays (a shifted one's value goes into
+                                    # the MAC) or the backward sweep from the last gate; with
+                                    # no rotation (no gate) the beats.
+                                    m.d.sync += self.overflow.eq(self.overflow | observable.overflow)
+                                    with m.If(~shifting):
+                                        m.d.sync += set_value.eq(observable.value)
+                                    with m.If(run_opcode == Opcode.RUN_SHIFT):
+                                        with m.If(shifting):
+                                            m.d.comb += gradients.mac.valid.eq(1)
+                                            m.next = "SHIFT_MAC"
+                                        with m.Elif(program.rotation_count == 0):
+                                            emit_gradients()
+                                        with m.Else():
+                                            m.d.sync += [shifting.eq(1), occurrence.eq(0), term.eq(0)]
+                                            restart_replay()
+                                    with m.Elif(program.gate_count == 0):
+                                        m.next = "GRAD_EMIT"
+                                    with m.Else():
+                                        m.d.sync += [backward.eq(1),
+                                                     gate_index.eq(program.gate_count - 1)]
+                                        m.d.comb += program.fetch_jump.eq(1)
                             with m.Case(Opcode.INIT):
                                 m.d.sync += n.eq(decoder.target)
                                 m.d.comb += observable.clear.eq(1)
+                                with m.If(replaying):
+                                    m.d.sync += [rotation_seen.eq(0), first_term.eq(1)]
                                 m.next = "CLEAR"
                             with m.Case(Opcode.LOAD):
                                 m.d.sync += n.eq(decoder.target)
@@ -349,15 +507,27 @@ class QfabPipeline(wiring.Component):
                                 m.next = "GATE"
                             with m.Case(Opcode.READ_STATE):
                                 m.d.sync += [stream_probabilities.eq(0), beat_valid.eq(0)]
-                                m.next = "STREAM"
+                                with m.If(~gradient_run):  # skipped in RUN_SHIFT / RUN_ADJOINT
+                                    m.next = "STREAM"
                             with m.Case(Opcode.READ_PROBS):
                                 m.d.sync += [stream_probabilities.eq(1), beat_valid.eq(0)]
-                                m.next = "STREAM"
+                                with m.If(~gradient_run):  # skipped in RUN_SHIFT / RUN_ADJOINT
+                                    m.next = "STREAM"
                             with m.Case(Opcode.READ_EXPZ):
                                 m.d.comb += reducer.clear.eq(1)
-                                m.next = "REDUCE"
+                                with m.If(~gradient_run):
+                                    m.next = "REDUCE"
                             with m.Case(Opcode.GATE_ROT):
                                 m.d.sync += lane_op.eq(LaneOp.MATRIX)
+                                target_occurrence = shifting & (rotation_seen == occurrence)
+                                m.d.sync += [rotation_seen.eq(rotation_seen + 1),
+                                             shift_now.eq(target_occurrence)]
+                                with m.If(target_occurrence):
+                                    m.d.sync += [
+                                        occurrence_param.eq(decoder.field_a),
+                                        occurrence_four_term.eq(decoder.controlled
+                                                                & (decoder.kind != RotationKind.P)),
+                                    ]
                                 m.next = "ROT_AFFINE"
                             with m.Case(Opcode.OBS):
                                 m.d.comb += reducer.clear.eq(1)
@@ -374,10 +544,15 @@ class QfabPipeline(wiring.Component):
                                 m.d.comb += [program.store_start.eq(1),
                                              program.store_words.eq(decoder.field_a)]
                                 m.next = "STORE"
-                            with m.Case(Opcode.RUN):
+                            with m.Case(*RUN_OPCODES):
                                 m.d.sync += [replaying.eq(1), sets_left.eq(decoder.field_b),
-                                             set_base.eq(decoder.product), run_last.eq(decoder.last)]
+                                             set_base.eq(decoder.product), run_last.eq(decoder.last),
+                                             run_opcode.eq(decoder.opcode), shifting.eq(0),
+                                             backward.eq(0)]
                                 m.d.comb += program.fetch_restart.eq(1)
+                    if params.adjoint:
+                        with m.If(backward):
+                            m.d.comb += adjoint_reducer.clear.eq(1)
 
             with m.State("COEFFICIENTS"):
                 # GATE_U sends u00, u01, u10, u11; GATE_DIAG sends u00 and u11.
@@ -402,6 +577,8 @@ class QfabPipeline(wiring.Component):
                 with m.If(accept):
                     m.d.sync += [affine_a.eq(word[:32]), affine_b.eq(word[32:]),
                                  param_address.eq(set_base + param_index)]
+                    with m.If(shift_now):
+                        m.d.sync += occurrence_a.eq(word[:32])
                     m.next = "ROT_SETUP"
 
             with m.State("ROT_SETUP"):
@@ -415,19 +592,35 @@ class QfabPipeline(wiring.Component):
                     m.next = "GATE"
 
             with m.State("GATE"):
-                m.d.comb += [issue.eq(1), memory.rd_en.eq(1), memory.rd_ports.eq(-1)]
+                # One pass; in the backward sweep the pass over bank A, then one over bank B.
+                m.d.comb += [issue.eq(1), memory.rd_en.eq(1), memory.rd_ports.eq(-1),
+                             memory.rd_bank.eq(second_pass)]
                 for j in range(lanes):
                     m.d.comb += [memory.rd_addr[2 * j].eq(addresses.i0[j]),
                                  memory.rd_addr[2 * j + 1].eq(addresses.i1[j])]
                 m.d.sync += step.eq(step + 1)
                 with m.If(step == last_step):
-                    m.d.sync += wait.eq(0)
-                    m.next = "GATE_DRAIN"
+                    with m.If(backward & ~second_pass):
+                        m.d.sync += [second_pass.eq(1), step.eq(0)]
+                    with m.Else():
+                        m.d.sync += [second_pass.eq(0), wait.eq(0)]
+                        m.next = "GATE_DRAIN"
 
             with m.State("GATE_DRAIN"):
                 m.d.sync += wait.eq(wait + 1)
                 with m.If(wait == GATE_DRAIN_CYCLES - 1):
-                    m.next = "FETCH"
+                    with m.If(~backward):
+                        m.next = "FETCH"
+                    with m.Else():
+                        # A rotation's Im<lambda|G|psi> is final: its update; then the gate
+                        # before it, or the set's beats.
+                        m.d.comb += gradients.update.valid.eq(opcode == Opcode.GATE_ROT)
+                        with m.If(gate_index == 0):
+                            m.next = "GRAD_EMIT"
+                        with m.Else():
+                            m.d.sync += gate_index.eq(gate_index - 1)
+                            m.d.comb += program.fetch_jump.eq(1)
+                            m.next = "FETCH"
 
             with m.State("CLEAR"):
                 m.d.comb += clearing.eq(1)
@@ -520,7 +713,44 @@ class QfabPipeline(wiring.Component):
                 m.d.sync += wait.eq(wait + 1)
                 m.d.comb += observable.i.valid.eq(wait == REDUCE_DRAIN_CYCLES)
                 with m.If(wait == OBS_DRAIN_CYCLES - 1):
+                    m.d.sync += first_term.eq(0)
                     m.next = "FETCH"
+
+            with m.State("SHIFT_MAC"):
+                # W_k * C_rk is in the MAC; the occurrence's next term, or its update.
+                with m.If(term == shift_rule.terms - 1):
+                    m.d.sync += wait.eq(0)
+                    m.next = "GRAD_UPDATE"
+                with m.Else():
+                    m.d.sync += term.eq(term + 1)
+                    restart_replay()
+
+            with m.State("GRAD_UPDATE"):
+                # grad[i_r] += g_r, then the next occurrence or (with the update in flight, which
+                # the emission reads through) the set's beats.
+                m.d.sync += wait.eq(wait + 1)
+                with m.If(wait == 0):
+                    m.d.comb += gradients.update.valid.eq(1)
+                with m.Elif(occurrence == program.rotation_count - 1):
+                    emit_gradients()
+                with m.Else():
+                    m.d.sync += [occurrence.eq(occurrence + 1), term.eq(0)]
+                    restart_replay()
+
+            with m.State("GRAD_EMIT"):
+                # RUN_ADJOINT: the last update is written; the beats start next cycle.
+                emit_gradients()
+
+            with m.State("GRADS"):
+                # The set's value and P gradients, from the gradient unit.
+                m.d.comb += [
+                    self.o.valid.eq(gradients.o.valid),
+                    self.o.payload.data.eq(gradients.o.payload.data),
+                    self.o.payload.last.eq(gradients.o.payload.last & run_last & final_set),
+                    gradients.o.ready.eq(self.o.ready),
+                ]
+                with m.If(gradients.o.valid & self.o.ready & gradients.o.payload.last):
+                    next_set()
 
             with m.State("VALUE"):
                 m.d.comb += [

@@ -33,6 +33,7 @@ from amaranth.lib.wiring import In, Out
 from qfab_hw.params import BEAT_BITS, OBS_FRAC_BITS, CoreParams
 from qfab_hw.program import (
     COEFFICIENT_WORDS,
+    PROGRAM_GATE_OPCODES,
     DATA_WORDS,
     FIELD_A_SHIFT,
     READ_OPCODES,
@@ -67,7 +68,12 @@ class ProgramMemory(wiring.Component):
                 "weight_sum": Out(self.weight_sum_bits),
                 "obs_shift": Out(range(self.weight_sum_bits + 1)),
                 "last_read": Out(range(depth)),
+                "gate_count": Out(range(depth + 1)),
+                "rotation_count": Out(range(depth + 1)),
+                "gate_index": In(range(depth)),
+                "gate_address": Out(range(depth)),
                 "fetch_restart": In(1),
+                "fetch_jump": In(1),
                 "fetch_advance": In(1),
                 "fetch_word": Out(BEAT_BITS),
                 "fetch_pc": Out(range(depth)),
@@ -85,6 +91,9 @@ class ProgramMemory(wiring.Component):
         depth = params.program_depth
         m.submodules.memory = memory = Memory(shape=BEAT_BITS, depth=depth, init=[])
         write, read = memory.write_port(), memory.read_port()
+        m.submodules.gates = gates = Memory(shape=range(depth), depth=depth, init=[])
+        gate_write, gate_read = gates.write_port(), gates.read_port()
+        m.d.comb += [gate_read.addr.eq(self.gate_index), self.gate_address.eq(gate_read.data)]
 
         # -- storing ----------------------------------------------------------------------
         word = self.store_word
@@ -102,7 +111,7 @@ class ProgramMemory(wiring.Component):
                 self.valid.eq(0), self.words_left.eq(self.store_words), pointer.eq(0),
                 payload_left.eq(0), self.started.eq(0), self.observing.eq(0),
                 self.n_qubits.eq(0), self.param_count.eq(0), self.weight_sum.eq(0),
-                self.last_read.eq(0),
+                self.last_read.eq(0), self.gate_count.eq(0), self.rotation_count.eq(0),
             ]
         with m.Elif(self.store_en):
             m.d.sync += [pointer.eq(pointer + 1), self.words_left.eq(self.words_left - 1)]
@@ -121,6 +130,13 @@ class ProgramMemory(wiring.Component):
                         m.d.sync += self.last_read.eq(pointer)
                 with m.If(opcode == Opcode.OBS):
                     m.d.sync += self.observing.eq(1)
+                with m.Switch(opcode):
+                    with m.Case(*PROGRAM_GATE_OPCODES):
+                        m.d.comb += [gate_write.en.eq(1), gate_write.addr.eq(self.gate_count),
+                                     gate_write.data.eq(pointer)]
+                        m.d.sync += self.gate_count.eq(self.gate_count + 1)
+                        with m.If(opcode == Opcode.GATE_ROT):
+                            m.d.sync += self.rotation_count.eq(self.rotation_count + 1)
                 with m.If(opcode == Opcode.GATE_ROT):
                     index = word[FIELD_A_SHIFT:FIELD_A_SHIFT + 16]
                     with m.If(index >= self.param_count):
@@ -146,6 +162,8 @@ class ProgramMemory(wiring.Component):
         next_pc = Signal(range(depth))
         with m.If(self.fetch_restart):
             m.d.comb += next_pc.eq(0)
+        with m.Elif(self.fetch_jump):
+            m.d.comb += next_pc.eq(self.gate_address)
         with m.Elif(self.fetch_advance):
             m.d.comb += next_pc.eq(self.fetch_pc + 1)
         with m.Else():

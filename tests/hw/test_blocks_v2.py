@@ -6,7 +6,8 @@ whole core (``QfabCore``: AXI-Stream in/out, AXI-Lite START/RESET/STATUS/CYCLES/
 builds: random v2 programs (PROGRAM, LOAD_PARAMS, RUN with GATE_ROT, OBS and stored readouts,
 mixed with v1 programs) beat for beat, TLAST for TLAST and cycle for cycle equal to
 ``CoreModel``; back-pressure on both streams; every v2 error code with what it keeps and what it
-invalidates; RESET in the middle of a RUN; RUN_SHIFT/RUN_ADJOINT refused (not in the RTL yet).
+invalidates; RESET in the middle of a RUN. RUN_SHIFT and RUN_ADJOINT in the whole core:
+tests/hw/test_core_gradients.py.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from amaranth.sim import Simulator
 
 from qfab_hw import Assembler, CoreModel, CoreParams, ErrorCode, Instruction, Opcode
 from qfab_hw.core import QfabCore
-from qfab_hw.decoder import RTL_OPCODES, InstructionDecoder
+from qfab_hw.decoder import InstructionDecoder
 from qfab_hw.model import observable as observable_model
 from qfab_hw.model import rotation as rotation_model
 from qfab_hw.model.cycles import instruction_cycles
@@ -285,13 +286,10 @@ def random_context(rng):
                           set_count=int(rng.integers(0, 8)))
 
 
-@pytest.mark.parametrize("opcodes", ["all", "rtl"])
-def test_decoder_v2_matches_header_error(opcodes):
-    """Every opcode in every context against the model's decoder. With the full opcode set the
-    RUN_SHIFT/RUN_ADJOINT checks are there too (for when the RTL runs them); the RTL's decoder
-    refuses those two opcodes as BAD_OPCODE."""
+def test_decoder_v2_matches_header_error():
+    """Every opcode in every context against the model's decoder, every error code seen."""
     params = V2_PARAMS
-    decoder = InstructionDecoder(params, frozenset(Opcode) if opcodes == "all" else RTL_OPCODES)
+    decoder = InstructionDecoder(params)
     rng = np.random.default_rng(7)
     cases = [(random_v2_header(rng), random_context(rng), int(rng.integers(0, 7))) for _ in range(6000)]
     seen = set()
@@ -310,8 +308,6 @@ def test_decoder_v2_matches_header_error(opcodes):
             ctx.set(decoder.param_count, context.param_count)
             ctx.set(decoder.set_count, context.set_count)
             expected = header_error(word, n_qubits, params, context)
-            if opcodes == "rtl" and word & 0xFF in (Opcode.RUN_SHIFT, Opcode.RUN_ADJOINT):
-                expected = ErrorCode.BAD_OPCODE
             seen.add(expected)
             assert ctx.get(decoder.error) == expected, (hex(word), context, n_qubits)
             fields = decode_header(word)
@@ -325,8 +321,7 @@ def test_decoder_v2_matches_header_error(opcodes):
                 assert ctx.get(decoder.product) == fields["field_a"] * context.param_count
 
     simulate(decoder, testbench)
-    codes = set(ErrorCode) - ({ErrorCode.NO_ADJOINT, ErrorCode.NO_OBSERVABLE} if opcodes == "rtl" else set())
-    assert seen == codes
+    assert seen == set(ErrorCode)
 
 
 # -- the whole core ------------------------------------------------------------------------
@@ -534,9 +529,9 @@ ERROR_CASES = [
     # GATE_ROT and OBS outside PROGRAM
     ([ROT.header(), 0], ErrorCode.BAD_PROGRAM),
     ([OBS.header(), 0], ErrorCode.BAD_PROGRAM),
-    # not in this RTL yet
-    (Assembler(18).run_shift(0, 1).words(), ErrorCode.BAD_OPCODE),
-    (Assembler(18).run_adjoint(0, 1).words(), ErrorCode.BAD_OPCODE),
+    # RUN_ADJOINT without bank B, a gradient of a program without OBS terms
+    (Assembler(18).run_adjoint(0, 1).words(), ErrorCode.NO_ADJOINT),
+    (stored(INIT3, ROT, END) + Assembler(18).run_shift(0, 1).words(), ErrorCode.NO_OBSERVABLE),
     ([0x11], ErrorCode.BAD_OPCODE),
     # faulty PROGRAM bodies: the old program is gone
     (stored(Instruction(Opcode.GATE_X, 0), END), ErrorCode.BAD_PROGRAM),
@@ -574,11 +569,7 @@ def test_every_v2_error_code_and_what_it_keeps():
             result = await bench.play(ctx, packet)
             assert result[2]["error"] == code, (code, [hex(w) for w in words])
             assert result[0] == []
-            if code == ErrorCode.BAD_OPCODE and words[0] & 0xFF in (Opcode.RUN_SHIFT, Opcode.RUN_ADJOINT):
-                model.run(Assembler(18).end().words())  # the RTL changed nothing; keep the model in step
-                assert result[2]["cycles"] == len(packet)  # 1 for the header, 1 per word skipped
-            else:
-                check(result, model.run(packet))
+            check(result, model.run(packet))
             for follow_up in (RUN01, READ):  # NO_PROGRAM after a faulty body
                 expected = model.run(follow_up)
                 check(await bench.play(ctx, follow_up), expected)
@@ -586,8 +577,7 @@ def test_every_v2_error_code_and_what_it_keeps():
             seen.add(code)
 
     bench.simulate(faulty)
-    # every error code except the two only RUN_SHIFT / RUN_ADJOINT can give
-    assert seen == set(ErrorCode) - {ErrorCode.NO_STATE, ErrorCode.NO_ADJOINT, ErrorCode.NO_OBSERVABLE}
+    assert seen == set(ErrorCode) - {ErrorCode.NO_STATE}
 
 
 def test_no_program_no_parameters_and_full_memories():

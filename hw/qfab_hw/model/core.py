@@ -19,8 +19,8 @@ import numpy as np
 
 from qfab_hw.fixed import from_fixed, sign_extend
 from qfab_hw.params import (
-    ADJOINT_REDUCE_DRAIN_CYCLES,
     GATE_DRAIN_CYCLES,
+    GRAD_EMIT_CYCLES,
     GRAD_UPDATE_CYCLES,
     SHIFT_MAC_CYCLES,
     CoreParams,
@@ -382,7 +382,6 @@ class CoreModel:
                 contribution = adjoint_unit.gradient_contribution(mu, ins.kind, a, program.obs_shift)
                 gradients[ins.param], overflow = shift.accumulate(gradients[ins.param], contribution)
                 result.overflow |= overflow
-                result.cycles += passes + ADJOINT_REDUCE_DRAIN_CYCLES + GRAD_UPDATE_CYCLES
                 op, coefficients = LaneOp.MATRIX, self._rotation(ins, set_index, 0)
                 result.cycles += rotation_setup_cycles(params)
             else:
@@ -400,7 +399,8 @@ class CoreModel:
                     self.re, self.im = re, im
                 else:
                     self.lam_re, self.lam_im = re, im
-            result.cycles += 2 * passes + GATE_DRAIN_CYCLES
+            result.cycles += 2 * passes + GATE_DRAIN_CYCLES  # the reduction and update fused in
+        result.cycles += GRAD_EMIT_CYCLES
         self._emit_gradients(value, gradients, result)
 
 

@@ -13,8 +13,8 @@ their counts and of the stored program.
 from __future__ import annotations
 
 from qfab_hw.params import (
-    ADJOINT_REDUCE_DRAIN_CYCLES,
     GATE_DRAIN_CYCLES,
+    GRAD_EMIT_CYCLES,
     GRAD_UPDATE_CYCLES,
     OBS_DRAIN_CYCLES,
     REDUCE_DRAIN_CYCLES,
@@ -138,8 +138,9 @@ def replay_cycles(program, params: CoreParams, mode: str = "run") -> int:
 
 def backward_cycles(program, params: CoreParams) -> int:
     """RUN_ADJOINT's backward sweep for one set: per gate (last to first) its words re-fetched,
-    the rotation setup for GATE_ROT, bank A then bank B (2 passes, one drain); per rotation the
-    Im<lambda|G|psi> pass, its drain and the gradient update."""
+    the rotation setup for GATE_ROT, bank A then bank B (2 passes, one drain). A rotation's
+    Im<lambda|G|psi> is reduced from the pairs the bank-A pass reads and its gradient update is
+    issued in the drain (the fused schedule), so it costs no cycles of its own."""
     instructions = stored_instructions(program)
     n = _program_qubits(instructions)
     passes = gate_pass_cycles(n, params)
@@ -150,7 +151,6 @@ def backward_cycles(program, params: CoreParams) -> int:
         total += ins.word_count + 2 * passes + GATE_DRAIN_CYCLES
         if ins.opcode == Opcode.GATE_ROT:
             total += rotation_setup_cycles(params)
-            total += passes + ADJOINT_REDUCE_DRAIN_CYCLES + GRAD_UPDATE_CYCLES
     return total
 
 
@@ -168,7 +168,7 @@ def set_cycles(opcode: Opcode, program, params: CoreParams, param_count: int) ->
         shifted = sum(shift_terms(ins) for ins in rotations)
         return ((1 + shifted) * forward + shifted * SHIFT_MAC_CYCLES
                 + len(rotations) * GRAD_UPDATE_CYCLES + output)
-    return forward + backward_cycles(instructions, params) + output
+    return forward + backward_cycles(instructions, params) + GRAD_EMIT_CYCLES + output
 
 
 def run_cycles(opcode: Opcode, program, params: CoreParams, count: int, param_count: int) -> int:
