@@ -379,20 +379,22 @@ class QfabPipeline(wiring.Component):
         m.d.comb += advance.eq(~beat_valid | self.o.ready)
 
         # START waits while the gradient unit clears its memory (after configuration and after
-        # every RESET), so CYCLES counts only the program.
+        # every RESET), so CYCLES counts only the program; BUSY shows from START on.
+        running = Signal()
         start_pending = Signal()
         go = Signal()
-        m.d.comb += go.eq(~self.busy & (self.start | start_pending) & ~gradients.clearing)
+        m.d.comb += [go.eq(~running & (self.start | start_pending) & ~gradients.clearing),
+                     self.busy.eq(running | start_pending)]
         with m.If(go):
-            m.d.sync += [self.busy.eq(1), self.done.eq(0), self.error.eq(ErrorCode.NONE),
+            m.d.sync += [running.eq(1), self.done.eq(0), self.error.eq(ErrorCode.NONE),
                          self.overflow.eq(0), self.cycles.eq(0), start_pending.eq(0)]
-        with m.Elif(self.busy):
+        with m.Elif(running):
             m.d.sync += self.cycles.eq(self.cycles + 1)
         with m.Elif(self.start):
             m.d.sync += start_pending.eq(1)
 
         def finish():
-            m.d.sync += [self.busy.eq(0), self.done.eq(1)]
+            m.d.sync += [running.eq(0), self.done.eq(1)]
             m.next = "IDLE"
 
         def restart_replay():

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from qfab_hw.params import CoreParams
-from qfab_hw.program import Assembler
+from qfab_hw.program import Assembler, Opcode
 
 
 def random_unitary(rng: np.random.Generator) -> np.ndarray:
@@ -139,4 +139,32 @@ def random_v2_packets(rng: np.random.Generator, params: CoreParams, count: int) 
     loud.unitary([[1.9, 0], [0, 1.9]], 0).unitary([[1.9, 0], [0, 1.9]], 0).rot("rx", 0, 0).obs([0])
     packets.append(Assembler(params.width).program(loud).load_params(np.ones((2, 1))).run(0, 2)
                    .end().words())
+    return packets
+
+
+def random_gradient_packets(rng: np.random.Generator, params: CoreParams, count: int) -> list[list[int]]:
+    """Per round: PROGRAM + LOAD_PARAMS of a random stored body (1 or 2 OBS terms), then
+    RUN_SHIFT and (with bank B) RUN_ADJOINT over a random set range, sometimes with a READ_PROBS
+    after it (the state the run leaves). Every packet ends with END."""
+    packets = []
+    modes = [Opcode.RUN_SHIFT] + ([Opcode.RUN_ADJOINT] if params.adjoint else [])
+    for _ in range(count):
+        n = int(rng.integers(params.min_qubits, params.max_qubits + 1))
+        param_count = int(rng.integers(1, params.max_params + 1))
+        for _ in range(20):
+            body = random_stored_body(rng, params, n, gates=int(rng.integers(0, 7)),
+                                      param_count=param_count, terms=int(rng.integers(1, 3)))
+            if sum(i.word_count for i in body.instructions) + 1 <= params.program_depth:
+                break
+        sets = min(int(rng.integers(1, params.param_depth // param_count + 1)), 3)
+        thetas = rng.uniform(-math.pi, math.pi, size=(sets, param_count))
+        packets.append(Assembler(params.width).program(body).load_params(thetas).end().words())
+        for opcode in modes:
+            first = int(rng.integers(0, sets))
+            runs = int(rng.integers(1, sets - first + 1))
+            outer = Assembler(params.width)
+            (outer.run_shift if opcode == Opcode.RUN_SHIFT else outer.run_adjoint)(first, runs)
+            if rng.random() < 0.3:
+                outer.read_probs()
+            packets.append(outer.end().words())
     return packets

@@ -43,17 +43,33 @@ def expectation(circuit, observables, params=None, device="cpu", dtype=np.comple
     return out if batched else out[0]
 
 
-def gradient(circuit, observables, params=None, device="cpu", method="adjoint", dtype=np.complex128) -> np.ndarray:
+def _best_gradient_method(device) -> str:
+    """The first method the device offers (its best: the adjoint where it has one, so the FPGA's
+    on-chip adjoint where the build has bank B, else its on-chip shift loop); ``"auto"``: the
+    adjoint, which the planner's CPU always offers."""
+    if isinstance(device, str) and device == "auto":
+        return "adjoint"
+    device = get_device(device)
+    methods = device.capabilities.gradient_methods
+    if not methods:
+        raise ValueError(f"device {device.name!r} computes no gradients")
+    return methods[0]
+
+
+def gradient(circuit, observables, params=None, device="cpu", method=None, dtype=np.complex128) -> np.ndarray:
     """d<O>/dparams: ``(P,)``, ``(B, P)``, or with a list of K observables ``(K, P)``/``(B, K, P)``.
 
     ``method="adjoint"`` (one forward and one backward pass for every parameter and observable)
-    or ``"parameter-shift"`` (the rule hardware uses; here as a reference).
+    or ``"parameter-shift"`` (the rule hardware uses); None (the default): the device's best
+    method, the adjoint wherever the device has one.
     """
     circuit = as_circuit(circuit)
     sums, many = as_pauli_sums(observables, circuit.num_qubits)
     for position, s in enumerate(sums):
         if not s.hermitian:
             raise ValueError(f"observable {position} is not Hermitian (complex coefficients); its gradient is undefined")
+    if method is None:
+        method = _best_gradient_method(device)
     if method not in ("adjoint", "parameter-shift"):
         raise ValueError(f"unknown gradient method {method!r}; use 'adjoint' or 'parameter-shift'")
     values, batched = as_params(circuit, params)

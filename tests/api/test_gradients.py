@@ -71,3 +71,26 @@ def test_gradient_refuses_non_hermitian_and_unknown_method():
         qfab.gradient(circ, SparsePauliOp("ZZ", 1j), np.zeros(4))
     with pytest.raises(ValueError, match="unknown gradient method 'finite'"):
         qfab.gradient(circ, SparsePauliOp("ZZ"), np.zeros(4), method="finite")
+
+
+def test_default_method_is_the_devices_best():
+    """``method=None``: the CPU's adjoint, and on an FPGA build the on-chip adjoint where it has
+    bank B, else the on-chip shift loop, never a refusal. The result equals the named method's
+    bit for bit and is within the fixed-point error of the exact gradient."""
+    from qfab.backends.fpga import FPGADevice
+    from qfab_hw import CoreParams
+
+    qc = hardware_efficient(3, 2)
+    obs = SparsePauliOp(["ZII", "IZZ"], [1.0, -0.5])
+    values = np.random.default_rng(2).uniform(-np.pi, np.pi, qc.num_parameters)
+    circ = qfab.from_qiskit(qc)
+    exact = finite_difference(qc, obs, values)
+    np.testing.assert_array_equal(qfab.gradient(circ, obs, values), qfab.gradient(circ, obs, values, method="adjoint"))
+    for adjoint, best in ((True, "adjoint"), (False, "parameter-shift")):
+        device = FPGADevice("model", CoreParams(max_qubits=4, lanes=2, width=18, max_params=16, adjoint=adjoint))
+        assert device.capabilities.gradient_methods[0] == best
+        default = qfab.gradient(circ, obs, values, device=device)
+        np.testing.assert_array_equal(default, qfab.gradient(circ, obs, values, device=device, method=best))
+        np.testing.assert_allclose(default, exact, atol=2e-3)
+    with pytest.raises(ValueError, match="cannot compute gradients by 'adjoint'"):
+        qfab.gradient(circ, obs, values, device=device, method="adjoint")

@@ -18,7 +18,7 @@ from qfab_hw import Assembler, CoreModel, CoreParams
 from qfab_hw.model.cycles import run_cycles
 from qfab_hw.program import Opcode, RotationKind
 from qfab_hw.registers import CONTROL_RESET, CONTROL_START, Register
-from qfab_hw.testing import random_stored_body
+from qfab_hw.testing import random_gradient_packets, random_stored_body
 
 from .test_blocks_v2 import CoreBench, check
 
@@ -32,38 +32,11 @@ BUILDS = {
 }
 
 
-def gradient_packets(rng, params, count):
-    """Per round: PROGRAM + LOAD_PARAMS, then RUN_SHIFT and (with bank B) RUN_ADJOINT over a
-    random set range, sometimes with a READ_PROBS after it (the state the run leaves)."""
-    packets = []
-    modes = [Opcode.RUN_SHIFT] + ([Opcode.RUN_ADJOINT] if params.adjoint else [])
-    for _ in range(count):
-        n = int(rng.integers(params.min_qubits, params.max_qubits + 1))
-        param_count = int(rng.integers(1, params.max_params + 1))
-        for _ in range(20):
-            body = random_stored_body(rng, params, n, gates=int(rng.integers(0, 7)),
-                                      param_count=param_count, terms=int(rng.integers(1, 3)))
-            if sum(i.word_count for i in body.instructions) + 1 <= params.program_depth:
-                break
-        sets = min(int(rng.integers(1, params.param_depth // param_count + 1)), 3)
-        thetas = rng.uniform(-math.pi, math.pi, size=(sets, param_count))
-        packets.append(Assembler(params.width).program(body).load_params(thetas).end().words())
-        for opcode in modes:
-            first = int(rng.integers(0, sets))
-            runs = int(rng.integers(1, sets - first + 1))
-            outer = Assembler(params.width)
-            (outer.run_shift if opcode == Opcode.RUN_SHIFT else outer.run_adjoint)(first, runs)
-            if rng.random() < 0.3:
-                outer.read_probs()
-            packets.append(outer.end().words())
-    return packets
-
-
 @pytest.mark.parametrize("build", sorted(BUILDS))
 def test_random_gradient_runs_match_the_model(build):
     params = BUILDS[build]
     rng = np.random.default_rng(sorted(BUILDS).index(build) + 20)
-    packets = gradient_packets(rng, params, 5)
+    packets = random_gradient_packets(rng, params, 5)
     bench, model = CoreBench(params), CoreModel(params)
     kinds = set()
 
@@ -119,7 +92,7 @@ def test_overflow_and_cycles_equal_the_closed_form(opcode):
 
 def test_back_pressure_changes_timing_only():
     params = BUILDS["l2w14"]
-    packets = gradient_packets(np.random.default_rng(8), params, 2)
+    packets = random_gradient_packets(np.random.default_rng(8), params, 2)
     bench, model = CoreBench(params, in_stall=0.3, out_stall=0.5, seed=3), CoreModel(params)
 
     async def testbench(ctx):

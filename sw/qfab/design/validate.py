@@ -101,10 +101,10 @@ def validate(result: CodesignResult, rows: int = 4, builds: int = 3, verilator: 
             predicted_cycles = None
         else:
             device = FPGADevice(transport, build)
-            # the step's gradients where this core runs them on chip; the RTL (Verilator) has no
-            # shift loop yet (qfab_hw.decoder.RTL_OPCODES), so there the step's values are checked
+            # the step's gradients on chip, by the build's best method (RUN_ADJOINT where it
+            # has bank B, else RUN_SHIFT), in the model and in the RTL alike
             offered = device.capabilities.gradient_methods
-            job = step_job(workload, circuit, count, gradient="parameter-shift" if "parameter-shift" in offered else None)
+            job = step_job(workload, circuit, count, gradient=offered[0] if offered else None)
             model = device.cost_model(profile.get(device.name))
             # the timed runs follow a warm one: the program is resident (where the transport keeps it)
             predicted_cycles = device.program_counts(job, resident=True)[0]
