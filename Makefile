@@ -40,7 +40,7 @@ synth: $(STAMP)
 # PYNQ overlay (<name>.bit + <name>.hwh) with Vivado; stops with a message without Vivado.
 bitstream: $(STAMP)
 	$(BIN)/python -m qfab_hw.bitstream --board $(BOARD) $(if $(LANES),--lanes $(LANES)) \
-		$(if $(WIDTH),--width $(WIDTH)) $(if $(QUBITS),--max-qubits $(QUBITS))
+		$(if $(WIDTH),--width $(WIDTH)) $(if $(QUBITS),--max-qubits $(QUBITS)) $(if $(ADJOINT),--adjoint)
 
 # Build the wheel, install it with [hw] into a fresh venv under /tmp and run the CLI and the
 # FPGA transports from outside the checkout (tools/wheel_check.sh; WHEEL_CHECK_DIR=... to keep it).

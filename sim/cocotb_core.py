@@ -16,10 +16,10 @@ import numpy as np
 from cocotb.triggers import ClockCycles, RisingEdge
 
 from qfab_hw import Assembler, CoreModel, CoreParams, ErrorCode, Opcode
-from qfab_hw.model.cycles import instruction_cycles, set_cycles
+from qfab_hw.model.cycles import instruction_cycles, run_cycles, set_cycles
 from qfab_hw.program import MASK_SHIFT, Instruction, header_error
 from qfab_hw.registers import CONTROL_RESET, CONTROL_START, Register
-from qfab_hw.testing import random_program, random_state, random_v2_packets
+from qfab_hw.testing import random_gradient_packets, random_program, random_state, random_v2_packets
 from qfab_hw.verilator.bench import SIM_TIMEOUT_MS, start_bench
 
 SEED = int(os.environ.get("QFAB_SIM_SEED", "1"))
@@ -230,11 +230,7 @@ async def start_v2_bench(dut):
     """The bench with the v2 build parameters too (BUILD2: memory depths, max_params)."""
     bench = await start_bench(dut)
     build2 = await bench.read(Register.BUILD2)
-    base = bench.params
-    bench.params = CoreParams(
-        max_qubits=base.max_qubits, lanes=base.lanes, width=base.width,
-        max_params=build2 >> 16 & 0x1FFF, param_depth=1 << (build2 >> 8 & 0xFF),
-        program_depth=1 << (build2 & 0xFF), adjoint=bool(build2 >> 31))
+    bench.params = CoreParams.from_build_words(bench.params.build_word, build2)
     assert bench.params.build2_word == build2
     return bench
 
@@ -243,7 +239,8 @@ def v2_rng_params(params: CoreParams, largest: int = 6) -> CoreParams:
     """The packets' generator limits: states up to ``largest`` qubits, a few parameters."""
     return CoreParams(max_qubits=min(largest, params.max_qubits), lanes=params.lanes,
                       width=params.width, max_params=min(6, params.max_params),
-                      param_depth=min(64, params.param_depth), program_depth=params.program_depth)
+                      param_depth=min(64, params.param_depth), program_depth=params.program_depth,
+                      adjoint=params.adjoint)
 
 
 @cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
@@ -286,8 +283,9 @@ def v2_setup(width: int) -> list[int]:
 @cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
 async def v2_errors_keep_or_invalidate(dut):
     """The v2 error codes at their header (the parameter and instruction memories' overflow
-    included) change nothing; a faulty PROGRAM body leaves no program; RUN_SHIFT and
-    RUN_ADJOINT are refused by this RTL (BAD_OPCODE) and change nothing either."""
+    included) change nothing; a faulty PROGRAM body leaves no program; RUN_ADJOINT on a build
+    without bank B (NO_ADJOINT) and a gradient of a program without OBS terms (NO_OBSERVABLE)
+    change nothing either."""
     bench = await start_v2_bench(dut)
     params = bench.params
     model = CoreModel(params)
@@ -303,22 +301,17 @@ async def v2_errors_keep_or_invalidate(dut):
         ([Assembler(width).rot("rx", 0, 0).words()[0], 0, 0], ErrorCode.BAD_PROGRAM),
         (Assembler(width).program(Assembler(width).init(3).obs([0]).x(0)).end().words(), ErrorCode.BAD_PROGRAM),
         (Assembler(width).program(Assembler(width).init(3).rot("rz", 3, 0)).end().words(), ErrorCode.BAD_TARGET),
+        (Assembler(width).program(Assembler(width).init(3).rot("rz", 1, 0)).run_shift(0, 1).end().words(),
+         ErrorCode.NO_OBSERVABLE),
     ]
+    if not params.adjoint:
+        cases.append((Assembler(width).run_adjoint(0, 1).end().words(), ErrorCode.NO_ADJOINT))
     for words, code in cases:
         await bench.run(v2_setup(width), model)
         expected, _ = await bench.run(words, model)
         assert expected.error == code, (expected.error, code)
         await bench.run(run01, model)  # NO_PROGRAM after a faulty body, else the kept program
         await bench.run(Assembler(width).read_state().end().words(), model)
-    for run in ("run_shift", "run_adjoint"):
-        await bench.run(v2_setup(width), model)
-        words = getattr(Assembler(width), run)(0, 1).end().words()
-        bench.send(words)
-        await bench.write(Register.CONTROL, 1 << CONTROL_START)
-        status = await bench.wait_done()
-        assert status.error == ErrorCode.BAD_OPCODE and bench.sink.empty()
-        assert await bench.cycles() == len(words)  # the header, then 1 per word skipped
-        await bench.run(run01, model)  # the program and the parameters are still there
 
 
 @cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
@@ -376,4 +369,111 @@ async def v2_cycle_counts_of_gate_rot_and_obs(dut):
             assert measured == closed_form, (name, n_qubits, measured, closed_form)
             table.append({"kind": name, "n_qubits": n_qubits, "lanes": params.lanes,
                           "measured": measured, "closed_form": closed_form})
+    write_results(table)
+
+
+# -- RUN_SHIFT and RUN_ADJOINT -----------------------------------------------------------------
+def run_gradient(packet: Assembler, opcode: Opcode, first: int, count: int) -> Assembler:
+    """``packet`` with RUN_SHIFT or RUN_ADJOINT over sets [first, first + count) appended."""
+    return (packet.run_shift if opcode == Opcode.RUN_SHIFT else packet.run_adjoint)(first, count)
+
+
+def gradient_modes(params: CoreParams) -> list[Opcode]:
+    return [Opcode.RUN_SHIFT] + ([Opcode.RUN_ADJOINT] if params.adjoint else [])
+
+
+def layered_ansatz(width: int, n_qubits: int, layers: int) -> Assembler:
+    """RY, RZ on every qubit and a CZ ladder per layer, <Z0> and <Z0 Z1>: the shape of qfab's
+    hardware-efficient ansatz (2 n layers parameters)."""
+    body = Assembler(width).init(n_qubits)
+    for layer in range(layers):
+        for qubit in range(n_qubits):
+            body.rot("ry", qubit, 2 * (layer * n_qubits + qubit))
+            body.rot("rz", qubit, 2 * (layer * n_qubits + qubit) + 1)
+        for qubit in range(n_qubits - 1):
+            body.cz(qubit, qubit + 1)
+    return body.obs([0], 1.0).obs([0, 1], -0.5)
+
+
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
+async def v2_gradient_runs_match_model(dut):
+    """RUN_SHIFT and (with bank B) RUN_ADJOINT of random stored programs (rotations of every
+    kind, controlled ones, v1 gates, stored readouts, 1-2 OBS terms), sets from the middle of the
+    batch: the value and gradient beats bit for bit, TLAST, OVERFLOW and CYCLES as the model."""
+    bench = await start_v2_bench(dut)
+    model = CoreModel(bench.params)
+    rng = np.random.default_rng(SEED + 20)
+    packets = random_gradient_packets(rng, v2_rng_params(bench.params, 5),
+                                      int(os.environ.get("QFAB_SIM_PROGRAMS", "4")))
+    compared = {"packets": 0, "words_in": 0, "beats_out": 0, "cycles": 0}
+    for words in packets:
+        expected, cycles = await bench.run(words, model)
+        assert expected.error == ErrorCode.NONE
+        compared["packets"] += 1
+        compared["words_in"] += len(words)
+        compared["beats_out"] += len(expected.beats)
+        compared["cycles"] += cycles
+    write_results(compared)
+
+
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
+async def v2_gradient_back_pressure(dut):
+    """Stalls on both streams change a gradient run's timing only (the beats wait)."""
+    bench = await start_v2_bench(dut)
+    model = CoreModel(bench.params)
+    rng = np.random.default_rng(SEED + 21)
+    stall = random.Random(SEED + 21)
+    bench.source.set_pause_generator(iter(lambda: stall.random() < 0.3, None))
+    bench.sink.set_pause_generator(iter(lambda: stall.random() < 0.6, None))
+    for words in random_gradient_packets(rng, v2_rng_params(bench.params, 4), 2):
+        await bench.run(words, model, exact_cycles=False)
+
+
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
+async def v2_gradient_reset_in_the_middle(dut):
+    """RESET in the shift loop's shifted replays and in the backward sweep: the run stops, the
+    packet drains, nothing comes out; the gradient memory is cleared again before the next
+    START, so the same run then equals a fresh model's."""
+    bench = await start_v2_bench(dut)
+    params = bench.params
+    n_qubits = min(5, params.max_qubits)
+    body = layered_ansatz(params.width, n_qubits, 1)
+    thetas = np.random.default_rng(SEED + 22).uniform(-np.pi, np.pi, size=(2, 2 * n_qubits))
+    for opcode in gradient_modes(params):
+        setup = Assembler(params.width).program(body).load_params(thetas)
+        packet = run_gradient(setup, opcode, 0, 2).end().words()
+        bench.send(packet)
+        await bench.write(Register.CONTROL, 1 << CONTROL_START)
+        # past the forward replay, inside the first set's shifted replays / backward sweep
+        forward = set_cycles(Opcode.RUN, body, params, 2 * n_qubits)
+        await ClockCycles(dut.clk, len(packet) + 2 * forward)
+        await reset_aborts_the_running_packet(dut, bench, opcode.name)
+        await bench.run(packet, CoreModel(params))
+
+
+@cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
+async def v2_gradient_cycle_counts(dut):
+    """CYCLES of RUN_SHIFT and RUN_ADJOINT over a batch of the layered ansatz = the closed form
+    ``run_cycles`` (+1 for the END), at each state size of the build up to 6 qubits."""
+    bench = await start_v2_bench(dut)
+    params = bench.params
+    model = CoreModel(params)
+    table = []
+    for n_qubits in qubit_counts(params, 6):
+        if n_qubits < 2:
+            continue
+        body = layered_ansatz(params.width, n_qubits, 2)
+        count = 4 * n_qubits
+        if count > params.max_params:
+            continue
+        sets = 2
+        thetas = np.random.default_rng(SEED + n_qubits).uniform(-np.pi, np.pi, size=(sets, count))
+        await bench.run(Assembler(params.width).program(body).load_params(thetas).end().words(), model)
+        for opcode in gradient_modes(params):
+            _, measured = await bench.run(run_gradient(Assembler(params.width), opcode, 0, sets).end().words(), model)
+            closed_form = run_cycles(opcode, body, params, sets, count) + 1
+            assert measured == closed_form, (opcode.name, n_qubits, measured, closed_form)
+            table.append({"run": opcode.name, "n_qubits": n_qubits, "lanes": params.lanes,
+                          "sets": sets, "params": count, "measured": measured,
+                          "closed_form": closed_form})
     write_results(table)

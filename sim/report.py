@@ -48,6 +48,29 @@ def comparison_table() -> str:
     return "\n".join(lines)
 
 
+def gradient_comparison_table() -> str:
+    """RUN_SHIFT / RUN_ADJOINT packets compared with the model (``v2_gradient_runs_match_model``)."""
+    lines = ["| build | packets | words in | value and gradient beats (bit-exact) | cycles (exact) |",
+             "|---|---|---|---|---|"]
+    for path in sorted(BUILD_ROOT.glob("v2_gradient_runs_match_model_*.json")):
+        data = json.loads(path.read_text())
+        build = path.stem.rsplit("_", 1)[-1]
+        lines.append(f"| {build} | {data['packets']} | {data['words_in']} | {data['beats_out']} | "
+                     f"{data['cycles']} |")
+    return "\n".join(lines)
+
+
+def gradient_cycles_table() -> str:
+    """RUN_SHIFT / RUN_ADJOINT of the layered ansatz: CYCLES measured / the closed form."""
+    lines = ["| build | run | n | P | sets | RTL cycles | closed form |", "|---|---|---|---|---|---|---|"]
+    for path in sorted(BUILD_ROOT.glob("v2_gradient_cycle_counts_*.json")):
+        build = path.stem.rsplit("_", 1)[-1]
+        for e in json.loads(path.read_text()):
+            lines.append(f"| {build} | {e['run']} | {e['n_qubits']} | {e['params']} | {e['sets']} | "
+                         f"{e['measured']:,} | {e['closed_form']:,} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--qubits", type=int, nargs="*", help="only these n in the cycle table")
@@ -55,3 +78,7 @@ if __name__ == "__main__":
     print(comparison_table())
     print()
     print(cycles_table(args.qubits))
+    print()
+    print(gradient_comparison_table())
+    print()
+    print(gradient_cycles_table())

@@ -1,7 +1,8 @@
 """The qfab core's RTL under Verilator (cocotb), compared with the bit-accurate model.
 
-Four builds: one lane (so 1-qubit programs run), two and four lanes (the bank crossbar and
-lane parallelism) at W = 18, and a 16-bit, 6-qubit build for the width and depth parameters.
+Five builds: one lane (so 1-qubit programs run), two and four lanes (the bank crossbar and
+lane parallelism) at W = 18, a 16-bit, 6-qubit build for the width and depth parameters, and a
+6-qubit build with bank B (RUN_ADJOINT).
 Each build is compiled once per design change (in the user cache, see
 :mod:`qfab_hw.verilator.build`) and shared by the tests. The benches are ``cocotb_core.py``
 beside this file; the simulator finds it on the path pytest gives this test module.
@@ -26,6 +27,7 @@ BUILDS = {
     "lanes2": CoreParams(max_qubits=8, lanes=2, width=18),
     "lanes4": CoreParams(max_qubits=8, lanes=4, width=18),
     "w16": CoreParams(max_qubits=6, lanes=2, width=16),
+    "adjoint": CoreParams(max_qubits=6, lanes=2, width=18, adjoint=True),
 }
 
 TESTCASES = [
@@ -36,12 +38,17 @@ TESTCASES = [
     "overflow_sets_the_sticky_flag",
     "malformed_instruction_sets_error_and_core_stays_usable",
     "cycle_counts_per_gate_kind",
-    # instruction set v2 (PROGRAM, LOAD_PARAMS, RUN; RUN_SHIFT/RUN_ADJOINT are not in the RTL yet)
+    # instruction set v2: PROGRAM, LOAD_PARAMS, RUN
     "v2_random_programs_match_model",
     "v2_back_pressure_on_both_streams",
     "v2_errors_keep_or_invalidate",
     "v2_reset_in_the_middle_of_a_run",
     "v2_cycle_counts_of_gate_rot_and_obs",
+    # RUN_SHIFT (every build) and RUN_ADJOINT (the builds with bank B)
+    "v2_gradient_runs_match_model",
+    "v2_gradient_back_pressure",
+    "v2_gradient_reset_in_the_middle",
+    "v2_gradient_cycle_counts",
 ]
 
 

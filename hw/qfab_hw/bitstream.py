@@ -25,6 +25,10 @@ from pathlib import Path
 
 from qfab_hw.boards import Board, largest_state, load_board, state_memory_cost
 from qfab_hw.params import CORE_VERSION, CoreParams
+
+#: The memories of a planned overlay: those of qfab's default FPGA build (the driver's batch and
+#: program sizes), so a board runs what the bit-accurate model runs.
+OVERLAY_MEMORIES = {"max_params": 1024, "param_depth": 8192, "program_depth": 4096}
 from qfab_hw.paths import DATA_DIR, cache_dir
 
 BITSTREAM_DIR = DATA_DIR / "bitstreams"
@@ -50,13 +54,22 @@ class Overlay:
     built: bool
     sha256_bit: str = ""
     sha256_hwh: str = ""
+    max_params: int = OVERLAY_MEMORIES["max_params"]
+    param_depth: int = OVERLAY_MEMORIES["param_depth"]
+    program_depth: int = OVERLAY_MEMORIES["program_depth"]
+    adjoint: bool = False
 
     @property
     def params(self) -> CoreParams:
-        return CoreParams(max_qubits=self.max_qubits, lanes=self.lanes, width=self.width)
+        return CoreParams(max_qubits=self.max_qubits, lanes=self.lanes, width=self.width,
+                          max_params=self.max_params, param_depth=self.param_depth,
+                          program_depth=self.program_depth, adjoint=self.adjoint)
 
     def check(self) -> None:
         self.params  # noqa: B018 - raises ValueError for an impossible build
+        if self.version != CORE_VERSION:
+            raise ManifestError(f"{self.name}: built for core version {self.version}; this qfab drives "
+                                f"version {CORE_VERSION} (rebuild it with `make bitstream BOARD={self.board}`)")
         load_board(self.board)
         if Path(self.bit).stem != self.name or Path(self.hwh).stem != self.name:
             raise ManifestError(f"{self.name}: bit and hwh must be named {self.name}.bit/.hwh")
@@ -68,7 +81,8 @@ class Overlay:
 
 
 def overlay_name(board: str, params: CoreParams) -> str:
-    return f"qfab_{board.replace('-', '_')}_q{params.max_qubits}_l{params.lanes}_w{params.width}"
+    adjoint = "_adj" if params.adjoint else ""
+    return f"qfab_{board.replace('-', '_')}_q{params.max_qubits}_l{params.lanes}_w{params.width}{adjoint}"
 
 
 def overlay_files(overlay: Overlay, manifest: Path = MANIFEST) -> tuple[Path, Path]:
@@ -112,13 +126,15 @@ def write_manifest(overlays: list[Overlay], path: Path = MANIFEST) -> None:
 
 
 def planned_overlay(board: Board, lanes: int = 1, width: int = 18,
-                    max_qubits: int | None = None) -> Overlay:
-    params = CoreParams(max_qubits=max_qubits or largest_state(board, lanes, width),
-                        lanes=lanes, width=width)
+                    max_qubits: int | None = None, adjoint: bool = False) -> Overlay:
+    """An overlay of the largest state the board holds (two states with ``adjoint``: bank B
+    for RUN_ADJOINT) unless ``max_qubits`` says, with :data:`OVERLAY_MEMORIES`."""
+    params = CoreParams(max_qubits=max_qubits or largest_state(board, lanes, width, adjoint),
+                        lanes=lanes, width=width, adjoint=adjoint, **OVERLAY_MEMORIES)
     name = overlay_name(board.key, params)
     return Overlay(name=name, board=board.key, max_qubits=params.max_qubits, lanes=lanes,
                    width=width, version=CORE_VERSION, bit=f"{name}.bit", hwh=f"{name}.hwh",
-                   built=False)
+                   built=False, adjoint=adjoint, **OVERLAY_MEMORIES)
 
 
 def overlay_wrapper() -> str:
@@ -206,13 +222,16 @@ def main(argv=None) -> int:
     parser.add_argument("--lanes", type=int, default=1)
     parser.add_argument("--width", type=int, default=18)
     parser.add_argument("--max-qubits", type=int, default=None)
+    parser.add_argument("--adjoint", action="store_true",
+                        help="add bank B (lambda) for the on-chip adjoint gradient (RUN_ADJOINT)")
     args = parser.parse_args(argv)
     board = load_board(args.board)
-    overlay = planned_overlay(board, args.lanes, args.width, args.max_qubits)
+    overlay = planned_overlay(board, args.lanes, args.width, args.max_qubits, args.adjoint)
     if state_memory_cost(overlay.params, board) is None:
-        print(f"make bitstream: a {overlay.max_qubits}-qubit state does not fit {board.name}'s "
-              f"memory; at most {largest_state(board, args.lanes, args.width)} qubits with "
-              f"{args.lanes} lane(s)", file=sys.stderr)
+        states = "two states (adjoint)" if args.adjoint else "a state"
+        print(f"make bitstream: {states} of {overlay.max_qubits} qubits do not fit {board.name}'s "
+              f"memory; at most {largest_state(board, args.lanes, args.width, args.adjoint)} qubits "
+              f"with {args.lanes} lane(s)", file=sys.stderr)
         return 1
     return build(board, overlay, args.manifest)
 

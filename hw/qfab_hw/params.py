@@ -218,6 +218,14 @@ class CoreParams:
         affine angle (product, then sum and rounding), the sin/cos unit, the coefficient load."""
         return PARAM_READ_LATENCY + AFFINE_LATENCY + SINCOS_LATENCY + COEFFICIENT_LOAD_CYCLES
 
+    @classmethod
+    def from_build_words(cls, build: int, build2: int) -> CoreParams:
+        """The build the BUILD and BUILD2 registers describe (a core of CORE_VERSION; check
+        :func:`build_version` first: a version-1 core has no BUILD2)."""
+        return cls(max_qubits=build & 0xFF, lanes=(build >> 8) & 0xFF, width=(build >> 16) & 0xFF,
+                   max_params=(build2 >> 16) & 0x1FFF, param_depth=1 << ((build2 >> 8) & 0xFF),
+                   program_depth=1 << (build2 & 0xFF), adjoint=bool(build2 >> 31))
+
     @property
     def build2_word(self) -> int:
         """The read-only BUILD2 register (0x14): log2(program_depth), log2(param_depth),
@@ -228,3 +236,8 @@ class CoreParams:
             | ((self.param_depth.bit_length() - 1) << 8)
             | (self.program_depth.bit_length() - 1)
         )
+
+
+def build_version(build: int) -> int:
+    """The core version a BUILD register word reports (bits [31:24])."""
+    return (build >> 24) & 0xFF

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qfab_hw import CoreParams
+from qfab_hw import CORE_VERSION, CoreParams
 from qfab_hw.bitstream import ManifestError, Overlay, load_manifest, overlay_wrapper
 from qfab_hw.boards import (
     BOARD_DIR,
@@ -144,16 +144,22 @@ def test_fit_check_names_the_resource_that_overflows():
     assert check_fit(CoreParams(max_qubits=16), board, LogicCost(1000, 1000, 20)).fits
 
 
-def test_manifest_lists_one_consistent_overlay_per_board():
+def test_manifest_lists_a_shift_and_an_adjoint_overlay_per_board():
+    """Per board the largest state with one bank (RUN_SHIFT) and the largest with bank B
+    (RUN_ADJOINT), both of this core version, each fitting the board's memory."""
     overlays = load_manifest()
-    assert sorted(o.board for o in overlays) == board_keys()
+    for adjoint in (False, True):
+        assert sorted(o.board for o in overlays if o.adjoint == adjoint) == board_keys()
     for overlay in overlays:
         assert overlay.bit == f"{overlay.name}.bit" and overlay.hwh == f"{overlay.name}.hwh"
-        assert overlay.max_qubits <= largest_state(load_board(overlay.board), overlay.lanes)
+        assert overlay.version == CORE_VERSION
+        board = load_board(overlay.board)
+        assert overlay.max_qubits == largest_state(board, overlay.lanes, overlay.width, overlay.adjoint)
+        assert state_memory_cost(overlay.params, board) is not None
 
 
 def test_manifest_rejects_inconsistent_entries():
-    entry = dict(name="qfab_x", board="pynq-z2", max_qubits=10, lanes=1, width=18, version=1,
+    entry = dict(name="qfab_x", board="pynq-z2", max_qubits=10, lanes=1, width=18, version=2,
                  bit="qfab_x.bit", hwh="qfab_x.hwh", built=False)
     Overlay(**entry).check()
     with pytest.raises(ManifestError, match="same basename|must be named"):
@@ -164,6 +170,10 @@ def test_manifest_rejects_inconsistent_entries():
         Overlay(**{**entry, "sha256_bit": "0" * 64}).check()
     with pytest.raises(ValueError, match="lanes must be a power of two"):
         Overlay(**{**entry, "lanes": 3}).check()
+    with pytest.raises(ManifestError, match="built for core version 1; this qfab drives version 2"):
+        Overlay(**{**entry, "version": 1}).check()
+    adjoint = Overlay(**{**entry, "adjoint": True, "max_params": 256})
+    assert adjoint.params.adjoint and adjoint.params.max_params == 256
 
 
 def test_overlay_wrapper_maps_every_core_port():

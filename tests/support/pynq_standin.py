@@ -38,7 +38,8 @@ class CoreRegisters:
     def __init__(self, standin, dma):
         self.standin, self.dma = standin, dma
         self.values = {Register.STATUS: 0, Register.CYCLES_LO: 0, Register.CYCLES_HI: 0,
-                       Register.BUILD: standin.reported_params.build_word}
+                       Register.BUILD: standin.reported_build or standin.reported_params.build_word,
+                       Register.BUILD2: standin.reported_params.build2_word}
 
     def read(self, offset: int) -> int:
         return self.values[Register(offset)]
@@ -74,9 +75,12 @@ class Overlay:
 class PynqStandin:
     """Module-like: pass as ``pynq_module`` to :class:`qfab.backends.fpga.PynqTransport`."""
 
-    def __init__(self, backend, reported_params=None, hang: bool = False):
+    def __init__(self, backend, reported_params=None, hang: bool = False, reported_build=None):
+        """``reported_params`` / ``reported_build``: what the BUILD and BUILD2 registers say
+        (default: the backend's build; a raw BUILD word to play an old core)."""
         self.backend = backend
         self.reported_params = reported_params or backend.params
+        self.reported_build = reported_build
         self.hang = hang
         self.loaded: list[str] = []
         self.runs = 0

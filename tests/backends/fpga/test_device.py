@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, reject, settings, strategies as st
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp, Statevector
-from qfab_hw import CoreParams, ErrorCode
+from qfab_hw import CORE_VERSION, CoreParams, ErrorCode
 
 import qfab
 from qfab.backends import DeviceCapabilityError, Job
@@ -89,7 +89,7 @@ def test_refusals_before_running():
         qfab.statevector(big, np.zeros(big.num_parameters), device=device)
     small = qfab.from_qiskit(hardware_efficient(2, 1))
     with pytest.raises(DeviceCapabilityError, match="cannot compute gradients by 'adjoint'"):
-        qfab.gradient(small, SparsePauliOp("ZZ"), np.zeros(4), device=device)
+        qfab.gradient(small, SparsePauliOp("ZZ"), np.zeros(4), device=device, method="adjoint")
 
 
 class FlagTransport(ModelTransport):
@@ -145,14 +145,43 @@ def test_verilator_returns_the_models_bits(rtl, qc, seed):
     assert np.array_equal(model, simulated)
 
 
+#: sim/'s "adjoint" build (bank B): the same parameters share one Verilator build.
+ADJOINT_SIM_PARAMS = CoreParams(max_qubits=6, lanes=2, width=18, adjoint=True)
+
+
+@pytest.fixture(scope="module")
+def rtl_adjoint():
+    transport = VerilatorTransport(ADJOINT_SIM_PARAMS)
+    transport.build_dir()
+    return transport
+
+
+@pytest.mark.verilator
+@pytest.mark.xdist_group("verilator")
+@settings(max_examples=3, deadline=None)
+@given(qc=random_circuits(min_qubits=2, max_qubits=4, max_gates=10), seed=st.integers(0, 2**16))
+def test_verilator_gradients_are_the_models_bits(rtl_adjoint, qc, seed):
+    """Both on-chip gradients through the RTL (RUN_ADJOINT, RUN_SHIFT) give the model's bits."""
+    circ = qfab.from_qiskit(qc)
+    if circ.num_parameters == 0:
+        reject()
+    values = np.random.default_rng(seed).uniform(-np.pi, np.pi, (2, circ.num_parameters))
+    obs = SparsePauliOp(["Z" + "I" * (qc.num_qubits - 1), "X" * qc.num_qubits], [0.8, -0.3])
+    for method in ("adjoint", "parameter-shift"):
+        model = qfab.gradient(circ, obs, values, device=FPGADevice("model", ADJOINT_SIM_PARAMS), method=method)
+        simulated = qfab.gradient(circ, obs, values, device=FPGADevice(rtl_adjoint), method=method)
+        assert np.array_equal(model, simulated), method
+
+
 @pytest.fixture
 def sim_manifest(tmp_path):
     """A manifest listing an overlay of the simulated build, as `make bitstream` would write it."""
     from qfab_hw.bitstream import Overlay, overlay_name, write_manifest
 
     name = overlay_name("pynq-z2", SIM_PARAMS)
-    overlay = Overlay(name, "pynq-z2", SIM_PARAMS.max_qubits, SIM_PARAMS.lanes, SIM_PARAMS.width, 1,
-                      f"{name}.bit", f"{name}.hwh", built=False)
+    overlay = Overlay(name, "pynq-z2", SIM_PARAMS.max_qubits, SIM_PARAMS.lanes, SIM_PARAMS.width, CORE_VERSION,
+                      f"{name}.bit", f"{name}.hwh", built=False, max_params=SIM_PARAMS.max_params,
+                      param_depth=SIM_PARAMS.param_depth, program_depth=SIM_PARAMS.program_depth)
     write_manifest([overlay], tmp_path / "manifest.toml")
     return tmp_path / "manifest.toml"
 
@@ -191,6 +220,17 @@ def test_pynq_refuses_missing_and_mismatched_overlays():
         PynqTransport("pynq-z2", pynq_module=wrong)
     with pytest.raises(FPGAError, match="needs the `pynq` package"):
         PynqTransport("pynq-z2")
+
+
+def test_pynq_reads_the_build_from_build_and_build2_and_refuses_an_old_core(sim_manifest):
+    """BUILD2's memories and bank B come through (an adjoint build offers RUN_ADJOINT); a core
+    of another version (a v1 overlay has no BUILD2 and no on-chip gradients) is refused."""
+    standin = PynqStandin(ModelTransport(SIM_PARAMS))
+    device = FPGADevice(PynqTransport("pynq-z2", manifest=sim_manifest, pynq_module=standin))
+    assert device.params == SIM_PARAMS
+    old = PynqStandin(ModelTransport(SIM_PARAMS), reported_build=SIM_PARAMS.build_word & 0x00FF_FFFF | 1 << 24)
+    with pytest.raises(FPGAError, match="core version 1; this qfab drives version 2"):
+        PynqTransport("pynq-z2", manifest=sim_manifest, pynq_module=old)
 
 
 @settings(max_examples=15, deadline=None)

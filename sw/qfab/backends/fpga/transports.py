@@ -23,7 +23,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
-from qfab_hw import CoreModel, CoreParams, ErrorCode, Opcode
+from qfab_hw import CORE_VERSION, CoreModel, CoreParams, ErrorCode, Opcode
+from qfab_hw.params import build_version
 from qfab_hw.registers import (CONTROL_RESET, CONTROL_START, STATUS_BUSY, STATUS_ERROR_SHIFT, STATUS_OVERFLOW,
                                Register)
 
@@ -34,10 +35,6 @@ __all__ = ["Transport", "ModelTransport", "VerilatorTransport", "PynqTransport",
 
 class FPGATimeoutError(FPGAError):
     """A bounded wait ran out: the DMA or the core never finished."""
-
-
-def params_from_build_word(word: int) -> CoreParams:
-    return CoreParams(max_qubits=word & 0xFF, lanes=(word >> 8) & 0xFF, width=(word >> 16) & 0xFF)
 
 
 class Transport(ABC):
@@ -179,7 +176,11 @@ class PynqTransport(Transport):
         self.overlay = self.pynq.Overlay(str(bitfile))
         self.dma = self.overlay.axi_dma
         self.registers = self.overlay.qfab
-        build = params_from_build_word(self.registers.read(Register.BUILD))
+        build_word = self.registers.read(Register.BUILD)
+        if (version := build_version(build_word)) != CORE_VERSION:
+            raise FPGAError(f"the loaded bitstream is core version {version}; this qfab drives version "
+                            f"{CORE_VERSION}: rebuild {overlay.name} with `make bitstream BOARD={board}`")
+        build = CoreParams.from_build_words(build_word, self.registers.read(Register.BUILD2))
         if build != overlay.params:
             raise FPGAError(f"the loaded bitstream reports {build}, but the manifest's {overlay.name} is {overlay.params}: "
                             "wrong or stale overlay")
