@@ -153,7 +153,9 @@ def run_cocotb(build_dir: Path, test_module: str, testcase: str, test_dir: Path 
         hdl_toplevel=TOPLEVEL,
         hdl_toplevel_lang="verilog",
         test_module=test_module,
-        testcase=testcase,
+        # exactly this test: the runner's ``testcase`` also runs every test whose name ends
+        # with it (``random_programs_match_model`` would run ``v2_random_programs_...`` too)
+        test_filter=rf"\.{re.escape(testcase)}$",
         build_dir=build_dir,
         test_dir=test_dir if test_dir is not None else Path(build_dir) / "runs" / testcase,
         extra_env=env,
