@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qfab.backends import Job, get_device
+from qfab.backends import Job, best_gradient_method, get_device
 from qfab.core.inputs import as_circuit, as_params
 from qfab.core.observables import as_pauli_sums
 
@@ -43,35 +43,22 @@ def expectation(circuit, observables, params=None, device="cpu", dtype=np.comple
     return out if batched else out[0]
 
 
-def _best_gradient_method(device) -> str:
-    """The first method the device offers (its best: the adjoint where it has one, so the FPGA's
-    on-chip adjoint where the build has bank B, else its on-chip shift loop); ``"auto"``: the
-    adjoint, which the planner's CPU always offers."""
-    if isinstance(device, str) and device == "auto":
-        return "adjoint"
-    device = get_device(device)
-    methods = device.capabilities.gradient_methods
-    if not methods:
-        raise ValueError(f"device {device.name!r} computes no gradients")
-    return methods[0]
-
-
-def gradient(circuit, observables, params=None, device="cpu", method=None, dtype=np.complex128) -> np.ndarray:
+def gradient(circuit, observables, params=None, device="cpu", method="best", dtype=np.complex128) -> np.ndarray:
     """d<O>/dparams: ``(P,)``, ``(B, P)``, or with a list of K observables ``(K, P)``/``(B, K, P)``.
 
     ``method="adjoint"`` (one forward and one backward pass for every parameter and observable)
-    or ``"parameter-shift"`` (the rule hardware uses); None (the default): the device's best
-    method, the adjoint wherever the device has one.
+    or ``"parameter-shift"`` (the rule hardware uses); ``"best"`` (the default): the device's
+    best method (``Capabilities.best_gradient_method``), the adjoint wherever it has one.
     """
     circuit = as_circuit(circuit)
     sums, many = as_pauli_sums(observables, circuit.num_qubits)
     for position, s in enumerate(sums):
         if not s.hermitian:
             raise ValueError(f"observable {position} is not Hermitian (complex coefficients); its gradient is undefined")
-    if method is None:
-        method = _best_gradient_method(device)
+    if method == "best":
+        method = best_gradient_method(device)
     if method not in ("adjoint", "parameter-shift"):
-        raise ValueError(f"unknown gradient method {method!r}; use 'adjoint' or 'parameter-shift'")
+        raise ValueError(f"unknown gradient method {method!r}; use 'best', 'adjoint' or 'parameter-shift'")
     values, batched = as_params(circuit, params)
     out = _run(device, Job(circuit, values, tuple(sums), gradient=method, dtype=dtype)).gradients
     out = out if many else out[:, 0, :]

@@ -74,8 +74,8 @@ def test_gradient_refuses_non_hermitian_and_unknown_method():
 
 
 def test_default_method_is_the_devices_best():
-    """``method=None``: the CPU's adjoint, and on an FPGA build the on-chip adjoint where it has
-    bank B, else the on-chip shift loop, never a refusal. The result equals the named method's
+    """``method="best"`` (the default): the CPU's adjoint, and on an FPGA build the on-chip
+    adjoint where it has bank B, else the on-chip shift loop, never a refusal. The result equals the named method's
     bit for bit and is within the fixed-point error of the exact gradient."""
     from qfab.backends.fpga import FPGADevice
     from qfab_hw import CoreParams
@@ -88,7 +88,7 @@ def test_default_method_is_the_devices_best():
     np.testing.assert_array_equal(qfab.gradient(circ, obs, values), qfab.gradient(circ, obs, values, method="adjoint"))
     for adjoint, best in ((True, "adjoint"), (False, "parameter-shift")):
         device = FPGADevice("model", CoreParams(max_qubits=4, lanes=2, width=18, max_params=16, adjoint=adjoint))
-        assert device.capabilities.gradient_methods[0] == best
+        assert device.capabilities.best_gradient_method == best
         default = qfab.gradient(circ, obs, values, device=device)
         np.testing.assert_array_equal(default, qfab.gradient(circ, obs, values, device=device, method=best))
         np.testing.assert_allclose(default, exact, atol=2e-3)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import importlib
 
 from qfab.backends.base import (Capabilities, Device, DeviceCapabilityError, DeviceProfile, DeviceUnavailable,
-                                InsufficientMemoryError, Job, JobResult, available_devices, device_kinds, device_status, get_device,
-                                register_device)
+                                InsufficientMemoryError, Job, JobResult, available_devices, best_gradient_method, device_kinds,
+                                device_status, get_device, register_device)
 
 __all__ = [
     "Capabilities", "Device", "DeviceCapabilityError", "DeviceProfile", "DeviceUnavailable", "InsufficientMemoryError", "Job", "JobResult",
     "CPUDevice", "FPGADevice", "GPUDevice", "QPU", "get_device", "available_devices", "device_status",
-    "device_kinds", "register_device",
+    "device_kinds", "register_device", "best_gradient_method",
 ]
 
 # Device classes by the backend package that defines them, loaded on first use.

@@ -19,7 +19,8 @@ from qfab.backends.job import (Capabilities, DeviceCapabilityError, DeviceProfil
                                InsufficientMemoryError, Job, JobResult)
 
 __all__ = ["Capabilities", "DeviceProfile", "Job", "JobResult", "Device", "EngineDevice", "DeviceCapabilityError",
-           "DeviceUnavailable", "InsufficientMemoryError", "register_device", "device_kinds", "is_registered_instance", "get_device", "device_status", "available_devices"]
+           "DeviceUnavailable", "InsufficientMemoryError", "register_device", "device_kinds", "is_registered_instance", "get_device", "device_status", "available_devices",
+           "best_gradient_method"]
 
 
 class Device(ABC):
@@ -170,6 +171,20 @@ def get_device(device) -> Device:
     if device not in _INSTANCES:
         _INSTANCES[device] = _factory(device)()
     return _INSTANCES[device]
+
+
+def best_gradient_method(device) -> str:
+    """What ``method="best"`` means on ``device`` (a name, a Device or ``"auto"``): its
+    :attr:`Capabilities.best_gradient_method` (the adjoint wherever it has one: the CPU, the GPU,
+    an FPGA build with bank B; an FPGA build without it, its on-chip shift loop; a QPU, the
+    parameter-shift rule); ``"auto"``: the adjoint, which the planner's CPU always offers."""
+    if isinstance(device, str) and device == "auto":
+        return "adjoint"
+    device = get_device(device)
+    method = device.capabilities.best_gradient_method
+    if method is None:
+        raise ValueError(f"device {device.name!r} computes no gradients")
+    return method
 
 
 def is_registered_instance(device: Device) -> bool:

@@ -36,8 +36,13 @@ class Capabilities:
     gates: frozenset[str] | None = None  # None: any unitary
     precisions: tuple[str, ...] = ("complex128",)
     exact: bool = True  # False: results carry shot noise
-    gradient_methods: tuple[str, ...] = ("adjoint", "parameter-shift")
+    gradient_methods: tuple[str, ...] = ("adjoint", "parameter-shift")  # the best first
     returns_state: bool = True
+
+    @property
+    def best_gradient_method(self) -> str | None:
+        """The method ``gradient(..., method="best")`` uses here: the first one offered."""
+        return self.gradient_methods[0] if self.gradient_methods else None
 
 
 @dataclass(frozen=True)

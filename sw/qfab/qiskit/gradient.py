@@ -15,7 +15,7 @@ from qiskit.providers import Options
 from qiskit.quantum_info import SparsePauliOp
 from qiskit_machine_learning.gradients import BaseEstimatorGradient, EstimatorGradientResult
 
-from qfab.backends import Job
+from qfab.backends import Job, best_gradient_method
 from qfab.core.gates import ROTATION_KINDS
 from qfab.core.observables import PauliSum
 from qfab.qiskit.pubs import run_jobs, translated
@@ -25,20 +25,27 @@ __all__ = ["QfabEstimatorGradient"]
 
 
 class QfabEstimatorGradient(BaseEstimatorGradient):
-    """d<O>/dθ by qfab's adjoint method, for ``EstimatorQNN(gradient=...)``.
+    """d<O>/dθ by the device's best method (qfab's adjoint on the CPU), for
+    ``EstimatorQNN(gradient=...)``.
 
     Args:
         estimator: the qfab estimator whose device the gradients run on (a new
             ``qfab.qiskit.EstimatorV2``, ``device="auto"``, by default).
         device: overrides the estimator's device.
+        method: ``"best"`` (the device's best method, ``qfab.backends.best_gradient_method``: the
+            adjoint wherever it has one), ``"adjoint"`` or ``"parameter-shift"``.
     """
 
     SUPPORTED_GATES = sorted(ROTATION_KINDS)
 
-    def __init__(self, estimator: EstimatorV2 | None = None, device=None, options: Options | None = None):
+    def __init__(self, estimator: EstimatorV2 | None = None, device=None, options: Options | None = None,
+                 method: str = "best"):
         estimator = estimator if estimator is not None else EstimatorV2()
         super().__init__(estimator, options=options)
         self.device = device if device is not None else getattr(estimator, "device", "auto")
+        if method not in ("best", "adjoint", "parameter-shift"):
+            raise ValueError(f"unknown gradient method {method!r}; use 'best', 'adjoint' or 'parameter-shift'")
+        self.method = best_gradient_method(self.device) if method == "best" else method
 
     def _run(
         self,
@@ -77,7 +84,7 @@ class QfabEstimatorGradient(BaseEstimatorGradient):
                 sums[slot] = PauliSum.from_sparse_pauli_op(operator)
             values = np.array([np.asarray(g_values[p], dtype=np.float64) for p in positions]).reshape(
                 len(positions), circuit.num_parameters)
-            jobs.append(Job(translated(circuit), values, tuple(sums), gradient="adjoint"))
+            jobs.append(Job(translated(circuit), values, tuple(sums), gradient=self.method))
             readouts.append(slots)
         for result, slots in zip(run_jobs(self.device, jobs), readouts):
             table = np.asarray(result.gradients)  # (rows, observables, parameters)

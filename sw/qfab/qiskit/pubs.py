@@ -19,8 +19,8 @@ class Prepared:
     its own, whose value each row computes from the expression; the others keep theirs.
     """
 
-    def __init__(self, circuit: QuantumCircuit):
-        self.size = len(circuit.data)
+    def __init__(self, circuit: QuantumCircuit, content=None):
+        self.content = content if content is not None else fingerprint(circuit)
         self.original = list(circuit.parameters)
         self.expressions: dict[Parameter, ParameterExpression] = {}
         try:
@@ -71,24 +71,66 @@ def _affine(expression: ParameterExpression) -> bool:
     return all(not getattr(expression.gradient(p), "parameters", set()) for p in expression.parameters)
 
 
+def _value_key(value):
+    """A hashable stand-in for an instruction parameter that compares fast: numbers as they are,
+    parameters and expressions by text and parameter identity, arrays (unitary and initialize
+    data) by dtype, shape and bytes, a control-flow block by its own fingerprint."""
+    if isinstance(value, QuantumCircuit):
+        return fingerprint(value)
+    if isinstance(value, ParameterExpression):
+        # as text with its parameters' identities: comparing expressions themselves is symbolic
+        # (milliseconds for a circuit), comparing strings is not
+        return ("expr", str(value), tuple(sorted((p.name, p.uuid.int) for p in value.parameters)))
+    if isinstance(value, np.ndarray):
+        return ("array", value.dtype.str, value.shape, value.tobytes())
+    try:
+        hash(value)
+    except TypeError:
+        return ("repr", repr(value))
+    return value
+
+
+def fingerprint(circuit: QuantumCircuit) -> tuple:
+    """Everything in ``circuit`` that its translation depends on: per instruction the operation's
+    name and parameters, its qubit and clbit indices (and condition, if any), then the width
+    and the global phase. Two circuits with equal fingerprints translate alike, so a cached
+    translation is valid exactly while the fingerprint is unchanged."""
+    qubit = {bit: index for index, bit in enumerate(circuit.qubits)}
+    clbit = {bit: index for index, bit in enumerate(circuit.clbits)}
+    rows = []
+    for instruction in circuit.data:
+        operation = instruction.operation
+        rows.append((
+            operation.name,
+            tuple(_value_key(v) for v in operation.params),
+            tuple(qubit[q] for q in instruction.qubits),
+            tuple(clbit[c] for c in instruction.clbits),
+            repr(getattr(operation, "condition", None)),
+        ))
+    return (circuit.num_qubits, circuit.num_clbits, _value_key(circuit.global_phase), tuple(rows))
+
+
 # QuantumCircuit is unhashable (it defines __eq__), so the cache is keyed by id and each entry
 # is dropped when its circuit is garbage-collected, before the id can be reused.
 _PREPARED: dict[int, Prepared] = {}
 
 
 def prepared(circuit: QuantumCircuit) -> Prepared:
-    """:class:`Prepared` for ``circuit``, remembered per circuit object.
+    """:class:`Prepared` for ``circuit``, remembered per circuit object and re-made whenever
+    the circuit's content changed since (:func:`fingerprint`: an in-place
+    ``assign_parameters``, a replaced or appended instruction, a new global phase).
 
     qiskit-machine-learning sends the same circuit object in every call (and in hundreds of
-    PUBs per call), so translating it once matters; the instruction count guards against a
-    circuit that was appended to after it was first seen.
+    PUBs per call), so translating it once matters; the fingerprint costs a walk over the
+    instructions, a small part of a translation.
     """
     key = id(circuit)
+    content = fingerprint(circuit)
     cached = _PREPARED.get(key)
     if cached is None:
         weakref.finalize(circuit, _PREPARED.pop, key, None)
-    if cached is None or cached.size != len(circuit.data):
-        cached = _PREPARED[key] = Prepared(circuit)
+    if cached is None or cached.content != content:
+        cached = _PREPARED[key] = Prepared(circuit, content)
     return cached
 
 
