@@ -23,10 +23,13 @@ v2 RUN_SHIFT step of the 8-qubit ansatz takes the model about 20 s).
 
 ``--boards`` adds the step as every board in board_configs/ would run it (lanes 1, 2, 8; the
 adjoint build where its second bank fits, ``boards.largest_state``): the cost model's
-(``BoardFPGA``, ``FPGACostModel.breakdown``) core, link and driver seconds -- the driver at
-this host's measured per-call and per-word time (``calibration.driver_cost``) scaled by
-``PS_SLOWDOWN``, plus the assumed DMA round trip -- against v1 on the same board (v1's cycles,
-its words over the link, the v1 host time measured above scaled alike).
+(``BoardFPGA``, ``FPGACostModel.breakdown``) core, link and driver seconds -- core: the cycles
+at the PL clock; link: the assumed DMA round trip per call (``BOARD_CALL_OVERHEAD_S``) plus the
+words and beats over the HP port; driver: this host's measured per-call and per-word time
+(``calibration.driver_cost``) scaled by ``PS_SLOWDOWN`` -- and the driver's share of the step,
+against v1 on the same board (v1's cycles, its words over the link, the v1 host time measured
+above scaled alike), and the goals: a driver share of at most 10 % everywhere, an adjoint step
+of at most 1 ms on a Zynq UltraScale+ board with 8 lanes.
 """
 from __future__ import annotations
 
@@ -70,13 +73,14 @@ class ReplayTransport(Transport):
 
 
 def core_run(params: CoreParams, words, closed_form_cycles: int, closed_form: bool, beats: int) -> CoreRun:
-    """The core model's run of ``words`` (its beats and CYCLES), or zero beats and the closed form."""
+    """The core model's run of ``words`` (its beats and CYCLES), or zero beats and the closed form;
+    the beats as a uint64 array, as a DMA receive buffer holds them."""
     if closed_form:
-        return CoreRun([0] * beats, ErrorCode.NONE, False, closed_form_cycles)
+        return CoreRun(np.zeros(beats, dtype=np.uint64), ErrorCode.NONE, False, closed_form_cycles)
     result = CoreModel(params).run(np.asarray(words, dtype=np.uint64).tolist())
     assert result.error == ErrorCode.NONE and len(result.beats) == beats
     assert result.cycles == closed_form_cycles, (result.cycles, closed_form_cycles)
-    return CoreRun(result.beats, result.error, result.overflow, result.cycles)
+    return CoreRun(np.asarray(result.beats, dtype=np.uint64), result.error, result.overflow, result.cycles)
 
 
 def median_seconds(step, circuits) -> float:
@@ -166,12 +170,13 @@ def main(argv=None) -> None:
 
 def board_table(qc, sums, thetas, v1_host_seconds: float, lanes=(1, 2, 8)) -> str:
     """The step on every board config: words, the cost model's core / link / driver seconds and
-    the driver's share (v2, program resident), and v1's predicted step on the same board."""
+    the driver's share (v2, program resident), v1's predicted step on the same board, and
+    whether the goals are met."""
     from qfab_hw.boards import board_keys, largest_state, load_board
 
     from qfab.backends.fpga.board import BoardFPGA
     from qfab.backends.fpga.calibration import driver_cost
-    from qfab.backends.fpga.costmodel import BOARD_CALL_OVERHEAD_S, DMA_EFFICIENCY, PS_SLOWDOWN
+    from qfab.backends.fpga.costmodel import BOARD_CALL_OVERHEAD_S, PS_SLOWDOWN, DriverCost
 
     n = qc.num_qubits
     circuit = qfab.from_qiskit(qc)
@@ -179,17 +184,16 @@ def board_table(qc, sums, thetas, v1_host_seconds: float, lanes=(1, 2, 8)) -> st
     header = ["board", "lanes", "gradient", "words / step (first)", "beats", "core ms", "link ms", "driver ms",
               "driver share", "v2 step ms", "v1 step ms", "v1 / v2"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    costs = {}
+    costs, shares, adjoint_steps = {}, [], []
     for key in board_keys():
         board = load_board(key)
         for count in lanes:
             v1_params = CoreParams(max_qubits=n, lanes=count, width=18)
             v1 = driver.expectation_program(lower(plan.circuit), sums, plan.rows(thetas, unshifted=True), v1_params)
             v1_cycles = sum(instruction_cycles(i.opcode, n, v1_params) for i in decode_program(v1.words, 18))
-            v1_moved = len(v1.words) + v1.beats_expected
-            v1_seconds = (v1_cycles / (board.pl_mhz * 1e6)
-                          + 8 * v1_moved / (board.bandwidth_mb_s * 1e6 * DMA_EFFICIENCY[board.family])
-                          + BOARD_CALL_OVERHEAD_S + v1_host_seconds * PS_SLOWDOWN[board.ps])
+            # v1 on the board, priced alike: its whole host time per step as the driver's per call
+            v1_device = BoardFPGA(board, v1_params, DriverCost(call_s=v1_host_seconds))
+            v1_seconds = sum(v1_device.cost_model().parts(v1_cycles, len(v1.words) + v1.beats_expected).values())
             for method in ("parameter-shift", "adjoint"):
                 adjoint = method == "adjoint"
                 if adjoint and largest_state(board, count, 18, adjoint=True) < n:
@@ -205,15 +209,26 @@ def board_table(qc, sums, thetas, v1_host_seconds: float, lanes=(1, 2, 8)) -> st
                 _, words, beats = device.program_counts(job, resident=True)
                 first = device.program_counts(job, resident=False)[1]
                 name = "RUN_ADJOINT" if adjoint else "RUN_SHIFT"
+                shares.append((parts["driver_s"] / step, key, count, name))
+                if adjoint and count == 8 and board.ps == "zynq_ultra_ps_e":
+                    adjoint_steps.append((step, key))
                 lines.append(f"| {key} | {count} | {name} | {words:,} ({first:,}) | {beats:,} | "
-                             f"{parts['core_s'] * 1e3:.3f} | {parts['link_s'] * 1e3:.4f} | {parts['driver_s'] * 1e3:.3f} | "
-                             f"{parts['driver_s'] / step:.1%} | {step * 1e3:.2f} | {v1_seconds * 1e3:.1f} | "
+                             f"{parts['core_s'] * 1e3:.3f} | {parts['link_s'] * 1e3:.3f} | {parts['driver_s'] * 1e3:.3f} | "
+                             f"{parts['driver_s'] / step:.1%} | {step * 1e3:.3f} | {v1_seconds * 1e3:.1f} | "
                              f"{v1_seconds / step:.0f}x |")
-    notes = ", ".join(f"{m}: {c.call_s * 1e6:.0f} us per call + {c.word_s * 1e9:.1f} ns per word"
+    notes = ", ".join(f"{m}: {c.call_s * 1e6:.1f} us per call + {c.word_s * 1e9:.1f} ns per word"
                       for m, c in costs.items())
+    share, *where = max(shares)
+    goals = [f"driver share at most {share:.1%} ({' '.join(map(str, where))}; goal <= 10 %: "
+             f"{'met' if share <= 0.10 else 'NOT met'})"]
+    if adjoint_steps:
+        slowest, board_key = max(adjoint_steps)
+        goals.append(f"RUN_ADJOINT on Zynq UltraScale+ with 8 lanes at most {slowest * 1e3:.3f} ms ({board_key}; "
+                     f"goal <= 1 ms: {'met' if slowest <= 1e-3 else 'NOT met'})")
     return (f"v2 driver on this host ({notes}); v1 driver on this host {v1_host_seconds * 1e3:.1f} ms per step; "
-            f"board processor x{PS_SLOWDOWN}, DMA round trip {BOARD_CALL_OVERHEAD_S * 1e6:.0f} us per call\n\n"
-            + "\n".join(lines))
+            f"board processor x{PS_SLOWDOWN} (driver ms); link ms: the DMA round trip "
+            f"{BOARD_CALL_OVERHEAD_S * 1e6:.0f} us per call plus 8 B per word and beat over the HP port\n\n"
+            + "\n".join(lines) + "\n\nGoals: " + "; ".join(goals) + ".")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from qfab.backends.fpga import FPGADevice
 from qfab.backends.fpga.board import BoardFPGA
 from qfab.backends.fpga.calibration import driver_cost
 from qfab.backends.fpga.costmodel import (BOARD_CALL_OVERHEAD_S, DMA_EFFICIENCY, PS_SLOWDOWN, DriverCost,
-                                        FPGACostModel)
+                                        FPGACostModel, board_rates)
 
 PARTS = {"core_s", "link_s", "driver_s"}
 
@@ -37,16 +37,17 @@ def test_breakdown_on_the_bit_accurate_model_adds_up_to_its_prediction():
 
 
 def test_breakdown_on_a_board_adds_up_to_the_board_model_and_the_arithmetic():
-    """A build priced on a board config: the core's cycles at the board's clock, the words over
-    its link at the practical DMA fraction, the driver's DMA call and time per word on its
-    processor; what the planner predicts for the board is their sum."""
+    """A build priced on a board config: the core's cycles at the board's clock; the link: one DMA
+    round trip and the words at the practical DMA fraction; the driver's host time per word on
+    the board's processor; what the planner predicts for the board is their sum."""
     board, params = load_board("pynq-z2"), CoreParams(max_qubits=4, lanes=2, width=18)
     job = benchmark_job(4, 3, layers=1, gradient="parameter-shift")
     predicted = BoardFPGA(board, params, host_word_seconds=2e-6)
     cycles, words, beats = predicted.program_counts(job, resident=True)  # a training step: program resident
     expected = {"core_s": cycles / (board.pl_mhz * 1e6),
-                "link_s": 8 * (words + beats) / (board.bandwidth_mb_s * 1e6 * DMA_EFFICIENCY[board.family]),
-                "driver_s": BOARD_CALL_OVERHEAD_S + (words + beats) * 2e-6 * PS_SLOWDOWN[board.ps]}
+                "link_s": BOARD_CALL_OVERHEAD_S
+                + 8 * (words + beats) / (board.bandwidth_mb_s * 1e6 * DMA_EFFICIENCY[board.family]),
+                "driver_s": (words + beats) * 2e-6 * PS_SLOWDOWN[board.ps]}
     parts = predicted.cost_breakdown(job)
     assert parts == pytest.approx(expected, rel=1e-12) and predicted.breakdown(job) == parts
     assert predicted.cost_model().predict(job) == pytest.approx(sum(expected.values()), rel=1e-12)
@@ -58,7 +59,7 @@ def test_breakdown_on_a_board_adds_up_to_the_board_model_and_the_arithmetic():
     here = FPGADevice("model", params).cost_breakdown(job, "pynq-z2")
     assert set(here) == PARTS
     assert here["core_s"] == pytest.approx(expected["core_s"]) and here["link_s"] == pytest.approx(expected["link_s"])
-    host = (here["driver_s"] - BOARD_CALL_OVERHEAD_S) / PS_SLOWDOWN[board.ps]
+    host = here["driver_s"] / PS_SLOWDOWN[board.ps]
     assert 0 < host < 5e-3
     # the same driver cost, given as a measured per-call and per-word pair, reproduces the part
     host_cost = DriverCost(call_s=host, word_s=0.0)
@@ -118,8 +119,9 @@ def test_a_training_step_is_priced_as_driver_v2_runs_it(gradient, mode):
     slowdown = PS_SLOWDOWN[board.ps]
     assert parts == pytest.approx({
         "core_s": cost.step_cycles / (board.pl_mhz * 1e6),
-        "link_s": 8 * (cost.resident_words + cost.beats) / (board.bandwidth_mb_s * 1e6 * DMA_EFFICIENCY[board.family]),
-        "driver_s": BOARD_CALL_OVERHEAD_S + slowdown * (50e-6 + 10e-9 * (cost.resident_words + cost.beats))}, rel=1e-12)
+        "link_s": BOARD_CALL_OVERHEAD_S
+        + 8 * (cost.resident_words + cost.beats) / (board.bandwidth_mb_s * 1e6 * DMA_EFFICIENCY[board.family]),
+        "driver_s": slowdown * (50e-6 + 10e-9 * (cost.resident_words + cost.beats))}, rel=1e-12)
     assert model.predict(job) == pytest.approx(sum(parts.values()), rel=1e-12)
     first = FPGACostModel(device, board=board, host_seconds_per_word=DriverCost(50e-6, 10e-9), resident=False)
     assert first.cycles_and_words(job) == (cost.cycles, cost.host_words + cost.beats)
@@ -143,3 +145,45 @@ def test_the_driver_is_measured_per_call_and_per_word_at_the_step_s_size():
         model = BoardFPGA(board, params, DriverCost(call_s=0.0, word_s=0.0)).breakdown(job)
         assert parts["core_s"] == model["core_s"] and parts["link_s"] == model["link_s"]
         assert parts["driver_s"] > model["driver_s"]
+
+
+def test_the_dma_round_trip_is_the_link_s_and_the_driver_is_host_time_only():
+    """board_rates keeps the link's latency (one DMA round trip per call) apart from the driver's
+    per-call host time: a driver that costs nothing leaves the round trip in link_s, and
+    driver_s is exactly the measured host time scaled to the board's processor."""
+    board, params = load_board("zcu104"), CoreParams(max_qubits=4, lanes=2, width=18)
+    job = benchmark_job(4, 3, layers=1, gradient="parameter-shift")
+    rates = board_rates(board, DriverCost(call_s=20e-6, word_s=5e-9))
+    assert rates["dma_round_trip_s"] == BOARD_CALL_OVERHEAD_S
+    assert rates["call_overhead_s"] == pytest.approx(20e-6 * PS_SLOWDOWN[board.ps], rel=1e-12)
+    assert rates["driver_seconds_per_word"] == pytest.approx(5e-9 * PS_SLOWDOWN[board.ps], rel=1e-12)
+    free = BoardFPGA(board, params, DriverCost()).breakdown(job)
+    assert free["driver_s"] == 0.0 and free["link_s"] > BOARD_CALL_OVERHEAD_S
+    _, words, beats = BoardFPGA(board, params, DriverCost()).program_counts(job, resident=True)
+    priced = BoardFPGA(board, params, DriverCost(call_s=20e-6, word_s=5e-9)).breakdown(job)
+    assert (priced["core_s"], priced["link_s"]) == (free["core_s"], free["link_s"])
+    assert priced["driver_s"] == pytest.approx(PS_SLOWDOWN[board.ps] * (20e-6 + 5e-9 * (words + beats)), rel=1e-12)
+    # Verilator and other cycle-priced transports: no round trip unless calibrated or given
+    assert FPGACostModel.defaults["dma_round_trip_s"] == 0.0
+
+
+def test_seconds_on_board_is_the_cost_model_s_core_and_link():
+    """FPGADevice.seconds_on_board prices the last call's counts with the board's cost model: its
+    core and link parts (the round trip included), plus the driver when one is given."""
+    params = CoreParams(max_qubits=4, lanes=1, width=18)
+    device = FPGADevice("model", params)
+    job = benchmark_job(3, 2, layers=1)
+    device.run([job])
+    board = load_board("pynq-z2")
+    model = FPGACostModel(device, board=board)
+    moved = device.last_words + device.last_beats
+    parts = model.parts(device.last_cycles, moved)
+    assert parts["driver_s"] == 0.0
+    assert device.seconds_on_board(board) == pytest.approx(parts["core_s"] + parts["link_s"], rel=1e-12)
+    assert device.seconds_on_board(board) == pytest.approx(
+        device.last_cycles / (board.pl_mhz * 1e6) + BOARD_CALL_OVERHEAD_S
+        + 8 * moved / (board.bandwidth_mb_s * 1e6 * DMA_EFFICIENCY[board.family]), rel=1e-12)
+    driver = DriverCost(call_s=1e-5, word_s=1e-8)
+    assert device.seconds_on_board(board, driver=driver) == pytest.approx(
+        device.seconds_on_board(board) + PS_SLOWDOWN[board.ps] * (1e-5 + 1e-8 * moved), rel=1e-12)
+    assert device.seconds_on_board(board, cycles=0, words=0, beats=0) == pytest.approx(BOARD_CALL_OVERHEAD_S)

@@ -357,3 +357,104 @@ def test_the_goals_adjoint_step_on_the_model_counts_its_cycles():
     assert (device.last_cycles, device.last_words, device.last_beats) == (counts.cycles, counts.words, counts.beats)
     tolerance = ADJOINT_FACTOR * (device.predicted_error(circ) + LSB)
     assert np.abs(result.gradients[:, 0] - qfab.gradient(circ, "IIIIIIIZ", thetas)).max() <= tolerance
+
+
+# ------------------------------------------------------------------- the thin per-call path
+
+def _reference_words(plan, values, resident):
+    """A call's words as the encoders give them, one piece at a time: LOAD_PARAMS per load
+    (``load_params_words``), the programs to send, a RUN* header per run, END."""
+    from qfab_hw.program import load_params_words, run_word
+
+    steps = driver._schedule(plan, len(values), resident)
+    parts, loaded = [], None
+    for position, (start, size, segment, send) in enumerate(steps):
+        if start != loaded:
+            parts.append(load_params_words(values[start:start + size]))
+            loaded = start
+        if send:
+            parts.append(segment.program.words)
+        parts.append(np.array([run_word(segment.opcode, 0, size, last=position == len(steps) - 1)], dtype=np.uint64))
+    parts.append(np.array(Instruction(Opcode.END).words(), dtype=np.uint64))
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("big_endian", [False, True])
+@pytest.mark.parametrize("sets", [1, 3, 5])
+def test_a_call_s_words_are_the_encoders_bit_for_bit(sets, big_endian, monkeypatch):
+    """The cached layout with the angles packed in place: the words ``load_params_words``,
+    ``run_word`` and the programs give, for odd B·P (a padded half word), several loads, the
+    program resident or not, and angles at the edges of the half-angle words' range; also
+    where the host's byte order does not put a word's low half first."""
+    monkeypatch.setattr(driver, "_BIG_ENDIAN", big_endian)
+    small = CoreParams(max_qubits=4, lanes=1, width=18, adjoint=True, max_params=16, param_depth=16)
+    qc = QuantumCircuit(3)
+    a, b, c = Parameter("a"), Parameter("b"), Parameter("c")
+    qc.ry(a, 0)
+    qc.rz(b, 1)
+    qc.cx(0, 1)
+    qc.rx(c, 2)
+    circ = qfab.from_qiskit(qc)  # P = 3: B·P odd for odd B, 5 sets per load
+    edges = np.array([0.0, -0.0, 2 * np.pi, -2 * np.pi, 4 * np.pi, -4 * np.pi, np.nextafter(4 * np.pi, 0),
+                      np.nextafter(-4 * np.pi, 0), 1e10, -1e10, 3e300, 0.5 * 4 * np.pi / 2**32, -1.5 * 4 * np.pi / 2**32,
+                      7.0, -7.0])
+    rng = np.random.default_rng(sets)
+    obs = SparsePauliOp(["ZZI", "XXX"], [0.6, -0.9])  # two programs
+    for gradient in (None, "adjoint"):
+        for values in (rng.uniform(-20, 20, (sets * 2, 3)), np.resize(edges, (sets * 2, 3))):
+            job = Job(circ, values, tuple(as_pauli_sums(obs, 3)[0]), gradient=gradient)
+            plan = driver.call_plan(driver.lowered(circ), job, small)
+            for resident in [None] + [segment.key for segment in plan.segments]:
+                call = driver.call_words(plan, plan.slot_values(values, driver.lowered(circ)), resident)
+                expected = _reference_words(plan, plan.slot_values(values, driver.lowered(circ)), resident)
+                assert call.words.dtype == np.uint64 and np.array_equal(call.words, expected)
+                assert call.words.flags.writeable  # the call's own buffer, not the cached layout's
+    layout = driver._layout(plan, 2 * sets, None)
+    assert driver._layout(plan, 2 * sets, None) is layout and not layout.words.flags.writeable
+
+
+def test_non_finite_angles_are_refused_before_anything_is_sent():
+    transport = Recorder(BUILD)
+    device = FPGADevice(transport)
+    circ = qfab.from_qiskit(hardware_efficient(3, 1))
+    for bad in (np.nan, np.inf, -np.inf):
+        thetas = np.zeros((2, circ.num_parameters))
+        thetas[1, 2] = bad
+        with pytest.raises(ValueError, match="angles must be finite"):
+            device.run([Job(circ, thetas, tuple(as_pauli_sums("ZZZ", 3)[0]), gradient="adjoint")])
+    assert transport.sent == []
+
+
+@pytest.mark.parametrize("gradient", [None, "adjoint", "parameter-shift"])
+def test_decoding_one_program_per_observable_is_the_general_sum_bit_for_bit(gradient):
+    """Where every observable has one cost program over the whole batch the beats are decoded
+    without the general path's sums over programs; the floats are the same, for signed beats
+    across the whole 64-bit range, one observable or several, parameter or angle slots."""
+    from dataclasses import replace
+
+    theta, phi = Parameter("θ"), Parameter("φ")
+    steep = QuantumCircuit(2)
+    steep.ry(10 * theta, 0)
+    steep.crx(phi, 0, 1)
+    rng = np.random.default_rng(7)
+    for qc, observables in ((hardware_efficient(3, 2), ["ZZI"]), (hardware_efficient(3, 2), ["ZZI", "IXX", "YII"]),
+                            (steep, ["ZI"]), (steep, [SparsePauliOp(["ZI", "II"], [0.3, -0.2]), "XX"])):
+        circ = qfab.from_qiskit(qc)
+        thetas = rng.uniform(-np.pi, np.pi, (4, circ.num_parameters))
+        job = Job(circ, thetas, tuple(as_pauli_sums(observables, circ.num_qubits)[0]), gradient=gradient)
+        lowered = driver.lowered(circ)
+        plan = driver.call_plan(lowered, job, BUILD)
+        layout = driver._layout(plan, len(thetas), None)
+        if gradient is None and len(observables) > 1:
+            assert not layout.direct  # K values share READ_EXPZ programs
+            continue
+        assert layout.direct
+        beats = rng.integers(0, 2**64, layout.beats_expected, dtype=np.uint64)
+        fast = driver._decode(plan, layout, beats, thetas, circ, lowered, 0)
+        general = driver._decode(plan, replace(layout, direct=False), beats, thetas, circ, lowered, 0)
+        assert fast.values.tobytes() == general.values.tobytes() and fast.values.shape == general.values.shape
+        if gradient:
+            assert fast.gradients.shape == general.gradients.shape
+            assert fast.gradients.tobytes() == general.gradients.tobytes()
+        else:
+            assert fast.gradients is None and general.gradients is None

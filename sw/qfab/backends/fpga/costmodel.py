@@ -1,20 +1,21 @@
-"""The FPGA core's cost model: cycles at a clock plus words over a link plus the driver, or the
+"""The FPGA core's cost model: cycles at a clock plus the PS-PL link plus the driver, or the
 host's time for the bit-accurate model; and the rates of a board that is not attached.
 
 A job is priced the way driver v2 runs it (``FPGADevice.program_counts``, ``driver.call_counts``):
 the core's cycles are the closed forms of ``qfab_hw.model.cycles`` (the figures
 ``qfab_hw.model.step_cost`` gives) for the job's mode -- values on ``RUN``, a
 ``"parameter-shift"`` gradient on ``RUN_SHIFT``, an ``"adjoint"`` one on ``RUN_ADJOINT`` (a
-build with ``adjoint=True``) -- at the PL clock; the link carries 8 B per word actually sent
-(``LOAD_PARAMS`` and its angles, the ``RUN*`` headers, ``END``, and a ``PROGRAM`` only when the
-core does not hold it) and per beat received; the driver costs one DMA round trip per call plus
-its measured host time per call and per word (``calibration.driver_cost``, timed at the job's
-own size), scaled to the board's processor. A training step is priced with its program
-resident (``resident=True``, the default: every step after the first finds it stored).
-:func:`board_rates` gives those rates for any board config (``qfab_hw.boards``), so the model
-prices a build as that board would run it before the board exists; the figures it cannot
-measure here (the driver on the board's processor, one DMA round trip) are assumptions, named
-below.
+build with ``adjoint=True``) -- at the PL clock. The link is the PS-PL DMA: one round trip per
+call (set up, transfer and wait on both channels: ``dma_round_trip_s``) plus 8 B per word
+actually sent (``LOAD_PARAMS`` and its angles, the ``RUN*`` headers, ``END``, and a ``PROGRAM``
+only when the core does not hold it) and per beat received, at the port's practical rate. The
+driver is the host's own work around that round trip: its measured time per call and per word
+(``calibration.driver_cost``, timed at the job's own size), scaled to the board's processor. A
+training step is priced with its program resident (``resident=True``, the default: every step
+after the first finds it stored). :func:`board_rates` gives those rates for any board config
+(``qfab_hw.boards``), so the model prices a build as that board would run it before the board
+exists; the figures it cannot measure here (the driver on the board's processor, one DMA round
+trip) are assumptions, named below.
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ __all__ = ["FPGACostModel", "DriverCost", "board_rates", "PS_SLOWDOWN", "BOARD_C
 #: current x86 core. Assumed, not measured: no board was available.
 PS_SLOWDOWN = {"zynq7": 10.0, "zynq_ultra_ps_e": 5.0}
 
-#: One DMA round trip from Python on the board (two ``transfer`` calls, two ``wait``), assumed.
+#: One DMA round trip from Python on the board (two ``transfer`` calls, two ``wait``), assumed: the
+#: link's latency per call, priced under ``link_s`` (rate ``dma_round_trip_s``), not the driver's.
 BOARD_CALL_OVERHEAD_S = 300e-6
 
 #: Fraction of the HP port's theoretical bandwidth reached (fpga-codesign reference, section 2.2:
@@ -58,22 +60,24 @@ class DriverCost:
         return driver if isinstance(driver, DriverCost) else cls(0.0, float(driver))
 
 
-def board_rates(board: Board, driver: DriverCost | float) -> dict:
-    """:class:`FPGACostModel` parameters of the core on ``board``: a cycle at its PL clock, its HP
-    port at :data:`DMA_EFFICIENCY`, one DMA round trip per call, and the driver's time per call
-    and per word on its processor (``driver``, this host's :class:`DriverCost` or a bare time
-    per word, times :data:`PS_SLOWDOWN`)."""
+def board_rates(board: Board, driver: DriverCost | float = 0.0) -> dict:
+    """:class:`FPGACostModel` parameters of the core on ``board``: a cycle at its PL clock; the
+    link: one DMA round trip per call (``dma_round_trip_s``, :data:`BOARD_CALL_OVERHEAD_S`) and
+    its HP port at :data:`DMA_EFFICIENCY`; the driver's host time per call
+    (``call_overhead_s``) and per word on its processor (``driver``, this host's
+    :class:`DriverCost` or a bare time per word, times :data:`PS_SLOWDOWN`)."""
     driver, slowdown = DriverCost.of(driver), PS_SLOWDOWN[board.ps]
     return {"seconds_per_cycle": 1.0 / (board.pl_mhz * 1e6),
-            "call_overhead_s": BOARD_CALL_OVERHEAD_S + driver.call_s * slowdown,
+            "dma_round_trip_s": BOARD_CALL_OVERHEAD_S,
             "word_bytes_per_s": board.bandwidth_mb_s * 1e6 * DMA_EFFICIENCY[board.family],
+            "call_overhead_s": driver.call_s * slowdown,
             "driver_seconds_per_word": driver.word_s * slowdown, "set_overhead_s": 0.0}
 
 
 class FPGACostModel(CostModel):
-    """An FPGA core: on a board, ``call_overhead_s + cycles x seconds_per_cycle + 8 B x (words +
-    beats) / link rate + (words + beats) x driver time per word``; for the bit-accurate model
-    (transport ``"model"``), host seconds.
+    """An FPGA core: on a board, ``cycles x seconds_per_cycle`` (core) ``+ dma_round_trip_s + 8 B x
+    (words + beats) / link rate`` (link) ``+ call_overhead_s + (words + beats) x driver time per
+    word`` (driver); for the bit-accurate model (transport ``"model"``), host seconds.
 
     Cycles are the core's closed forms (``qfab_hw.model.cycles``) over the call driver v2 sends:
     ``LOAD_PARAMS``, then per stored program (one per measurement basis) ``RUN`` for values,
@@ -101,7 +105,8 @@ class FPGACostModel(CostModel):
     kind = "fpga"
     HOST_FEATURES = ("host_call_overhead_s", "instruction_s", "amplitude_s", "word_s")
     defaults = {
-        "call_overhead_s": 2e-3,
+        "call_overhead_s": 2e-3,  # the driver's per call (Verilator: the whole call, calibrated)
+        "dma_round_trip_s": 0.0,  # the link's per call (a board: BOARD_CALL_OVERHEAD_S, see board_rates)
         "seconds_per_cycle": 1e-8,  # 100 MHz PL clock
         "word_bytes_per_s": 0.83 * 1200e6,  # HP port at the fraction reached in practice
         "driver_seconds_per_word": 0.0,  # a board's driver on its processor (see board_rates)
@@ -148,8 +153,9 @@ class FPGACostModel(CostModel):
 
     def breakdown(self, job: Job) -> dict[str, float]:
         """Where the predicted seconds go; the parts add up to :meth:`predict`. On a board or an
-        RTL simulation: ``core_s`` the cycles at the clock, ``link_s`` the words over the PS-PL
-        link, ``driver_s`` the DMA round trip and the driver's time per call and per word. For the
+        RTL simulation: ``core_s`` the cycles at the clock, ``link_s`` the PS-PL link (the DMA
+        round trip per call and the words and beats at its rate), ``driver_s`` the driver's host
+        time per call and per word on the board's processor. For the
         bit-accurate model: ``core_s`` its instructions and amplitudes, ``link_s`` zero,
         ``driver_s`` the call and the words the driver assembles and the model unpacks."""
         p = self.parameters
@@ -158,8 +164,15 @@ class FPGACostModel(CostModel):
             return {"core_s": instructions * p["instruction_s"] + amplitudes * p["amplitude_s"], "link_s": 0.0,
                     "driver_s": calls * p["host_call_overhead_s"] + words * p["word_s"]}
         cycles, words = self.cycles_and_words(job)
-        return {"core_s": cycles * p["seconds_per_cycle"], "link_s": 8 * words / p["word_bytes_per_s"],
-                "driver_s": p["call_overhead_s"] + job.batch * p["set_overhead_s"] + words * p["driver_seconds_per_word"]}
+        return self.parts(cycles, words, job.batch)
+
+    def parts(self, cycles: int, words: int, sets: int = 0) -> dict[str, float]:
+        """:meth:`breakdown` of one call from its counts: ``cycles`` of the core, ``words`` moved
+        (sent and received), ``sets`` parameter sets (board or RTL simulation rates)."""
+        p = self.parameters
+        return {"core_s": cycles * p["seconds_per_cycle"],
+                "link_s": p["dma_round_trip_s"] + 8 * words / p["word_bytes_per_s"],
+                "driver_s": p["call_overhead_s"] + sets * p["set_overhead_s"] + words * p["driver_seconds_per_word"]}
 
     def predict(self, job: Job) -> float:
         return float(sum(self.breakdown(job).values()))

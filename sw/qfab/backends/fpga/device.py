@@ -18,7 +18,7 @@ from qfab.backends.fpga import driver
 from qfab.backends.fpga.compiler import LoweredCircuit, predicted_expectation_error, predicted_infidelity
 from qfab.backends.fpga.transports import Transport, make_transport
 from qfab.backends.fpga.calibration import calibrate_fpga, host_seconds_per_word
-from qfab.backends.fpga.costmodel import FPGACostModel
+from qfab.backends.fpga.costmodel import DriverCost, FPGACostModel
 
 __all__ = ["FPGADevice", "fpga_status", "DEFAULT_PARAMS"]
 
@@ -123,26 +123,30 @@ class FPGADevice(Device):
 
     def cost_breakdown(self, job: Job, board=None) -> dict[str, float]:
         """Where ``job``'s predicted seconds go: ``core_s`` (the core's cycles at its clock),
-        ``link_s`` (program words and result beats over the PS-PL link) and ``driver_s`` (the
-        calls, and the driver's time per word); they add up to the cost model's prediction
-        (:meth:`FPGACostModel.breakdown`). ``board``, a board config's key or a
-        ``qfab_hw.boards.Board``: this build as that board would run it (its clock and link,
-        the driver at this host's time per word, measured now, scaled to the board's
-        processor); None: on this device's own transport."""
+        ``link_s`` (the PS-PL DMA: its round trip per call, and the words sent and beats received
+        at the port's rate) and ``driver_s`` (the driver's host time per call and per word); they
+        add up to the cost model's prediction (:meth:`FPGACostModel.breakdown`). ``board``, a
+        board config's key or a ``qfab_hw.boards.Board``: this build as that board would run it
+        (its clock and link, the driver at this host's time per call and per word, measured now,
+        scaled to the board's processor); None: on this device's own transport."""
         if board is None:
             return self.cost_model().breakdown(job)
         board = load_board(board) if isinstance(board, str) else board
-        return FPGACostModel(self, board=board, host_seconds_per_word=host_seconds_per_word(job, self.params, type(self))).breakdown(job)
+        driver_cost = host_seconds_per_word(job, self.params, type(self))
+        return FPGACostModel(self, board=board, host_seconds_per_word=driver_cost).breakdown(job)
 
     def seconds_on_board(self, board, cycles: int | None = None, words: int | None = None,
-                         beats: int | None = None, dma_efficiency: float = 0.83) -> float:
-        """Predicted wall time of the last program (or of the given counts) on ``board``
-        (a ``qfab_hw.boards.Board``): core cycles at the board's PL clock plus the PS–PL
-        transfer of the program words and result beats (8 bytes each) over its HP port, at the
-        fraction of the theoretical bandwidth that is reached in practice."""
+                         beats: int | None = None, driver: DriverCost | float = 0.0) -> float:
+        """Predicted wall time of the last call (or of the given counts) on ``board`` (a
+        ``qfab_hw.boards.Board``), priced by the board's cost model (:func:`board_rates`,
+        :meth:`FPGACostModel.parts`): core cycles at its PL clock, the link (one DMA round trip,
+        and the words sent and beats received over its HP port at ``DMA_EFFICIENCY``) and the
+        driver at ``driver`` (this host's :class:`DriverCost`, scaled to the board's processor;
+        zero by default: what a board's core and link take)."""
         cycles = self.last_cycles if cycles is None else cycles
-        moved = 8 * ((self.last_words if words is None else words) + (self.last_beats if beats is None else beats))
-        return cycles / (board.pl_mhz * 1e6) + moved / (board.bandwidth_mb_s * 1e6 * dma_efficiency)
+        moved = (self.last_words if words is None else words) + (self.last_beats if beats is None else beats)
+        model = FPGACostModel(self, board=board, host_seconds_per_word=driver)
+        return float(sum(model.parts(cycles, moved).values()))
 
 
 def fpga_status() -> tuple[bool, str]:

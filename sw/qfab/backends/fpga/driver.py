@@ -6,7 +6,11 @@ is ``[PROGRAM ...] LOAD_PARAMS RUN | RUN_SHIFT | RUN_ADJOINT ... END``: the prog
 core does not hold it already, then the parameter sets (two angle words per 64-bit word, packed as
 arrays) and one header per program; values and gradients come back reduced on chip and are decoded
 as arrays. So a training step sends about ``B·P/2`` words instead of one bound circuit per set and
-per shifted angle, and its host work no longer grows with the gates. Transports (``transports.py``)
+per shifted angle, and its host work no longer grows with the gates. What does not change from
+call to call is cached by structure: the plan (:func:`call_plan`, which did the checks) and, per
+batch size and resident program, the call's words but the angles (a read-only layout); a call
+copies those words, packs its angles into them and decodes its beats, a dozen array operations
+whatever the batch, and builds no Python list of words. Transports (``transports.py``)
 only move words and read registers; the model, the Verilator simulation and a PYNQ board therefore
 run the same bits.
 
@@ -29,15 +33,18 @@ in ``benchmarks/fpga_step.py`` (host time, words and cycles of the same step).
 from __future__ import annotations
 
 import math
+import sys
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 from qfab_hw import Assembler, CoreParams, ErrorCode
 from qfab_hw.model.cycles import HEADER_CYCLES, load_params_cycles, program_cycles, run_cycles, shift_terms
-from qfab_hw.program import (GATE_ROW_WORDS, LAST_BIT, PROGRAM_GATE_OPCODES, READ_OPCODES, Opcode, decode_amplitudes,
-                             decode_expectation, decode_gradients, load_params_words, param_payload_words, run_word)
+from qfab_hw.program import (ANGLE_WORD_RADIANS, GATE_ROW_WORDS, LAST_BIT, PROGRAM_GATE_OPCODES, READ_OPCODES, Opcode,
+                             decode_amplitudes, decode_expectation, load_params_words,
+                             param_payload_words, run_word)
 
 from qfab.core.observables import PauliSum
 from qfab.backends.base import DeviceCapabilityError, Job
@@ -97,23 +104,32 @@ class _LRU:
 
     def get(self, key, make):
         with self.lock:
-            if key in self.entries:
+            value = self.entries.get(key, _MISSING)
+            if value is not _MISSING:
                 self.entries.move_to_end(key)
-                return self.entries[key]
+                return value
             value = self.entries[key] = make()
             if len(self.entries) > self.size:
                 self.entries.popitem(last=False)
             return value
 
 
-_LOWERED, _PROGRAMS, _PLANS = _LRU(256), _LRU(512), _LRU(512)
+_MISSING = object()
+_RECENT = threading.local()  # call_plan's last job and plan, per thread
+_LOWERED, _PROGRAMS, _PLANS, _LAYOUTS = _LRU(256), _LRU(512), _LRU(512), _LRU(1024)
 _RUN_OPCODE = {None: Opcode.RUN, "parameter-shift": Opcode.RUN_SHIFT, "adjoint": Opcode.RUN_ADJOINT}
 _FIELD_MAX = 0xFFFF  # LOAD_PARAMS' B and RUN's count are 16-bit fields
 
 
 def lowered(circuit) -> LoweredCircuit:
-    """``compiler.lower(circuit)``, once per circuit structure (:func:`~.compiler.structure_key`)."""
-    return _LOWERED.get(structure_key(circuit), lambda: lower(circuit))
+    """``compiler.lower(circuit)``, once per circuit structure (:func:`~.compiler.structure_key`),
+    and kept on the (immutable) circuit object: a call asks for it several times, and only the
+    first on a new object compares its structure with the cached ones."""
+    found = circuit.__dict__.get("_qfab_fpga_lowered")
+    if found is None:
+        found = _LOWERED.get(structure_key(circuit), lambda: lower(circuit))
+        circuit.__dict__["_qfab_fpga_lowered"] = found
+    return found
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,7 +166,10 @@ class CallPlan:
     width: int
 
     def slot_values(self, thetas: np.ndarray, lowered: LoweredCircuit) -> np.ndarray:
-        """The (B, param_count) values LOAD_PARAMS sends for circuit parameters ``thetas``."""
+        """The (B, param_count) values LOAD_PARAMS sends for circuit parameters ``thetas`` (a
+        float64 array; returned as it is where the slots are the circuit's parameters)."""
+        if self.slots == "parameters" and self.param_count == self.num_parameters:
+            return thetas
         values = np.zeros((len(thetas), self.param_count))
         if self.slots == "angles":
             index, slope, offset = lowered.rotation_affine
@@ -169,6 +188,8 @@ def _slots(lowered: LoweredCircuit, thetas: np.ndarray, params: CoreParams) -> s
     parameters with non-integer slopes within [-2π, 2π), no more than ``max_params``), else
     "angles"."""
     if lowered.affine_fits and lowered.circuit.num_parameters <= params.max_params:
+        if not len(lowered.range_limited):
+            return "parameters"
         limited = thetas[:, lowered.range_limited]
         if ((limited >= -2 * math.pi) & (limited < 2 * math.pi)).all():
             return "parameters"
@@ -178,13 +199,21 @@ def _slots(lowered: LoweredCircuit, thetas: np.ndarray, params: CoreParams) -> s
 def call_plan(lowered: LoweredCircuit, job: Job, params: CoreParams) -> CallPlan:
     """The :class:`CallPlan` of ``job`` (``lowered`` is its circuit's lowering) on build ``params``,
     cached by structure. Raises ``DeviceCapabilityError`` for what the build cannot hold: more
-    parameters per set than ``max_params``, a program longer than ``program_depth``."""
+    parameters per set than ``max_params``, a program longer than ``program_depth``.
+
+    ``FPGADevice.check`` and then ``run_call`` ask for the plan of the same job: the thread's
+    last answer is kept for that job (its slots, which depend on the values, recomputed)."""
     thetas = np.asarray(job.params, dtype=np.float64)
+    slots = _slots(lowered, thetas, params)
+    recent = getattr(_RECENT, "plan", None)
+    if recent is not None and recent[0]() is job and recent[1] is params and recent[2].slots == slots:
+        return recent[2]
     sums = list(job.observables)
     gradient = job.gradient if sums else None
-    slots = _slots(lowered, thetas, params)
     key = (structure_key(lowered.circuit), _sums_key(sums), gradient, bool(job.want_state or job.shots), slots, params)
-    return _PLANS.get(key, lambda: _make_plan(lowered, sums, gradient, key[3], slots, params))
+    plan = _PLANS.get(key, lambda: _make_plan(lowered, sums, gradient, key[3], slots, params))
+    _RECENT.plan = (weakref.ref(job), params, plan)
+    return plan
 
 
 def _make_plan(lowered: LoweredCircuit, sums: list[PauliSum], gradient, want_state: bool, slots: str,
@@ -273,25 +302,111 @@ class Call:
         return self.steps[-1][2].key if self.steps else None
 
 
-def call_words(plan: CallPlan, values: np.ndarray, resident=None) -> Call:
-    """The call for the (B, param_count) slot values (:meth:`CallPlan.slot_values`) when the
-    core holds the program with key ``resident`` (None: none)."""
-    steps = _schedule(plan, len(values), resident)
-    parts, loaded, beats = [], None, 0
-    for position, (start, size, segment, send) in enumerate(steps):
+@dataclass(frozen=True, eq=False)
+class _Layout:
+    """What every call of one plan, batch size and resident program sends, but the angles:
+    ``words`` with LOAD_PARAMS' payloads zero (its headers, the programs to send, the RUN*
+    headers and END), ``loads`` the ``(payload word offset, first set, sets)`` of each
+    LOAD_PARAMS, and per step where its beats start."""
+
+    words: np.ndarray
+    beats_expected: int
+    steps: tuple[tuple[int, int, Segment, bool], ...]
+    loads: tuple[tuple[int, int, int], ...]
+    beats: tuple[tuple[int, int], ...]  # per step: (first beat, beats)
+    has_state: bool
+    direct: bool  # one step per observable over the whole batch, each a cost program: decoded without sums
+
+
+def _layout(plan: CallPlan, sets: int, resident) -> _Layout:
+    """The :class:`_Layout` of ``sets`` sets on ``plan`` when the core holds ``resident``, cached
+    (by the plan, the batch and which of the plan's programs is resident, if any)."""
+    index = -1
+    if resident is not None:
+        for position, segment in enumerate(plan.segments):
+            if segment.key is resident or segment.key == resident:
+                index, resident = position, segment.key
+                break
+        else:  # another structure's program: the call sends all of its own, as from nothing
+            resident = None
+    return _LAYOUTS.get((plan, sets, index), lambda: _make_layout(plan, sets, resident))
+
+
+def _make_layout(plan: CallPlan, sets: int, resident) -> _Layout:
+    steps = _schedule(plan, sets, resident)
+    parts, loads, slices, loaded, position, beats = [], [], [], None, 0, 0
+    for step, (start, size, segment, send) in enumerate(steps):
         if start != loaded:
-            parts.append(load_params_words(values[start:start + size]))
+            header = load_params_words(np.zeros((size, plan.param_count)))
+            loads.append((position + 1, start, size))
+            parts.append(header)
+            position += len(header)
             loaded = start
         if send:
             parts.append(segment.program.words)
-        parts.append(np.array([run_word(segment.opcode, 0, size, last=position == len(steps) - 1)], dtype=np.uint64))
-        beats += size * segment.beats_per_set(plan.param_count)
-    return Call(np.concatenate(parts + [_END]), beats, tuple(steps))
+            position += len(segment.program.words)
+        parts.append(np.array([run_word(segment.opcode, 0, size, last=step == len(steps) - 1)], dtype=np.uint64))
+        position += 1
+        count = size * segment.beats_per_set(plan.param_count)
+        slices.append((beats, count))
+        beats += count
+    words = np.concatenate(parts + [_END])
+    words.setflags(write=False)
+    observables = [segment.observable for _, _, segment, _ in steps]
+    direct = (bool(steps) and all(segment.role == "cost" and size == sets for _, size, segment, _ in steps)
+              and sorted(observables) == list(range(len(plan.constants))))
+    return _Layout(words, beats, tuple(steps), tuple(loads), tuple(slices),
+                   any(segment.role == "state" for segment in plan.segments), direct)
 
 
-def _values(beats, width: int) -> np.ndarray:
-    """Value beats (READ_EXPZ's and RUN's format) as floats: ``decode_gradients`` without gradients."""
-    return decode_gradients(beats, len(beats), 0, width)[0]
+_FOUR_PI = 4 * math.pi
+_BIG_ENDIAN = sys.byteorder != "little"
+
+
+def _pack(layout: _Layout, values: np.ndarray, param_count: int) -> np.ndarray:
+    """The layout's words with the (B, param_count) radians ``values`` packed into LOAD_PARAMS:
+    ``qfab_hw.program.load_params_words``' payload bit for bit (``angle_words``: the half-angle
+    word ``floor(fmod(theta, 4 pi) / ANGLE_WORD_RADIANS + 0.5) mod 2**32``, two per 64-bit word,
+    the first in the low half), computed over the whole batch in a few array operations and
+    written into a copy of the layout's words in place."""
+    if not values.size:
+        return layout.words.copy()
+    if -_FOUR_PI < values.min() and values.max() < _FOUR_PI:  # (not NaN) fmod would return them as they are
+        angles = np.divide(values, ANGLE_WORD_RADIANS)
+    elif not np.isfinite(values).all():
+        raise ValueError("angles must be finite")
+    else:
+        angles = np.fmod(values, _FOUR_PI)
+        np.divide(angles, ANGLE_WORD_RADIANS, out=angles)
+    angles += 0.5
+    fixed = np.floor(angles, out=np.empty(angles.shape, dtype=np.int64), casting="unsafe")
+    words = layout.words.copy()
+    if _BIG_ENDIAN:  # the halves in the other order: pair them arithmetically
+        for offset, start, size in layout.loads:
+            halves = np.zeros(2 * (size * param_count + 1 >> 1), dtype=np.uint64)
+            halves[: size * param_count] = fixed[start:start + size].reshape(-1).astype(np.uint32)
+            words[offset: offset + len(halves) // 2] = halves[0::2] | halves[1::2] << np.uint64(32)
+        return words
+    halves = words.view(np.uint32)  # little-endian: a 64-bit word's low half comes first
+    for offset, start, size in layout.loads:
+        chunk = fixed if size == len(fixed) else fixed[start:start + size]
+        halves[2 * offset: 2 * offset + size * param_count] = chunk.reshape(-1)  # mod 2**32
+    return words
+
+
+def call_words(plan: CallPlan, values: np.ndarray, resident=None) -> Call:
+    """The call for the (B, param_count) slot values (:meth:`CallPlan.slot_values`) when the
+    core holds the program with key ``resident`` (None: none)."""
+    layout = _layout(plan, len(values), resident)
+    return Call(_pack(layout, np.asarray(values, dtype=np.float64), plan.param_count), layout.beats_expected,
+                layout.steps)
+
+
+def _fixed(beats: np.ndarray, width: int) -> np.ndarray:
+    """Value and gradient beats (READ_EXPZ's, RUN's, RUN_SHIFT's and RUN_ADJOINT's format: signed
+    64-bit, 2(W-2) fraction bits) as floats, ``qfab_hw.program.decode_gradients``' arithmetic
+    over any number of beats at once."""
+    return beats.view(np.int64) / 4.0 ** (width - 2)
 
 
 @dataclass
@@ -303,59 +418,99 @@ class CallResult:
     words: int
 
 
-def _decode(plan: CallPlan, call: Call, beats, thetas: np.ndarray, circuit,
-            lowered_circuit: LoweredCircuit) -> CallResult:
+def _decode(plan: CallPlan, layout: _Layout, beats, thetas: np.ndarray, circuit,
+            lowered_circuit: LoweredCircuit, words: int) -> CallResult:
     sets, width, param_count = len(thetas), plan.width, plan.param_count
     table = np.asarray(beats, dtype=np.uint64)
-    has_state = any(segment.role == "state" for segment in plan.segments)
-    states = np.empty((sets, 2**plan.num_qubits), dtype=np.complex128) if has_state else None
+    if layout.direct:  # each observable's value (and gradients) from its one program's beats
+        return _decode_direct(plan, layout, _fixed(table, width), words)
+    states = np.empty((sets, 2**plan.num_qubits), dtype=np.complex128) if layout.has_state else None
     values = np.repeat(plan.constants[None], sets, axis=0) if len(plan.constants) else None
     gradients = np.zeros((sets, len(plan.constants), param_count)) if plan.gradient else None
-    position = 0
-    for start, size, segment, _ in call.steps:
-        count = size * segment.beats_per_set(param_count)
+    if layout.steps and not layout.has_state:  # every beat a signed fixed-point value: one conversion
+        table = _fixed(table, width)
+    for (start, size, segment, _), (position, count) in zip(layout.steps, layout.beats):
         chunk, rows = table[position:position + count], slice(start, start + size)
-        position += count
+        if layout.has_state and segment.role != "state":
+            chunk = _fixed(chunk, width)
         if segment.role == "state":
             states[rows] = decode_amplitudes(chunk, width).reshape(size, -1)[:, : 2**plan.num_qubits]
         elif segment.role == "readout":
-            values[rows] += _values(chunk, width).reshape(size, -1) @ segment.readout
+            values[rows] += chunk.reshape(size, -1) @ segment.readout
         elif segment.opcode == Opcode.RUN:
-            values[rows, segment.observable] += _values(chunk, width) / segment.scale
+            values[rows, segment.observable] += chunk / segment.scale
         else:
-            value, gradient = decode_gradients(chunk, size, param_count, width)
-            values[rows, segment.observable] += value / segment.scale
-            gradients[rows, segment.observable] += gradient / segment.scale
-    if gradients is not None:
-        if plan.slots == "angles":
-            gradients = gradients[..., : len(plan.angle_map)] @ plan.angle_map
-        else:
-            gradients = gradients[..., : plan.num_parameters]
+            chunk = chunk.reshape(size, 1 + param_count)
+            values[rows, segment.observable] += chunk[:, 0] / segment.scale
+            gradients[rows, segment.observable] += chunk[:, 1:] / segment.scale
     if states is not None:
         constant, terms = circuit.global_phase
         phase = np.full(sets, constant + lowered_circuit.phase)
         for index, coefficient in terms:
             phase += coefficient * thetas[:, index]
         states *= np.exp(1j * phase)[:, None]
-    return CallResult(states, values, gradients, None, len(call.words))
+    return CallResult(states, values, _parameter_gradients(plan, gradients), None, words)
+
+
+def _decode_direct(plan: CallPlan, layout: _Layout, table: np.ndarray, words: int) -> CallResult:
+    """:func:`_decode` where every observable has one cost program run over the whole batch: its
+    values are ``constant + value / scale`` and its gradients ``gradient / scale``, the same
+    floats as the sums of the general path (which adds them to the constants and to zeros)."""
+    sets, param_count = layout.steps[0][1], plan.param_count
+    if len(layout.steps) == 1:
+        _, _, segment, _ = layout.steps[0]
+        if plan.gradient:
+            block = table.reshape(sets, 1 + param_count)
+            values = block[:, :1] / segment.scale + plan.constants
+            gradients = (block[:, 1:] / segment.scale)[:, None, :]
+        else:
+            values = table.reshape(sets, 1) / segment.scale + plan.constants
+            gradients = None
+        return CallResult(None, values, _parameter_gradients(plan, gradients), None, words)
+    values = np.empty((sets, len(plan.constants)))
+    gradients = np.empty((sets, len(plan.constants), param_count)) if plan.gradient else None
+    for (_, _, segment, _), (position, count) in zip(layout.steps, layout.beats):
+        chunk, k = table[position:position + count], segment.observable
+        if plan.gradient:
+            chunk = chunk.reshape(sets, 1 + param_count)
+            values[:, k] = chunk[:, 0] / segment.scale + plan.constants[k]
+            gradients[:, k] = chunk[:, 1:] / segment.scale
+        else:
+            values[:, k] = chunk / segment.scale + plan.constants[k]
+    return CallResult(None, values, _parameter_gradients(plan, gradients), None, words)
+
+
+def _parameter_gradients(plan: CallPlan, gradients: np.ndarray | None) -> np.ndarray | None:
+    """Gradients by the circuit's parameters from those by LOAD_PARAMS' slots."""
+    if gradients is None:
+        return None
+    if plan.slots == "angles":
+        return gradients[..., : len(plan.angle_map)] @ plan.angle_map
+    return gradients[..., : plan.num_parameters]
 
 
 def run_call(transport, lowered_circuit: LoweredCircuit, job: Job, timeout_s: float, what: str) -> CallResult:
     """Run ``job`` on ``transport`` in one call: its programs (those the core does not hold),
     its parameter sets, one run per program; the beats decoded into states, values and
-    gradients. ``transport.resident`` follows the program the core holds."""
+    gradients. ``transport.resident`` follows the program the core holds.
+
+    What does not change from call to call is cached by structure: the plan (``call_plan``,
+    which also did the checks), and per batch size and resident program the call's constant
+    words (:class:`_Layout`); a call packs its angles into a copy of those words and decodes
+    the beats, each in a few array operations."""
     plan = call_plan(lowered_circuit, job, transport.params)
     thetas = np.asarray(job.params, dtype=np.float64)
-    resident = transport.resident if transport.keeps_state else None
-    call = call_words(plan, plan.slot_values(thetas, lowered_circuit), resident)
-    if not call.steps:
-        return _decode(plan, call, [], thetas, job.circuit, lowered_circuit)
+    layout = _layout(plan, len(thetas), transport.resident if transport.keeps_state else None)
+    if not layout.steps:
+        return _decode(plan, layout, [], thetas, job.circuit, lowered_circuit, len(layout.words))
+    call = Call(_pack(layout, plan.slot_values(thetas, lowered_circuit), plan.param_count), layout.beats_expected,
+                layout.steps)
     transport.resident = None  # a fault, a timeout or a reset leaves the core's program unknown
     run = transport.execute(call.words, call.beats_expected, timeout_s)
     check_run(run, call, what)
     if transport.keeps_state:
         transport.resident = call.resident
-    result = _decode(plan, call, run.beats, thetas, job.circuit, lowered_circuit)
+    result = _decode(plan, layout, run.beats, thetas, job.circuit, lowered_circuit, len(call.words))
     result.run = run
     return result
 
