@@ -56,7 +56,8 @@ def main(argv=None) -> None:
             f"Command: `.venv/bin/python benchmarks/fpga_transports.py --write {args.write}`\n\n"
             f"Build {params}; {args.layers}-layer benchmark ansatz, <Z_0>, one parameter set. "
             "Verilator and model report identical cycle counts (asserted). Board predictions: cycles at the "
-            "board's PL clock plus program words and result beats over its HP port at 83 % of theoretical.\n\n"
+            "board's PL clock, one DMA round trip (BOARD_CALL_OVERHEAD_S, assumed) and the program words and "
+            "result beats over its HP port at the family's DMA_EFFICIENCY (FPGADevice.seconds_on_board).\n\n"
             + table + "\n"
         )
 

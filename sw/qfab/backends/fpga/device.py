@@ -10,7 +10,7 @@ chip, one lane, 18-bit fixed point; no room for the adjoint's bank at 16 qubits)
 """
 from __future__ import annotations
 
-from qfab_hw import CoreParams, Opcode
+from qfab_hw import CoreParams
 from qfab_hw.boards import load_board
 
 from qfab.backends.base import Capabilities, Device, DeviceCapabilityError, DeviceProfile, Job, JobResult
@@ -43,10 +43,8 @@ class FPGADevice(Device):
         return Capabilities(
             max_qubits=self.params.max_qubits,
             precisions=("complex128", "complex64"),
-            # on chip, where the build and the core behind the transport run them
-            gradient_methods=tuple(method for method, opcode in (("adjoint", Opcode.RUN_ADJOINT),
-                                                                 ("parameter-shift", Opcode.RUN_SHIFT))
-                                   if opcode in self.transport.opcodes and (method != "adjoint" or self.params.adjoint)),
+            # on chip, the best first: RUN_ADJOINT where the build has bank B, RUN_SHIFT on every build
+            gradient_methods=("adjoint", "parameter-shift") if self.params.adjoint else ("parameter-shift",),
         )
 
     def profile(self) -> DeviceProfile:

@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
-from qfab_hw import CORE_VERSION, CoreModel, CoreParams, ErrorCode, Opcode
+from qfab_hw import CORE_VERSION, CoreModel, CoreParams, ErrorCode
 from qfab_hw.params import build_version
 from qfab_hw.registers import (CONTROL_RESET, CONTROL_START, STATUS_BUSY, STATUS_ERROR_SHIFT, STATUS_OVERFLOW,
                                Register)
@@ -39,9 +39,6 @@ class FPGATimeoutError(FPGAError):
 
 class Transport(ABC):
     name = "transport"
-    #: The opcodes the core behind this transport executes: the bit-accurate model runs the whole
-    #: instruction set; the RTL (Verilator, a board) what ``qfab_hw.decoder.RTL_OPCODES`` says.
-    opcodes: frozenset = frozenset(Opcode)
     params: CoreParams
     #: Whether the core keeps its stored program from one ``execute`` to the next (the driver
     #: sends a program again only where the core does not hold it).
@@ -87,12 +84,6 @@ class VerilatorTransport(Transport):
     """
 
     name = "verilator"
-
-    @property
-    def opcodes(self) -> frozenset:
-        from qfab_hw.decoder import RTL_OPCODES  # the RTL's own list (Amaranth is there anyway)
-
-        return RTL_OPCODES
     keeps_state = False  # every program runs on a freshly started simulation
 
     def __init__(self, params: CoreParams):
@@ -152,12 +143,6 @@ class PynqTransport(Transport):
     """A PYNQ board. ``pynq_module`` defaults to the real ``pynq`` (an extra: it pins numpy<2)."""
 
     name = "pynq"
-
-    @property
-    def opcodes(self) -> frozenset:
-        from qfab_hw.decoder import RTL_OPCODES  # the RTL's own list (Amaranth is there anyway)
-
-        return RTL_OPCODES
 
     def __init__(self, board: str, params: CoreParams | None = None, manifest: Path | None = None,
                  pynq_module=None):
@@ -219,7 +204,7 @@ class PynqTransport(Transport):
                     raise FPGATimeoutError("the core stayed busy past the deadline; it was reset")
                 time.sleep(1e-4)
             cycles = self.registers.read(Register.CYCLES_LO) | self.registers.read(Register.CYCLES_HI) << 32
-            beats = [int(b) for b in np.asarray(receive)[:beats_expected]]
+            beats = np.array(receive[:beats_expected], dtype=np.uint64)  # a copy: the buffer is freed below
         finally:
             send.freebuffer()
             receive.freebuffer()
