@@ -37,27 +37,28 @@ def cycles_table(qubits=None) -> str:
     return "\n".join(lines)
 
 
-def comparison_table() -> str:
-    lines = ["| build | programs | instructions | words in | beats out (bit-exact) | cycles (exact) |",
-             "|---|---|---|---|---|---|"]
-    for path in sorted(BUILD_ROOT.glob("random_programs_match_model_*.json")):
+def _totals_table(testcase: str, columns: dict[str, str]) -> str:
+    """One row per build of the figures ``testcase`` wrote: ``columns`` maps each JSON key to
+    its header."""
+    lines = ["| build | " + " | ".join(columns.values()) + " |", "|---|" + "---|" * len(columns)]
+    for path in sorted(BUILD_ROOT.glob(f"{testcase}_*.json")):
         data = json.loads(path.read_text())
         build = path.stem.rsplit("_", 1)[-1]
-        lines.append(f"| {build} | {data['programs']} | {data['instructions']} | "
-                     f"{data['words_in']} | {data['beats_out']} | {data['cycles']} |")
+        lines.append(f"| {build} | " + " | ".join(str(data[key]) for key in columns) + " |")
     return "\n".join(lines)
+
+
+def comparison_table() -> str:
+    return _totals_table("random_programs_match_model", {
+        "programs": "programs", "instructions": "instructions", "words_in": "words in",
+        "beats_out": "beats out (bit-exact)", "cycles": "cycles (exact)"})
 
 
 def gradient_comparison_table() -> str:
     """RUN_SHIFT / RUN_ADJOINT packets compared with the model (``v2_gradient_runs_match_model``)."""
-    lines = ["| build | packets | words in | value and gradient beats (bit-exact) | cycles (exact) |",
-             "|---|---|---|---|---|"]
-    for path in sorted(BUILD_ROOT.glob("v2_gradient_runs_match_model_*.json")):
-        data = json.loads(path.read_text())
-        build = path.stem.rsplit("_", 1)[-1]
-        lines.append(f"| {build} | {data['packets']} | {data['words_in']} | {data['beats_out']} | "
-                     f"{data['cycles']} |")
-    return "\n".join(lines)
+    return _totals_table("v2_gradient_runs_match_model", {
+        "packets": "packets", "words_in": "words in",
+        "beats_out": "value and gradient beats (bit-exact)", "cycles": "cycles (exact)"})
 
 
 def gradient_cycles_table() -> str:

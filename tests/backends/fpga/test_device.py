@@ -126,11 +126,15 @@ def test_observable_groups_share_a_pass():
 verilator = [pytest.mark.verilator, pytest.mark.xdist_group("verilator")]
 
 
-@pytest.fixture(scope="module")
-def rtl():
-    transport = VerilatorTransport(SIM_PARAMS)
+def built_transport(params: CoreParams) -> VerilatorTransport:
+    transport = VerilatorTransport(params)
     transport.build_dir()
     return transport
+
+
+@pytest.fixture(scope="module")
+def rtl():
+    return built_transport(SIM_PARAMS)
 
 
 @pytest.mark.verilator
@@ -151,9 +155,7 @@ ADJOINT_SIM_PARAMS = CoreParams(max_qubits=6, lanes=2, width=18, adjoint=True)
 
 @pytest.fixture(scope="module")
 def rtl_adjoint():
-    transport = VerilatorTransport(ADJOINT_SIM_PARAMS)
-    transport.build_dir()
-    return transport
+    return built_transport(ADJOINT_SIM_PARAMS)
 
 
 @pytest.mark.verilator
