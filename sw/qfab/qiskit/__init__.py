@@ -7,13 +7,14 @@ from qfab.qiskit.backend import QfabBackend
 from qfab.qiskit.estimator import EstimatorV2
 from qfab.qiskit.sampler import SamplerV2
 
-__all__ = ["EstimatorV2", "SamplerV2", "QfabBackend", "QfabEstimatorGradient"]
+__all__ = ["EstimatorV2", "SamplerV2", "QfabBackend", "QfabEstimatorGradient", "QfabSamplerGradient"]
 
 
 def __getattr__(name):
     # The gradient subclasses qiskit-machine-learning's base class: imported only when asked
     # for, so that qfab.qiskit works without that optional package.
-    if name == "QfabEstimatorGradient":
-        from qfab.qiskit.gradient import QfabEstimatorGradient
-        return QfabEstimatorGradient
+    if name in ("QfabEstimatorGradient", "QfabSamplerGradient"):
+        from qfab.qiskit import gradient
+
+        return getattr(gradient, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
