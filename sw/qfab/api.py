@@ -11,6 +11,7 @@ import numpy as np
 from qfab.backends import Job, best_gradient_method, get_device
 from qfab.core.inputs import as_circuit, as_params
 from qfab.core.observables import as_pauli_sums
+from qfab.errors import InputError
 
 __all__ = ["statevector", "expectation", "gradient", "sample"]
 
@@ -25,6 +26,13 @@ def _run(device, job: Job):
     return get_device(device).run([job])[0]
 
 
+def _require_hermitian(sums, what: str) -> None:
+    for position, s in enumerate(sums):
+        if not s.hermitian:
+            terms = ", ".join(f"{c:.3g}" for c in s.prefactors[np.abs(np.imag(s.prefactors)) > 1e-12][:3])
+            raise InputError(f"observable {position} is not Hermitian (complex coefficients: {terms}); {what}")
+
+
 def statevector(circuit, params=None, device="cpu", dtype=np.complex128) -> np.ndarray:
     """``U(params)|0...0>`` in Qiskit's little-endian order, global phase included."""
     circuit = as_circuit(circuit)
@@ -37,6 +45,8 @@ def expectation(circuit, observables, params=None, device="cpu", dtype=np.comple
     """``<psi|O|psi>`` for one observable -> ``()``/``(B,)``, or a list of K -> ``(K,)``/``(B, K)``."""
     circuit = as_circuit(circuit)
     sums, many = as_pauli_sums(observables, circuit.num_qubits)
+    _require_hermitian(sums, "its expectation value is not real; split it into Hermitian parts (O + O^dagger)/2 "
+                             "and (O - O^dagger)/2i")
     values, batched = as_params(circuit, params)
     out = _run(device, Job(circuit, values, tuple(sums), dtype=dtype)).expectations
     out = out if many else out[:, 0]
@@ -52,13 +62,11 @@ def gradient(circuit, observables, params=None, device="cpu", method="best", dty
     """
     circuit = as_circuit(circuit)
     sums, many = as_pauli_sums(observables, circuit.num_qubits)
-    for position, s in enumerate(sums):
-        if not s.hermitian:
-            raise ValueError(f"observable {position} is not Hermitian (complex coefficients); its gradient is undefined")
+    _require_hermitian(sums, "its gradient is undefined")
     if method == "best":
         method = best_gradient_method(device)
     if method not in ("adjoint", "parameter-shift"):
-        raise ValueError(f"unknown gradient method {method!r}; use 'best', 'adjoint' or 'parameter-shift'")
+        raise InputError(f"unknown gradient method {method!r}; use 'best', 'adjoint' or 'parameter-shift'")
     values, batched = as_params(circuit, params)
     out = _run(device, Job(circuit, values, tuple(sums), gradient=method, dtype=dtype)).gradients
     out = out if many else out[:, 0, :]
@@ -72,8 +80,8 @@ def sample(circuit, params=None, shots: int = 1024, seed=None, device="cpu"):
     measurements is measured on every qubit. A batch of parameter sets gives a list of dicts.
     """
     circuit = as_circuit(circuit)
-    if not isinstance(shots, (int, np.integer)) or shots < 1:
-        raise ValueError(f"shots must be a positive integer, got {shots!r}")
+    if not isinstance(shots, (int, np.integer)) or isinstance(shots, bool) or shots < 1:
+        raise InputError(f"shots must be a positive integer, got {shots!r}")
     values, batched = as_params(circuit, params)
     result = _run(device, Job(circuit, values, shots=int(shots), seed=seed))
     if result.counts is not None:  # shot-based devices count for themselves

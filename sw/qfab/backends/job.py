@@ -13,20 +13,21 @@ import numpy as np
 
 from qfab.core.ir import Circuit
 from qfab.core.observables import PauliSum
+from qfab.errors import CapacityError, DeviceError
 
 __all__ = ["Capabilities", "DeviceProfile", "Job", "JobResult", "DeviceCapabilityError", "DeviceUnavailable",
            "InsufficientMemoryError"]
 
 
-class DeviceCapabilityError(ValueError):
+class DeviceCapabilityError(CapacityError, ValueError):
     """The device cannot run this job (too many qubits, a gate it lacks, a method it lacks)."""
 
 
-class InsufficientMemoryError(MemoryError):
+class InsufficientMemoryError(CapacityError, MemoryError):
     """Raised before allocating when the state vectors of a run would not fit in the device's free memory."""
 
 
-class DeviceUnavailable(RuntimeError):
+class DeviceUnavailable(DeviceError):
     """The device is not present here (missing package, no hardware), with the reason."""
 
 

@@ -42,7 +42,9 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
         profile = None if args.no_calibrate else ensure_calibrated(["cpu", "fpga"])
         result = codesign(workload, profile=profile, progress=not args.quiet)
     except (WorkloadError, FileNotFoundError) as err:
-        print(f"qfab codesign: {err}", file=sys.stderr)
+        from qfab.cli.main import one_line
+
+        print(f"qfab codesign: {one_line(err)}", file=sys.stderr)
         return 2
     if not args.no_validate:
         validate(result, builds=args.builds, verilator=args.verilator, progress=not args.quiet)

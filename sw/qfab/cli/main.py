@@ -1,8 +1,9 @@
 """The ``qfab`` command line: ``demo``, ``simulate``, ``info``, ``calibrate``, and the subcommands that
 other packages own (``plateau``), which take the rest of the arguments themselves.
 
-User errors (a missing file, an instruction qfab cannot simulate, too little memory) end with a
-one-line message on stderr and exit code 2, not a traceback.
+User errors (a missing file, a malformed OpenQASM program, an instruction qfab cannot simulate,
+too little memory: every :class:`qfab.errors.QfabError`) end with a one-line message on stderr and
+exit code 2, not a traceback; ``qfab --debug ...`` shows the traceback instead.
 """
 from __future__ import annotations
 
@@ -46,14 +47,20 @@ def _demo(args) -> int:
 def _simulate(args) -> int:
     from qfab import api
     from qfab.core.frontend import load_qasm
+    from qfab.errors import InputError
 
     path = Path(args.file)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
     circuit = load_qasm(path)
-    params = np.array([float(v) for v in args.params.split(",")]) if args.params else np.zeros(0)
+    params = np.zeros(0)
+    if args.params:
+        try:
+            params = np.array([float(v) for v in args.params.split(",")])
+        except ValueError as err:
+            raise InputError(f"--params {args.params!r}: give numbers separated by commas ({err})") from err
     if circuit.num_parameters and len(params) != circuit.num_parameters:
-        raise ValueError(f"{path} has {circuit.num_parameters} free parameters {list(circuit.parameters)}; "
+        raise InputError(f"{path} has {circuit.num_parameters} free parameters {list(circuit.parameters)}; "
                          f"give their values with --params v1,v2,...")
     if args.shots:
         counts = api.sample(circuit, params, shots=args.shots, seed=args.seed, device=args.device)
@@ -104,7 +111,11 @@ def _calibrate(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qfab", description="Parameterized quantum circuits on a fabric of devices.")
+    parser = argparse.ArgumentParser(
+        prog="qfab", description="Parameterized quantum circuits on a fabric of devices.",
+        epilog="A problem with what was asked (a file, a circuit, a value, too little memory) ends with one line "
+               "on stderr and exit code 2; --debug shows its traceback.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="train a quantum classifier on scikit-learn's digits (the main job)")
     demo.add_argument("--qubits", type=int, default=8)
@@ -132,23 +143,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_user_error(err: BaseException) -> bool:
+    """Whether ``err`` reports a problem with what was asked (one line, exit code 2) rather than a bug.
+
+    Every :class:`~qfab.errors.QfabError`; the error types the other qfab packages define (their
+    board, workload, manifest and device errors); ``ValueError`` (a bad value); and the file errors
+    (missing, a directory, no permission)."""
+    from qfab.errors import QfabError
+
+    if isinstance(err, (QfabError, ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+                        PermissionError)):
+        return True
+    return any(cls.__module__.split(".")[0] in ("qfab", "qfab_hw") for cls in type(err).__mro__)
+
+
+def one_line(err: BaseException) -> str:
+    """``err``'s message on one line (a multi-line message's lines joined by "; "), never empty."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        lines = [f"{err.strerror}: {err.filename}"]  # "[Errno 2] ..." says less than this
+    return "; ".join(lines) or type(err).__name__
+
+
+def _report(command: str, err: BaseException) -> int:
+    print(f"qfab {command}: {one_line(err)}", file=sys.stderr)
+    return 2
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = False
+    while argv and argv[0] == "--debug":  # the global flag, also before a delegated subcommand
+        debug = True
+        argv.pop(0)
     if argv and argv[0] in DELEGATED:
         import importlib
 
         module, function, _ = DELEGATED[argv[0]]
-        return getattr(importlib.import_module(module), function)(argv[1:])
+        try:
+            return getattr(importlib.import_module(module), function)(argv[1:])
+        except Exception as err:
+            if debug or not _is_user_error(err):
+                raise
+            return _report(argv[0], err)
     args = build_parser().parse_args(argv)
-    from qfab.backends import DeviceCapabilityError, DeviceUnavailable, InsufficientMemoryError
-    from qfab.core.frontend import UnsupportedInstruction
-
     try:
         return args.run(args)
-    except (FileNotFoundError, UnsupportedInstruction, InsufficientMemoryError, DeviceCapabilityError,
-            DeviceUnavailable, ValueError) as err:
-        print(f"qfab {args.command}: {err}", file=sys.stderr)
-        return 2
+    except Exception as err:
+        if debug or args.debug or not _is_user_error(err):
+            raise
+        return _report(args.command, err)
 
 
 if __name__ == "__main__":

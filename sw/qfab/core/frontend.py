@@ -8,6 +8,7 @@ phase that translation introduces kept.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +18,16 @@ from qiskit.quantum_info import Operator
 
 from qfab.core import gates
 from qfab.core.ir import Circuit, Measurement, Operation, ParamRef
+from qfab.errors import InputTypeError, OpenQASMError, UnsupportedInstructionError
 
-__all__ = ["from_qiskit", "load_qasm", "UnsupportedInstruction"]
+__all__ = ["from_qiskit", "load_qasm", "UnsupportedInstruction", "OpenQASMError"]
 
 _ALIASES = {"u1": "p", "cu1": "cp"}
 _IGNORED = {"barrier", "delay", "id"}
 _TRANSLATION_BASIS = sorted(gates.ROTATION_KINDS) + ["x", "y", "z", "h", "s", "sdg", "t", "tdg", "sx", "sxdg", "cx", "cz", "swap"]
 
 
-class UnsupportedInstruction(ValueError):
+class UnsupportedInstruction(UnsupportedInstructionError):
     """An instruction qfab cannot simulate, named with its position in the circuit."""
 
 
@@ -155,20 +157,66 @@ class _Translator:
 def from_qiskit(qc: QuantumCircuit) -> Circuit:
     """Translate a Qiskit circuit; parameters keep the order of ``qc.parameters``."""
     if not isinstance(qc, QuantumCircuit):
-        raise TypeError(f"from_qiskit expects a qiskit.QuantumCircuit, got {type(qc).__name__}")
+        raise InputTypeError(f"from_qiskit expects a qiskit.QuantumCircuit, got {type(qc).__name__}")
     return _Translator(qc).translate()
 
 
+# Where Qiskit's parsers put the position: "<input>:5,0: ..." (OpenQASM 2), "4,0: ..." (Qiskit's
+# OpenQASM 3 importer), "L4:C0: ..." (the OpenQASM 3 reference lexer).
+_POSITION = re.compile(r"^\s*(?:<input>:)?L?(\d+)[,:]C?(\d+):\s*(.*)$", re.S)
+
+
+def _parse_problem(err: BaseException) -> str:
+    """One line saying what is wrong where, from whatever a Qiskit parser raised."""
+    text = " ".join(str(err).split())
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":  # QiskitError quotes its message
+        text = text[1:-1]
+    match = _POSITION.match(text)
+    if match:
+        return f"line {match[1]}, column {match[2]}: {match[3]}"
+    # The OpenQASM 3 parser bails out with an empty message; the token it stopped at is in the cause.
+    cause = err
+    while cause is not None:
+        for candidate in (cause, *getattr(cause, "args", ())):
+            token = getattr(candidate, "offendingToken", None)
+            if token is not None:
+                shown = "end of file" if token.text == "<EOF>" else repr(token.text)
+                return f"line {token.line}, column {token.column}: syntax error at {shown}"
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(err, IndexError):
+        return f"an index is out of range for its register ({text or 'index out of range'})"
+    return text or f"{type(err).__name__} (no details given by the parser)"
+
+
 def load_qasm(path: str | Path) -> Circuit:
-    """Load an OpenQASM 2 or 3 file through Qiskit's own parsers."""
-    text = Path(path).read_text()
+    """Load an OpenQASM 2 or 3 file through Qiskit's own parsers.
+
+    A missing file raises ``FileNotFoundError``; anything else wrong with the file (a directory,
+    not text, a syntax error, an unknown gate, a wrong arity, an index out of range, an undefined
+    parameter) raises :class:`~qfab.errors.OpenQASMError` naming the file and the position."""
+    path = Path(path)
+    if path.is_dir():
+        raise OpenQASMError(f"{path} is a directory, not an OpenQASM file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise OpenQASMError(f"{path} is not an OpenQASM text file (byte {err.start} is not UTF-8)") from err
     header = text.lstrip().split(";", 1)[0]
-    if "OPENQASM 3" in header:
-        from qiskit import qasm3
+    version = 3 if "OPENQASM 3" in header else 2
+    try:
+        if version == 3:
+            from qiskit import qasm3
 
-        qc = qasm3.loads(text)
-    else:
-        from qiskit import qasm2
+            qc = qasm3.loads(text)
+        else:
+            from qiskit import qasm2
 
-        qc = qasm2.loads(text, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
-    return from_qiskit(qc)
+            qc = qasm2.loads(text, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
+    except Exception as err:  # the parsers raise many types (QASM2Error, QASM3ParsingError, CircuitError, IndexError)
+        raise OpenQASMError(f"{path}: not a valid OpenQASM {version} program: {_parse_problem(err)}") from err
+    try:
+        return from_qiskit(qc)
+    except UnsupportedInstruction as err:
+        raise UnsupportedInstruction(f"{path}: {err}") from err
+    except ValueError as err:  # e.g. a program without qubits
+        raise OpenQASMError(f"{path}: {err}") from err

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from qiskit.quantum_info import SparsePauliOp
 
+from qfab.errors import InputError, InputTypeError
+
 __all__ = ["PauliSum", "as_pauli_sums"]
 
 
@@ -46,17 +48,20 @@ def as_pauli_sums(obs, num_qubits: int) -> tuple[list[PauliSum], bool]:
     many = isinstance(obs, (list, tuple))
     items = list(obs) if many else [obs]
     if not items:
-        raise ValueError("no observable given")
+        raise InputError("no observable given")
     sums = []
     for position, item in enumerate(items):
         if isinstance(item, str):
-            item = SparsePauliOp(item)
+            try:
+                item = SparsePauliOp(item)
+            except Exception as err:  # Qiskit's QiskitError for a label that is not a Pauli string
+                raise InputError(f"observable {position} {item!r} is not a Pauli label (letters I, X, Y, Z): {err}") from err
         if not isinstance(item, SparsePauliOp):
             try:
                 item = SparsePauliOp(item)
             except Exception as err:
-                raise TypeError(f"observable {position} is a {type(item).__name__}; give a qiskit SparsePauliOp") from err
+                raise InputTypeError(f"observable {position} is a {type(item).__name__}; give a qiskit SparsePauliOp") from err
         if item.num_qubits != num_qubits:
-            raise ValueError(f"observable {position} acts on {item.num_qubits} qubits, the circuit has {num_qubits}")
+            raise InputError(f"observable {position} acts on {item.num_qubits} qubits, the circuit has {num_qubits}")
         sums.append(PauliSum.from_sparse_pauli_op(item))
     return sums, many

@@ -6,17 +6,24 @@ CPU's in ``qfab.backends.cpu.calibration``, the FPGA's in ``qfab.backends.fpga.c
 nothing for a QPU, which prices itself) and writes what they return.
 
 The profile is a JSON file per machine under the cache directory, with a schema version; a
-profile of another version is ignored (the planner falls back to defaults) rather than misread.
+profile of another version is ignored (the planner falls back to defaults) rather than misread. A
+profile that fails validation (truncated, not JSON, fields of the wrong shape or type, NaN or
+infinite parameters) is moved aside with a warning (:mod:`qfab.scheduling.cachefiles`), and
+defaults, or a recalibration by :func:`ensure_calibrated`, take over. Writes are atomic.
 """
 from __future__ import annotations
 
 import datetime
-import json
+import math
 import socket
+import warnings
 from pathlib import Path
 
 from qfab.backends import get_device
 from qfab.backends.calibration import benchmark_circuit, benchmark_job, timed_run
+from qfab.errors import CacheFileWarning
+from qfab.scheduling.cachefiles import (check, equal_to, finite_number, mapping_of, of_schema, read_cache, text,
+                                        write_cache)
 from qfab.scheduling.history import cache_dir
 
 __all__ = ["calibrate", "ensure_calibrated", "load_profile", "profile_path", "benchmark_circuit", "benchmark_job",
@@ -30,20 +37,27 @@ __all__ = ["calibrate", "ensure_calibrated", "load_profile", "profile_path", "be
 PROFILE_SCHEMA = 5
 
 
+# What a profile of this schema holds: every device's model kind and its fitted parameters (finite numbers).
+_PROFILE = check({"schema": equal_to(PROFILE_SCHEMA),
+                  "devices": mapping_of(check({"kind": text, "parameters": mapping_of(finite_number())}))},
+                 {"host": text, "created": text})
+
+
+def _read_profile(path: Path) -> dict | None:
+    """The profile at ``path`` if it is of this schema and valid; a corrupt one is moved aside."""
+    return read_cache(path, _PROFILE, current=lambda data: of_schema(data, PROFILE_SCHEMA), what="calibration profile", fallback="the cost models' defaults take over until `qfab calibrate`")
+
+
 def profile_path() -> Path:
     return cache_dir() / f"profile-{socket.gethostname()}.json"
 
 
 def load_profile(path: Path | None = None) -> dict[str, dict]:
     """Calibrated parameters per device name; empty when there is no profile of this schema."""
-    path = Path(path) if path else profile_path()
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+    data = _read_profile(Path(path) if path else profile_path())
+    if data is None:
         return {}
-    if data.get("schema") != PROFILE_SCHEMA:
-        return {}
-    return {name: entry["parameters"] for name, entry in data.get("devices", {}).items()}
+    return {name: entry["parameters"] for name, entry in data["devices"].items()}
 
 
 def calibrate(devices=None, path: Path | None = None, repeats: int = 3) -> Path:
@@ -55,24 +69,22 @@ def calibrate(devices=None, path: Path | None = None, repeats: int = 3) -> Path:
     chosen = [get_device(d) for d in devices] if devices is not None else list(available_devices().values())
     entries = {}
     for device in chosen:
-        fitted = device.calibrate(repeats)
+        fitted = {k: float(v) for k, v in device.calibrate(repeats).items()}
+        bad = sorted(k for k, v in fitted.items() if not math.isfinite(v))
+        if bad:
+            warnings.warn(f"calibration of {device.name!r} fitted non-finite {', '.join(bad)}; "
+                          "those keep the model's defaults", CacheFileWarning, stacklevel=2)
         entries[device.name] = {"kind": device.cost_model().kind,
-                                "parameters": {k: float(v) for k, v in fitted.items()}}
+                                "parameters": {k: v for k, v in fitted.items() if k not in bad}}
     path = Path(path) if path else profile_path()
-    existing = {}
-    if path.exists():
-        try:
-            existing = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            existing = {}
-    devices_entry = existing.get("devices", {}) if existing.get("schema") == PROFILE_SCHEMA else {}
+    existing = _read_profile(path) or {}
+    devices_entry = existing.get("devices", {})
     devices_entry.update(entries)
-    path.write_text(json.dumps({
+    return write_cache(path, {
         "schema": PROFILE_SCHEMA, "host": socket.gethostname(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "devices": devices_entry,
-    }, indent=1, sort_keys=True))
-    return path
+    })
 
 
 def ensure_calibrated(devices=("cpu", "fpga"), repeats: int = 1) -> dict[str, dict]:

@@ -33,6 +33,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from qfab.backends.base import Job, JobResult
+from qfab.errors import DeviceError
 from qfab.scheduling.history import SLOW_RATIO
 from qfab.scheduling.planner import Plan, Task
 
@@ -94,7 +95,7 @@ class RunResult:
         return "\n".join(lines)
 
 
-class NoLiveDeviceError(RuntimeError):
+class NoLiveDeviceError(DeviceError):
     """Some tasks could run nowhere: ``lost`` maps each to why (for a task no device accepted,
     every device's refusal; for the others, the lost task they depended on)."""
 

@@ -13,12 +13,14 @@ Predictions then come, in order of trust, from:
    that kind of job (values, or a gradient method), so a device that runs slower than modelled
    is priced as it runs.
 
-The history is a JSON file per machine in the cache directory, written atomically.
+The history is a JSON file per machine in the cache directory, written atomically; one that fails
+validation (truncated, not JSON, of the wrong shape or types, NaN, infinite or negative times) is
+moved aside with a warning and the history starts afresh (:mod:`qfab.scheduling.cachefiles`).
 """
 from __future__ import annotations
 
 import hashlib
-import json
+import math
 import os
 import socket
 import threading
@@ -27,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from qfab.backends.base import Job
+from qfab.scheduling.cachefiles import (check, equal_to, finite_number, integer_text, list_of, mapping_of, of_schema,
+                                        optional, read_cache, text, write_cache)
 
 __all__ = ["History", "signature", "cache_dir", "SCHEMA_VERSION", "MIN_SAMPLES", "SLOW_RATIO"]
 
@@ -60,10 +64,13 @@ def _ratio_key(device: str, job: Job) -> str:
     return f"{device}|{job.gradient or 'values'}"
 
 
-def _atomic_write(path: Path, data: dict) -> None:
-    temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    temporary.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(temporary, path)
+# device -> signature -> batch size -> seconds; ratios and their models per "device|kind"; signatures seen
+_TIMES = list_of(finite_number(minimum=0.0))
+_HISTORY = check({"schema": equal_to(SCHEMA_VERSION),
+                  "samples": mapping_of(mapping_of(mapping_of(_TIMES, key=integer_text))),
+                  "ratios": mapping_of(_TIMES),
+                  "seen": mapping_of(list_of(text))},
+                 {"ratio_models": mapping_of(optional(text)), "host": text})
 
 
 class History:
@@ -77,19 +84,18 @@ class History:
         self.ratios: dict[str, list[float]] = {}
         self.ratio_models: dict[str, str] = {}  # which model (kind and parameters) each ratio list divides by
         self.seen: dict[str, list[str]] = {}
-        if self.path.exists():
-            try:
-                data = json.loads(self.path.read_text())
-            except (OSError, json.JSONDecodeError):
-                data = {}
-            if data.get("schema") == SCHEMA_VERSION:
-                self.samples, self.ratios, self.seen = data["samples"], data["ratios"], data["seen"]
-                self.ratio_models = data.get("ratio_models", {})
+        data = read_cache(self.path, _HISTORY, current=lambda data: of_schema(data, SCHEMA_VERSION),
+                          what="run history", fallback="predictions start again from the cost models")
+        if data is not None:
+            self.samples, self.ratios, self.seen = data["samples"], data["ratios"], data["seen"]
+            self.ratio_models = data.get("ratio_models", {})
 
     def record(self, device: str, job: Job, seconds: float, modelled: float, model: str | None = None) -> None:
         """One measured run; ``model`` identifies the cost model that predicted ``modelled``: a
         ratio to another model (recalibrated, or changed with qfab) would correct the wrong thing,
         so the device's ratios start afresh when it changes."""
+        if not (math.isfinite(seconds) and seconds >= 0):
+            return  # a failed or corrupt timing: nothing to learn from, and JSON cannot hold it
         key = signature(job)
         with self._lock:
             seen = self.seen.setdefault(device, [])
@@ -102,7 +108,7 @@ class History:
                 if not mean / OUTLIER_RATIO <= seconds <= mean * OUTLIER_RATIO:
                     return
             bucket.append(float(seconds))
-            if modelled > 0:
+            if math.isfinite(modelled) and modelled > 0:
                 key = _ratio_key(device, job)
                 if self.ratio_models.get(key) != model:
                     self.ratios[key], self.ratio_models[key] = [], model
@@ -136,7 +142,7 @@ class History:
 
     def save(self) -> Path:
         with self._lock:
-            _atomic_write(self.path, {"schema": SCHEMA_VERSION, "host": socket.gethostname(),
+            write_cache(self.path, {"schema": SCHEMA_VERSION, "host": socket.gethostname(),
                                       "samples": self.samples, "ratios": self.ratios, "ratio_models": self.ratio_models,
                                       "seen": self.seen})
         return self.path
