@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from qiskit import QuantumCircuit, transpile
 from qiskit.circuit import Gate, ParameterExpression
+from qiskit.circuit.library import StatePreparation
 from qiskit.quantum_info import Operator
 
 from qfab.core import gates
@@ -74,6 +75,7 @@ class _Translator:
         self.phase_terms: dict[int, float] = {}
         self.measured: dict[int, int] = {}  # qubit -> position of its measurement
         self.measurements: list[Measurement] = []
+        self.touched: set[int] = set()  # qubits an operation acted on (initialize needs |0> ones)
 
     def add_phase(self, expr, where: str) -> None:
         constant, terms = _linear_terms(expr, self.index_of, where)
@@ -110,6 +112,10 @@ class _Translator:
             return
         if name == "reset":
             raise UnsupportedInstruction(f"{where}: reset is not unitary; qfab simulates unitary circuits with final measurements")
+        if name == "initialize" and not self.touched.intersection(qubits):
+            # on qubits still in |0>, initialize's resets do nothing: it is its state preparation
+            operation = StatePreparation(operation.params)
+            name = operation.name
         if not isinstance(operation, Gate) or clbits:
             raise UnsupportedInstruction(
                 f"{where}: classical control and other non-gate instructions are not supported"
@@ -120,6 +126,7 @@ class _Translator:
                     f"{where}: mid-circuit measurement: acts on qubit {qubit} after its measurement "
                     f"at instruction {self.measured[qubit]}"
                 )
+        self.touched.update(qubits)
         self.gate(position, operation, qubits, where)
 
     def gate(self, position: int, operation, qubits, where: str) -> None:

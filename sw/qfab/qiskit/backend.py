@@ -11,20 +11,23 @@ import uuid
 
 import numpy as np
 from qiskit import QuantumCircuit
+from qiskit.circuit import IfElseOp
 from qiskit.providers import BackendV2, JobStatus, JobV1, Options
 from qiskit.result import Result
 from qiskit.transpiler import Target
 
 from qfab.backends import Job, get_device
 from qfab.core.gates import ROTATION_KINDS
-from qfab.qiskit.pubs import run_jobs, translated, without_idle_qubits
+from qfab.backends.cpu.dynamic import dynamic_clbits
+from qfab.core.dynamic import is_dynamic
+from qfab.qiskit.pubs import prepared, run_jobs, translated, without_idle_qubits
 from qfab.qiskit.sampler import draw_clbits
 
 __all__ = ["QfabBackend", "QfabJob"]
 
 FIXED_GATES = ["x", "y", "z", "h", "s", "sdg", "t", "tdg", "sx", "sxdg", "cx", "cy", "cz", "ch", "swap", "ecr",
                "iswap", "ccx", "cswap"]
-BASIS_GATES = sorted(ROTATION_KINDS) + ["u", "r"] + FIXED_GATES + ["measure", "delay"]
+BASIS_GATES = sorted(ROTATION_KINDS) + ["u", "r"] + FIXED_GATES + ["measure", "delay", "reset"]
 
 
 class QfabJob(JobV1):
@@ -65,6 +68,7 @@ class QfabBackend(BackendV2):
             sizing = get_device("cpu" if device == "auto" else device)
             num_qubits = min(sizing.capabilities.max_qubits, 32)
         self._target = Target.from_configuration(basis_gates=BASIS_GATES, num_qubits=num_qubits)
+        self._target.add_instruction(IfElseOp, name="if_else")  # classically controlled blocks (dynamic circuits)
 
     @property
     def target(self) -> Target:
@@ -84,14 +88,18 @@ class QfabBackend(BackendV2):
         memory = options.get("memory", self.options.memory)
         rng = np.random.default_rng(options.get("seed_simulator", self.options.seed_simulator))
         start = time.perf_counter()
-        compact = [without_idle_qubits(c) for c in circuits]
+        # a dynamic circuit keeps its qubits (its conditions name the circuit's own registers)
+        compact = [c if is_dynamic(c) else without_idle_qubits(c) for c in circuits]
         for circuit in compact:
             if circuit.num_parameters:
                 raise ValueError(f"circuit {circuit.name!r} has unbound parameters {list(circuit.parameters)[:4]}")
-        jobs = [Job(translated(c), np.zeros((1, 0)), want_state=True) for c in compact]
-        results = run_jobs(self.device, jobs)
-        experiments = [self._experiment(original, job, result.states, shots, memory, rng)
-                       for original, job, result in zip(circuits, jobs, results)]
+        dynamic = [prepared(c).dynamic for c in compact]
+        jobs = [Job(translated(c), np.zeros((1, 0)), want_state=True) for c, d in zip(compact, dynamic) if d is None]
+        states = iter(result.states for result in run_jobs(self.device, jobs))
+        clbits = [dynamic_clbits(d, None, shots, rng) if d is not None else
+                  draw_clbits(job_circuit, next(states), shots, rng)[0]
+                  for d, job_circuit in zip(dynamic, self._static_circuits(jobs, dynamic))]
+        experiments = [self._experiment(original, bits, shots, memory) for original, bits in zip(circuits, clbits)]
         job_id = str(uuid.uuid4())
         result = Result.from_dict({
             "backend_name": self.name, "backend_version": self.backend_version, "job_id": job_id,
@@ -101,8 +109,14 @@ class QfabBackend(BackendV2):
         return QfabJob(self, job_id, result)
 
     @staticmethod
-    def _experiment(circuit: QuantumCircuit, job: Job, states, shots: int, memory: bool, rng) -> dict:
-        clbits = draw_clbits(job.circuit, states, shots, rng)[0]
+    def _static_circuits(jobs: list[Job], dynamic: list) -> list:
+        """Each circuit's qfab circuit where it is static (None where dynamic), in order."""
+        circuits = iter(job.circuit for job in jobs)
+        return [next(circuits) if d is None else None for d in dynamic]
+
+    @staticmethod
+    def _experiment(circuit: QuantumCircuit, clbits: np.ndarray, shots: int, memory: bool) -> dict:
+        """One experiment's result from its ``(shots, num_clbits)`` clbit values."""
         values = clbits.astype(np.int64) @ (np.int64(1) << np.arange(clbits.shape[1], dtype=np.int64))
         hexes = [hex(int(v)) for v in values]
         unique, counts = np.unique(values, return_counts=True)

@@ -19,7 +19,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 from qfab.backends import Job
 from qfab.core.observables import PauliSum
-from qfab.qiskit.pubs import prepared, pub_rows, run_jobs
+from qfab.qiskit.pubs import pub_rows, run_jobs, static_prepared
 
 __all__ = ["EstimatorV2"]
 
@@ -70,7 +70,7 @@ class EstimatorV2(BaseEstimatorV2):
         jobs, group_keys = [], []
         for key, positions in groups.items():
             circuit = pubs[positions[0]].circuit
-            preparation = prepared(circuit)
+            preparation = static_prepared(circuit)
             rows = [pub_rows(pubs[p]) for p in positions]
             stacked = np.concatenate(rows, axis=0)
             unique_rows, inverse = np.unique(stacked, axis=0, return_inverse=True)

@@ -8,6 +8,7 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter, ParameterExpression
 
 from qfab.backends import Job, JobResult, get_device
+from qfab.core.dynamic import dynamic_from_qiskit, is_dynamic
 from qfab.core.frontend import UnsupportedInstruction, from_qiskit
 from qfab.core.ir import Circuit
 
@@ -23,6 +24,13 @@ class Prepared:
         self.content = content if content is not None else fingerprint(circuit)
         self.original = list(circuit.parameters)
         self.expressions: dict[Parameter, ParameterExpression] = {}
+        #: A circuit with mid-circuit measurements, resets, ``initialize`` or classical control
+        #: runs as a :class:`~qfab.core.dynamic.DynamicCircuit` (samplers only); ``circuit`` is
+        #: then None.
+        self.dynamic = dynamic_from_qiskit(circuit) if is_dynamic(circuit) else None
+        if self.dynamic is not None:
+            self.circuit, self.columns, self.derived = None, list(range(len(self.original))), []
+            return
         try:
             self.circuit = from_qiskit(circuit)
             rewritten = circuit
@@ -134,9 +142,20 @@ def prepared(circuit: QuantumCircuit) -> Prepared:
     return cached
 
 
+def static_prepared(circuit: QuantumCircuit) -> Prepared:
+    """:func:`prepared` for a circuit that must be one unitary with final measurements (the
+    estimators' and gradients'), refusing a dynamic one."""
+    preparation = prepared(circuit)
+    if preparation.dynamic is not None:
+        raise UnsupportedInstruction(
+            f"circuit {circuit.name!r} has mid-circuit measurements, resets or classical control: its "
+            "expectation values and gradients are not those of one state; sample it (SamplerV2, QfabBackend)")
+    return preparation
+
+
 def translated(circuit: QuantumCircuit) -> Circuit:
     """The qfab circuit of a Qiskit circuit whose parameters qfab takes as they are."""
-    return prepared(circuit).circuit
+    return static_prepared(circuit).circuit
 
 
 def pub_rows(pub) -> np.ndarray:

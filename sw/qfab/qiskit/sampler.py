@@ -1,7 +1,9 @@
 """qfab as a Qiskit ``SamplerV2``: per-shot bitstrings for each classical register.
 
 The state vector of each parameter row is computed exactly by a qfab device and the shots are
-drawn from its probabilities, so the only noise in the counts is the shot noise itself.
+drawn from its probabilities, so the only noise in the counts is the shot noise itself. A dynamic
+circuit (mid-circuit measurement, reset, ``initialize``, ``if_test``/``if_else``) runs on the
+CPU engine branch by branch (``qfab.backends.cpu.dynamic``), the shots split over the outcomes.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from qiskit.primitives.containers import BitArray
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qfab.backends import Job
+from qfab.backends.cpu.dynamic import dynamic_clbits
 from qfab.core.ir import Circuit
 from qfab.qiskit.pubs import prepared, pub_rows, run_jobs
 
@@ -44,17 +47,27 @@ class SamplerV2(BaseSamplerV2):
         return job
 
     def _run(self, pubs: list[SamplerPub]) -> PrimitiveResult[SamplerPubResult]:
-        jobs = []
+        jobs, static = [], []
         for pub in pubs:
             preparation = prepared(pub.circuit)
-            jobs.append(Job(preparation.circuit, preparation.rows(pub_rows(pub)), want_state=True))
-        results = run_jobs(self.device, jobs)
-        return PrimitiveResult([self._pub_result(pub, job, result.states) for pub, job, result in
-                                zip(pubs, jobs, results)], metadata={"version": 2})
+            if preparation.dynamic is None:
+                jobs.append(Job(preparation.circuit, preparation.rows(pub_rows(pub)), want_state=True))
+                static.append(pub)
+        drawn = {id(pub): draw_clbits(job.circuit, result.states, pub.shots, self._rng)
+                 for pub, job, result in zip(static, jobs, run_jobs(self.device, jobs))}
+        results = []
+        for pub in pubs:
+            dynamic = prepared(pub.circuit).dynamic
+            if dynamic is not None:
+                clbits = np.stack([dynamic_clbits(dynamic, row, pub.shots, self._rng) for row in pub_rows(pub)])
+            else:
+                clbits = drawn[id(pub)]
+            results.append(self._pub_result(pub, clbits))
+        return PrimitiveResult(results, metadata={"version": 2})
 
-    def _pub_result(self, pub: SamplerPub, job: Job, states: np.ndarray) -> SamplerPubResult:
+    def _pub_result(self, pub: SamplerPub, clbits: np.ndarray) -> SamplerPubResult:
+        """The PUB's registers from its ``(rows, shots, num_clbits)`` clbit values."""
         circuit = pub.circuit
-        clbits = draw_clbits(job.circuit, states, pub.shots, self._rng)
         registers = {}
         for register in circuit.cregs:
             columns = [circuit.find_bit(bit).index for bit in register]

@@ -258,13 +258,19 @@ def _fill_fixed_blocks(arrays, theta):
 
 
 @njit(**_opts)
-def forward(arrays, theta, psi, parallel):
-    """``psi <- U(theta)|0>`` (without the global phase)."""
+def evolve(arrays, theta, psi, parallel):
+    """``psi <- U(theta) psi`` in place (without the global phase)."""
     b_nq, b_qubits, b_offsets, b_kind = arrays[0], arrays[1], arrays[2], arrays[5]
-    psi[:] = 0
-    psi[0] = 1
     for bi in range(b_nq.shape[0]):
         kernels.apply_block(psi, block_matrix(arrays, bi, theta), b_kind[bi], b_qubits[bi], b_nq[bi], b_offsets[bi], parallel)
+
+
+@njit(**_opts)
+def forward(arrays, theta, psi, parallel):
+    """``psi <- U(theta)|0>`` (without the global phase)."""
+    psi[:] = 0
+    psi[0] = 1
+    evolve(arrays, theta, psi, parallel)
 
 
 @njit(**_opts)
@@ -315,6 +321,14 @@ def forward_batch_over_sets(arrays, thetas, out):
 def forward_batch_over_amplitudes(arrays, thetas, out):
     for b in range(thetas.shape[0]):
         forward(arrays, thetas[b], out[b], True)
+
+
+@njit(**_opts)
+def evolve_batch(arrays, thetas, states):
+    """Each row of ``states`` evolved in place by the row of ``thetas`` (dynamic circuits'
+    branches: few rows, each a whole state, so the amplitudes run in parallel)."""
+    for b in range(thetas.shape[0]):
+        evolve(arrays, thetas[b], states[b], True)
 
 
 @njit(parallel=True, **_opts)

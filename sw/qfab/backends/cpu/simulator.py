@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-import psutil
 
 from qfab.backends.base import InsufficientMemoryError
+from qfab.backends.job import check_free_memory
 from qfab.core.shift import parameter_shift
 from qfab.core.ir import Circuit
 from qfab.core.observables import PauliSum
@@ -19,7 +19,7 @@ from qfab.backends.cpu.program import Program, compile_program
 from qfab.backends.cpu.warmup import warm_up
 
 __all__ = ["CPUEngine", "fusion_width", "apply_global_phase", "runs_over_sets",
-           "pack_observables", "check_memory"]
+           "pack_observables", "check_memory", "InsufficientMemoryError"]
 
 _DTYPES = {np.dtype(np.complex128): np.complex128, np.dtype(np.complex64): np.complex64}
 
@@ -52,14 +52,9 @@ def fusion_width(num_qubits: int) -> int:
 
 def check_memory(num_qubits: int, vectors: int, dtype, what: str) -> None:
     itemsize = np.dtype(dtype).itemsize
-    need = vectors * (2**num_qubits) * itemsize
-    free = psutil.virtual_memory().available
-    if need > 0.9 * free:
-        raise InsufficientMemoryError(
-            f"{what} at n={num_qubits} needs {need / 2**30:.2f} GiB for {vectors} state vector(s) of "
-            f"{np.dtype(dtype).name} (2^{num_qubits} amplitudes x {itemsize} B each), but only "
-            f"{free / 2**30:.2f} GiB of memory is free"
-        )
+    check_free_memory(vectors * (2**num_qubits) * itemsize, f"{what} at n={num_qubits}",
+                      f"{vectors} state vector(s) of {np.dtype(dtype).name} (2^{num_qubits} amplitudes x "
+                      f"{itemsize} B each)")
 
 
 def pack_observables(sums: list[PauliSum]):
@@ -132,6 +127,13 @@ class CPUEngine:
             prog.forward_batch_over_amplitudes(program.arrays, thetas, out)
         apply_global_phase(out, circuit, thetas)
         return out
+
+    def evolve(self, circuit: Circuit, thetas: np.ndarray, states: np.ndarray) -> None:
+        """``states[b] <- U(thetas[b]) states[b]`` in place, global phase included: a unitary
+        segment of a dynamic circuit applied to its branches (complex128 rows)."""
+        program = self.program(circuit)
+        prog.evolve_batch(program.arrays, np.ascontiguousarray(thetas, dtype=np.float64), states)
+        apply_global_phase(states, circuit, thetas)
 
     def expectation(self, circuit: Circuit, sums: list[PauliSum], thetas: np.ndarray, dtype=np.complex128) -> np.ndarray:
         dtype = _DTYPES[np.dtype(dtype)]
