@@ -16,14 +16,23 @@ Predictions then come, in order of trust, from:
 The history is a JSON file per machine in the cache directory, written atomically; one that fails
 validation (truncated, not JSON, of the wrong shape or types, NaN, infinite or negative times) is
 moved aside with a warning and the history starts afresh (:mod:`qfab.scheduling.cachefiles`).
+
+Small calls must not pay for the file: a process reads and validates it once and shares it
+between every :class:`History` of the same path (read again only when another process changed
+it), ``save`` writes at most every :data:`SAVE_INTERVAL_S` (and at exit), and the history is
+bounded (:data:`SAMPLES_PER_BUCKET` runs per bucket, :data:`SIGNATURES_PER_DEVICE` shapes per
+device, the oldest dropped), so the file stays a few tens of kB however long it is used.
 """
 from __future__ import annotations
 
+import atexit
+import functools
 import hashlib
 import math
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +48,21 @@ MIN_SAMPLES = 3  # StarPU waits for 10; qfab's runs are fewer and its kernels re
 OUTLIER_RATIO = 1.5  # StarPU_HISTORY_MAX_ERROR = 50 %
 SLOW_RATIO = 2.0  # a device this much slower than predicted is flagged
 RATIO_WINDOW = 50  # measured/predicted ratios kept per device
+SAMPLES_PER_BUCKET = 20  # the most recent runs kept per (device, signature, batch)
+SIGNATURES_PER_DEVICE = 500  # shapes kept per device, the least recently first seen dropped
+SAVE_INTERVAL_S = 2.0  # at most one write of a history file this often (the rest at exit)
 
 
 def cache_dir() -> Path:
     """``platformdirs.user_cache_dir("qfab")``, or ``$QFAB_CACHE_DIR`` (tests, shared clusters)."""
+    return _cache_dir(os.environ.get("QFAB_CACHE_DIR"))
+
+
+@functools.lru_cache(maxsize=8)
+def _cache_dir(override: str | None) -> Path:
     import platformdirs
 
-    path = Path(os.environ.get("QFAB_CACHE_DIR") or platformdirs.user_cache_dir("qfab"))
+    path = Path(override or platformdirs.user_cache_dir("qfab"))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -73,22 +90,90 @@ _HISTORY = check({"schema": equal_to(SCHEMA_VERSION),
                  {"ratio_models": mapping_of(optional(text)), "host": text})
 
 
-class History:
-    """Measured times per ``device -> signature -> batch``, plus each device's ratio of measured
-    to modelled time. Thread-safe; ``save`` merges nothing, the last writer wins."""
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
-    def __init__(self, path: Path | None = None):
-        self.path = Path(path) if path else cache_dir() / f"history-{socket.gethostname()}.json"
-        self._lock = threading.Lock()
+
+class _Shared:
+    """One history file's contents in this process, shared by every History of its path."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lock = threading.Lock()
         self.samples: dict[str, dict[str, dict[str, list[float]]]] = {}
         self.ratios: dict[str, list[float]] = {}
         self.ratio_models: dict[str, str] = {}  # which model (kind and parameters) each ratio list divides by
         self.seen: dict[str, list[str]] = {}
-        data = read_cache(self.path, _HISTORY, current=lambda data: of_schema(data, SCHEMA_VERSION),
+        data = read_cache(path, _HISTORY, current=lambda data: of_schema(data, SCHEMA_VERSION),
                           what="run history", fallback="predictions start again from the cost models")
         if data is not None:
             self.samples, self.ratios, self.seen = data["samples"], data["ratios"], data["seen"]
             self.ratio_models = data.get("ratio_models", {})
+            for device in list(self.seen):
+                self.bound(device)
+            for buckets in self.samples.values():
+                for batches in buckets.values():
+                    for bucket in batches.values():
+                        del bucket[:-SAMPLES_PER_BUCKET]
+        self.stat = _stat(path)  # the file as this process last read or wrote it
+        self.saved_at = 0.0
+        self.dirty = False
+
+    def bound(self, device: str) -> None:
+        """Forget a device's oldest shapes beyond :data:`SIGNATURES_PER_DEVICE`."""
+        seen = self.seen.get(device, [])
+        for key in seen[:-SIGNATURES_PER_DEVICE]:
+            self.samples.get(device, {}).pop(key, None)
+        del seen[:-SIGNATURES_PER_DEVICE]
+
+    def write(self) -> None:
+        with self.lock:
+            write_cache(self.path, {"schema": SCHEMA_VERSION, "host": socket.gethostname(),
+                                      "samples": self.samples, "ratios": self.ratios, "ratio_models": self.ratio_models,
+                                      "seen": self.seen})
+            self.stat, self.saved_at, self.dirty = _stat(self.path), time.monotonic(), False
+
+
+_SHARED: dict[Path, _Shared] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared(path: Path) -> _Shared:
+    """This process's copy of the history at ``path``: read once, read again only if the file
+    changed under it (another process wrote it, or it was replaced or removed)."""
+    with _SHARED_LOCK:
+        shared = _SHARED.get(path)
+        if shared is None or _stat(path) != shared.stat:
+            shared = _SHARED[path] = _Shared(path)
+        return shared
+
+
+@atexit.register
+def _flush_all() -> None:
+    """Write every history with runs recorded since its last write."""
+    for shared in list(_SHARED.values()):
+        if shared.dirty:
+            try:
+                shared.write()
+            except OSError:  # a vanished cache directory at exit: nothing to keep it in
+                pass
+
+
+class History:
+    """Measured times per ``device -> signature -> batch``, plus each device's ratio of measured
+    to modelled time. Thread-safe; ``save`` merges nothing, the last writer wins. Every History
+    of one path in a process shares its contents."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path else cache_dir() / f"history-{socket.gethostname()}.json"
+        self._shared = _shared(self.path)
+        self._lock = self._shared.lock
+        self.samples, self.ratios = self._shared.samples, self._shared.ratios
+        self.ratio_models, self.seen = self._shared.ratio_models, self._shared.seen
 
     def record(self, device: str, job: Job, seconds: float, modelled: float, model: str | None = None) -> None:
         """One measured run; ``model`` identifies the cost model that predicted ``modelled``: a
@@ -99,8 +184,10 @@ class History:
         key = signature(job)
         with self._lock:
             seen = self.seen.setdefault(device, [])
+            self._shared.dirty = True
             if key not in seen:  # the first run of a shape pays compilation: StarPU drops it too
                 seen.append(key)
+                self._shared.bound(device)
                 return
             bucket = self.samples.setdefault(device, {}).setdefault(key, {}).setdefault(str(job.batch), [])
             if len(bucket) >= MIN_SAMPLES:
@@ -108,6 +195,7 @@ class History:
                 if not mean / OUTLIER_RATIO <= seconds <= mean * OUTLIER_RATIO:
                     return
             bucket.append(float(seconds))
+            del bucket[:-SAMPLES_PER_BUCKET]
             if math.isfinite(modelled) and modelled > 0:
                 key = _ratio_key(device, job)
                 if self.ratio_models.get(key) != model:
@@ -140,9 +228,10 @@ class History:
         ratios = self.ratios.get(key) if self.ratio_models.get(key) == model else None
         return float(np.median(ratios)) if ratios else 1.0
 
-    def save(self) -> Path:
-        with self._lock:
-            write_cache(self.path, {"schema": SCHEMA_VERSION, "host": socket.gethostname(),
-                                      "samples": self.samples, "ratios": self.ratios, "ratio_models": self.ratio_models,
-                                      "seen": self.seen})
+    def save(self, force: bool = False) -> Path:
+        """Write the file, unless it was written less than :data:`SAVE_INTERVAL_S` ago (then the
+        runs wait for the next save or the process's exit); ``force``: now."""
+        shared = self._shared
+        if force or not shared.path.exists() or time.monotonic() - shared.saved_at >= SAVE_INTERVAL_S:
+            shared.write()
         return self.path

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numba
 import numpy as np
@@ -13,6 +14,21 @@ from qfab.backends.cpu.costmodel import CPUCostModel
 from qfab.backends.cpu.simulator import CPUEngine, check_memory
 
 
+#: How long a reading of the free memory stands (a planner asks for capabilities many times
+#: per call; psutil reads /proc each time).
+MEMORY_READING_S = 0.5
+_memory_reading = (float("-inf"), 0)
+
+
+def _available_memory() -> int:
+    global _memory_reading
+    taken, free = _memory_reading
+    if time.monotonic() - taken > MEMORY_READING_S:
+        free = psutil.virtual_memory().available
+        _memory_reading = (time.monotonic(), free)
+    return free
+
+
 class CPUDevice(EngineDevice):
     name = "cpu"
 
@@ -21,7 +37,7 @@ class CPUDevice(EngineDevice):
 
     @property
     def capabilities(self) -> Capabilities:
-        free = psutil.virtual_memory().available
+        free = _available_memory()
         return Capabilities(
             max_qubits=int(np.log2(0.9 * free / 16)),  # one complex128 state vector in free memory
             precisions=("complex128", "complex64"),
