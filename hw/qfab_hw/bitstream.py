@@ -228,8 +228,8 @@ def main(argv=None) -> int:
     board = load_board(args.board)
     overlay = planned_overlay(board, args.lanes, args.width, args.max_qubits, args.adjoint)
     if state_memory_cost(overlay.params, board) is None:
-        states = "two states (adjoint)" if args.adjoint else "a state"
-        print(f"make bitstream: {states} of {overlay.max_qubits} qubits do not fit {board.name}'s "
+        states = "state pair (psi and lambda, --adjoint)" if args.adjoint else "state"
+        print(f"make bitstream: a {overlay.max_qubits}-qubit {states} does not fit {board.name}'s "
               f"memory; at most {largest_state(board, args.lanes, args.width, args.adjoint)} qubits "
               f"with {args.lanes} lane(s)", file=sys.stderr)
         return 1

@@ -5,7 +5,9 @@ The boards qfab knows are package data (``qfab_hw/data/board_configs``; the top-
 is a TOML file of the same schema, loaded by path: ``load_board("~/boards/my-board.toml")``.
 
 A board file is checked against :data:`SCHEMA` on load: a missing, misspelt or mistyped field
-raises :class:`BoardConfigError` naming the file, the section and the field. The planning
+raises :class:`BoardConfigError` naming the file, the section and the field, and so does a
+value outside its physical range (:data:`LIMITS`: an infinite clock, a bandwidth of 1e-300, a
+board of one LUT, a boolean where a number belongs). The planning
 functions then answer, before any tool runs, whether a build fits (DSP, LUT, FF, BRAM, URAM
 within the planning budget) and how far it scales (lanes, qubits).
 """
@@ -31,11 +33,38 @@ BUDGET = {"lut": 0.7, "ff": 0.5, "bram36": 0.8, "uram": 0.8, "dsp": 0.8}
 BRAM36_DEPTH, BRAM_WIDTH, BRAM18_DEPTH = 1024, 36, 512
 URAM_DEPTH, URAM_WIDTH = 4096, 72
 
-_POSITIVE_INT = ("a positive integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
-_COUNT = ("a non-negative integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0)
-_POSITIVE_NUMBER = ("a positive number",
-                    lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0)
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _count(low: int, high: int, why: str):
+    """An integer (not a boolean, not 1.0) from ``low`` to ``high``."""
+    return (f"an integer from {low:,} to {high:,} ({why})", lambda v: _is_int(v) and low <= v <= high)
+
+
+def _quantity(low: float, high: float, unit: str, why: str):
+    """A finite number (not a boolean, not NaN or infinite) from ``low`` to ``high``."""
+    return (f"a finite number from {low:g} to {high:g} {unit} ({why})",
+            lambda v: _is_number(v) and math.isfinite(v) and low <= v <= high)
+
+
 _TEXT = ("a non-empty string", lambda v: isinstance(v, str) and v.strip() != "")
+
+#: The physical ranges of the numeric fields. The lower bounds are what the smallest core (one
+#: lane, a handful of qubits) needs at all: about 1,000 LUTs and FFs, a few DSP slices for one
+#: complex multiplier, one BRAM36 for its program and parameter memories. The upper bounds lie
+#: well above the largest devices (a Versal VP1902 has about 9 million LUTs and 14,000 DSPs), so
+#: a typo of a few zeros, an ``inf`` or a ``nan`` (valid TOML) or ``1e-300`` is caught on load.
+LIMITS = {
+    "lut": (1_000, 20_000_000), "ff": (1_000, 40_000_000), "dsp": (4, 100_000),
+    "bram36": (1, 100_000), "uram": (0, 100_000),
+    "pl_mhz": (1.0, 1000.0), "bandwidth_mb_s": (1.0, 100_000.0),
+}
+_SMALLEST_CORE = "what one 1-lane core needs"
 
 SCHEMA = {
     "board": {
@@ -45,21 +74,28 @@ SCHEMA = {
         "vivado_board_part": _TEXT,
         "ps": ('"zynq7" or "zynq_ultra_ps_e"', lambda v: v in ("zynq7", "zynq_ultra_ps_e")),
     },
-    "resources": {"lut": _POSITIVE_INT, "ff": _POSITIVE_INT, "bram36": _COUNT, "uram": _COUNT,
-                  "dsp": _POSITIVE_INT},
-    "clock": {"pl_mhz": _POSITIVE_NUMBER},
+    "resources": {
+        "lut": _count(*LIMITS["lut"], _SMALLEST_CORE + " to a few times the largest FPGA"),
+        "ff": _count(*LIMITS["ff"], _SMALLEST_CORE + " to a few times the largest FPGA"),
+        "bram36": _count(*LIMITS["bram36"], "the core's program and parameter memories need one"),
+        "uram": _count(*LIMITS["uram"], "0 on parts without UltraRAM"),
+        "dsp": _count(*LIMITS["dsp"], _SMALLEST_CORE + " to a few times the largest FPGA"),
+    },
+    "clock": {"pl_mhz": _quantity(*LIMITS["pl_mhz"], "MHz", "a programmable-logic clock")},
     "ps_pl": {
         "port": _TEXT,
-        "width_bits": ("32, 64 or 128", lambda v: v in (32, 64, 128)),
-        "bandwidth_mb_s": _POSITIVE_NUMBER,
+        "width_bits": ("32, 64 or 128", lambda v: _is_int(v) and v in (32, 64, 128)),
+        "bandwidth_mb_s": _quantity(*LIMITS["bandwidth_mb_s"], "MB/s", "a PS-PL port's bandwidth"),
         "dma_length_bits": ("an integer from 8 to 26 (the AXI DMA's range)",
-                            lambda v: isinstance(v, int) and 8 <= v <= 26),
+                            lambda v: _is_int(v) and 8 <= v <= 26),
     },
 }
 
 
 class BoardConfigError(ValueError):
-    """A board file that does not match :data:`SCHEMA`."""
+    """A board file that does not match :data:`SCHEMA` (a field missing, misspelt, of the wrong
+    type, or outside its physical range in :data:`LIMITS`); the message names the file, the
+    field and the value."""
 
 
 @dataclass(frozen=True)

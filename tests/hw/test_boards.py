@@ -32,7 +32,7 @@ def test_every_board_of_the_issue_is_configured_and_loads():
     ("edit", "message"),
     [
         (lambda t: t.replace("dsp = 220", 'dsp = "many"'),
-         r"\[resources\] dsp must be a positive integer, not 'many'"),
+         r"\[resources\] dsp must be an integer from 4 to 100,000 .*, not 'many'"),
         (lambda t: t.replace("dsp = 220", "dsps = 220"), r"unknown field 'dsps' in \[resources\]"),
         (lambda t: t.replace('family = "xc7"', 'family = "ecp5"'),
          r'\[board\] family must be "xc7" or "xcup", not \'ecp5\''),
@@ -52,6 +52,48 @@ def test_malformed_board_file_is_rejected_with_a_precise_message(tmp_path, edit,
     path.write_text(edited)
     with pytest.raises(BoardConfigError, match=message):
         load_board(path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "shown"),
+    [
+        ("pl_mhz = 100.0", "pl_mhz = inf", r"\[clock\] pl_mhz", "inf"),
+        ("pl_mhz = 100.0", "pl_mhz = nan", r"\[clock\] pl_mhz", "nan"),
+        ("pl_mhz = 100.0", "pl_mhz = -100.0", r"\[clock\] pl_mhz", "-100.0"),
+        ("pl_mhz = 100.0", "pl_mhz = 0", r"\[clock\] pl_mhz", "0"),
+        ("pl_mhz = 100.0", "pl_mhz = 100e6", r"\[clock\] pl_mhz", "100000000.0"),  # Hz, not MHz
+        ("pl_mhz = 100.0", "pl_mhz = true", r"\[clock\] pl_mhz", "True"),
+        ("bandwidth_mb_s = 1200.0", "bandwidth_mb_s = 1e-300", r"\[ps_pl\] bandwidth_mb_s", "1e-300"),
+        ("bandwidth_mb_s = 1200.0", "bandwidth_mb_s = inf", r"\[ps_pl\] bandwidth_mb_s", "inf"),
+        ("bandwidth_mb_s = 1200.0", "bandwidth_mb_s = 1e9", r"\[ps_pl\] bandwidth_mb_s", "1000000000.0"),
+        ("lut = 53200", "lut = 1", r"\[resources\] lut", "1"),
+        ("lut = 53200", "lut = true", r"\[resources\] lut", "True"),
+        ("ff = 106400", "ff = 106400.0", r"\[resources\] ff", "106400.0"),  # no silent float count
+        ("dsp = 220", "dsp = 1", r"\[resources\] dsp", "1"),
+        ("bram36 = 140", "bram36 = 0", r"\[resources\] bram36", "0"),
+        ("uram = 0", "uram = -1", r"\[resources\] uram", "-1"),
+        ("width_bits = 64", "width_bits = 64.0", r"\[ps_pl\] width_bits", "64.0"),
+        ("dma_length_bits = 26", "dma_length_bits = true", r"\[ps_pl\] dma_length_bits", "True"),
+    ],
+)
+def test_a_board_that_makes_no_physical_sense_is_refused_naming_file_field_and_value(
+        tmp_path, old, new, field, shown):
+    text = GOOD.read_text()
+    assert old in text
+    path = tmp_path / "odd-board.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(BoardConfigError, match=rf"{field} must be .*, not {shown}$") as error:
+        load_board(path)
+    assert str(error.value).startswith(f"{path}: ")
+
+
+def test_the_physical_ranges_hold_every_shipped_board():
+    from qfab_hw.boards import LIMITS
+
+    for key in board_keys():
+        board = load_board(key)
+        for field, (low, high) in LIMITS.items():
+            assert low <= getattr(board, field) <= high, (key, field)
 
 
 def test_unknown_board_lists_the_known_ones():
@@ -194,6 +236,9 @@ def test_bitstream_refuses_a_state_the_board_cannot_hold(capsys):
 
     assert bitstream.main(["--board", "pynq-z2", "--max-qubits", "17"]) == 1
     assert "17-qubit state does not fit PYNQ-Z2's memory; at most 16" in capsys.readouterr().err
+    assert bitstream.main(["--board", "pynq-z2", "--max-qubits", "16", "--adjoint"]) == 1
+    assert "16-qubit state pair (psi and lambda, --adjoint) does not fit PYNQ-Z2's memory; at most 15" in \
+        capsys.readouterr().err
 
 
 def test_bitstream_without_vivado_says_so_and_fails(monkeypatch, capsys, tmp_path):

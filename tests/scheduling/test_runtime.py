@@ -84,6 +84,34 @@ def test_failed_device_tasks_move_with_nothing_lost_or_duplicated(fault):
         assert "timed out" in report
 
 
+@pytest.mark.parametrize("bad_value", [float("nan"), float("inf"), -float("inf")])
+def test_a_device_that_returns_nan_or_inf_is_a_failed_device_and_its_work_moves(bad_value):
+    broken = FakeDevice("broken", 1e-3, nan_on_call=1, bad_value=bad_value)
+    healthy = FakeDevice("healthy", 1e-3)
+    work = _mixed_work()
+    plan = qfab.plan(work, devices=[broken, healthy], history=History())
+    assert any(t.device == "broken" for t in plan.tasks)
+    result = qfab.run(plan, progress=False)
+    assert_matches_engine(result, engine_results(work))  # the CPU's numbers, no NaN kept
+    records = [r for rs in result.provenance for r in rs]
+    assert sorted(r.task for r in records) == sorted(t.id for t in plan.tasks)  # each task once
+    assert all(r.device == "healthy" for r in records)
+    report = result.report()
+    assert "device broken retired: NonFiniteResultError: broken returned a result whose 1 of" in report
+    assert "are NaN or infinite" in report and "moved broken -> healthy" in report
+
+
+def test_a_non_finite_state_is_refused_too():
+    from qfab.backends import JobResult
+    from qfab.scheduling.failover import non_finite
+
+    assert non_finite(JobResult("d", 0.0, expectations=np.zeros((2, 1)), counts=[{"0": 3}])) is None
+    state = np.zeros((1, 4), complex)
+    state[0, 1] = complex(0, np.nan)
+    assert non_finite(JobResult("d", 0.0, states=state)) == "1 of 4 states are NaN or infinite"
+    assert "dtype object" in non_finite(JobResult("d", 0.0, gradients=np.array([None])))
+
+
 def test_history_learns_and_flags_a_slow_device(tmp_path):
     history = History(tmp_path / "history.json")
     circuit = benchmark_circuit(3, 1)

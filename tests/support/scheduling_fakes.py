@@ -38,12 +38,13 @@ class FakeDevice(Device):
     def __init__(self, name: str, seconds_per_set: float, call_overhead_s: float = 0.0, max_qubits: int = 30,
                  fail_on_call: int | None = None, hang_on_call: int | None = None, exact: bool = True,
                  error: float | None = None, gradient_methods=("adjoint", "parameter-shift"), shares_host: bool = False,
-                 hang_s: float = 5.0):
+                 hang_s: float = 5.0, nan_on_call: int | None = None, bad_value: float = float("nan")):
         self.name = name
         self.seconds_per_set, self.call_overhead_s = seconds_per_set, call_overhead_s
         self.max_qubits, self.exact, self.error, self.methods = max_qubits, exact, error, gradient_methods
         self.host = shares_host  # computes on the host's cores, as a simulated device does
         self.fail_on_call, self.hang_on_call, self.hang_s = fail_on_call, hang_on_call, hang_s
+        self.nan_on_call, self.bad_value = nan_on_call, bad_value  # answers with one NaN (or inf)
         self.calls = 0
         self.slowdown = 1.0  # > 1: runs slower than its profile declares (a degraded device)
         self.rows_run = 0
@@ -80,6 +81,14 @@ class FakeDevice(Device):
             time.sleep(self.slowdown * (self.call_overhead_s + job.batch * self.seconds_per_set))
         result = _CPU.execute(job)
         result.device = self.name
+        if call == self.nan_on_call:  # a silently broken device: the right shape, one number wrong
+            for name in ("gradients", "expectations", "states"):
+                values = getattr(result, name)
+                if values is not None:
+                    values = values.copy()
+                    values.flat[values.size // 2] = self.bad_value
+                    setattr(result, name, values)
+                    break
         with self._lock:
             self.rows_run += job.batch
         return result

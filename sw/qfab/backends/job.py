@@ -10,13 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import psutil
 
 from qfab.core.ir import Circuit
 from qfab.core.observables import PauliSum
 from qfab.errors import CapacityError, DeviceError
 
 __all__ = ["Capabilities", "DeviceProfile", "Job", "JobResult", "DeviceCapabilityError", "DeviceUnavailable",
-           "InsufficientMemoryError"]
+           "InsufficientMemoryError", "check_free_memory", "MEMORY_SHARE"]
+
+#: The share of the host's free memory a call may plan to fill (the rest: the interpreter, the
+#: operating system, what the call's estimate leaves out).
+MEMORY_SHARE = 0.9
 
 
 class DeviceCapabilityError(CapacityError, ValueError):
@@ -25,6 +30,16 @@ class DeviceCapabilityError(CapacityError, ValueError):
 
 class InsufficientMemoryError(CapacityError, MemoryError):
     """Raised before allocating when the state vectors of a run would not fit in the device's free memory."""
+
+
+def check_free_memory(need: int, what: str, detail: str) -> None:
+    """Raise :class:`InsufficientMemoryError` before allocating when ``need`` bytes exceed
+    :data:`MEMORY_SHARE` of the host's free memory: ``"{what} needs X GiB for {detail}, but only
+    Y GiB of memory is free"``."""
+    free = psutil.virtual_memory().available
+    if need > MEMORY_SHARE * free:
+        raise InsufficientMemoryError(f"{what} needs {need / 2**30:.2f} GiB for {detail}, but only "
+                                      f"{free / 2**30:.2f} GiB of memory is free")
 
 
 class DeviceUnavailable(DeviceError):

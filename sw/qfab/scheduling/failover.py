@@ -10,9 +10,10 @@ The rules:
 
 - each device runs one task at a time, in planned order (earliest planned start first), once the
   tasks it depends on are done; devices on the host's cores take turns, as the plan assumed;
-- a device whose task raises, or runs past ``timeout_factor`` x its prediction (at least
-  ``min_timeout_s``), is retired, and every task it had not finished (the running one and its
-  queue) moves;
+- a device whose task raises, runs past ``timeout_factor`` x its prediction (at least
+  ``min_timeout_s``), or answers with numbers that are not finite (NaN or infinite expectations,
+  gradients, states: :func:`non_finite`), is retired, and every task it had not finished (the
+  running one and its queue) moves;
 - a task moves only to a live device that accepts it: the planner did not exclude that device
   for the job (``Device.check`` on the whole job, the accuracy asked for) and ``check`` accepts
   the rows it would run; among those, to the one that would finish it first, as the planner
@@ -37,7 +38,7 @@ from qfab.errors import DeviceError
 from qfab.scheduling.history import SLOW_RATIO
 from qfab.scheduling.planner import Plan, Task
 
-__all__ = ["Failover", "NoLiveDeviceError", "Transport", "drive", "RunResult", "TaskRecord",
+__all__ = ["Failover", "NoLiveDeviceError", "NonFiniteResultError", "non_finite", "Transport", "drive", "RunResult", "TaskRecord",
            "TIMEOUT_FACTOR", "MIN_TIMEOUT_S"]
 
 TIMEOUT_FACTOR = 20.0  # a task running this many times its prediction has hung
@@ -102,6 +103,30 @@ class NoLiveDeviceError(DeviceError):
     def __init__(self, message: str, lost: dict[int, str]):
         super().__init__(message)
         self.lost = lost
+
+
+class NonFiniteResultError(DeviceError):
+    """A device answered with NaN or infinite numbers: it failed, however cleanly it returned."""
+
+
+#: The fields of a :class:`JobResult` that hold numbers (counts are integers, always finite).
+_NUMERIC_FIELDS = ("expectations", "gradients", "states")
+
+
+def non_finite(result: JobResult) -> str | None:
+    """What in ``result`` is not finite (e.g. ``"3 of 24 expectations are NaN or infinite"``),
+    or None when every number is finite (or the result holds no numbers)."""
+    for name in _NUMERIC_FIELDS:
+        values = getattr(result, name, None)
+        if values is None:
+            continue
+        array = np.asarray(values)
+        if array.dtype.kind not in "fc":
+            return f"{name} are of dtype {array.dtype}, not numbers"
+        finite = np.isfinite(array)
+        if not finite.all():
+            return f"{array.size - int(np.count_nonzero(finite))} of {array.size} {name} are NaN or infinite"
+    return None
 
 
 def _order(task: Task) -> tuple[float, int]:
@@ -263,9 +288,15 @@ class Failover:
 
     def complete(self, device: str, task: Task, result: JobResult, seconds: float) -> bool:
         """Record ``task``'s result from ``device`` and its measured time (also into the
-        history); False, and nothing kept, when the device no longer runs that task."""
+        history); False, and nothing kept, when the device no longer runs that task, or when
+        the result is not finite (:func:`non_finite`): then the device failed, as if it had
+        raised, and is retired (its work, this task included, moves)."""
         current = self.running.get(device)
         if current is None or current[0].id != task.id:
+            return False
+        problem = non_finite(result)
+        if problem is not None:
+            self.fail(device, task, NonFiniteResultError(f"{device} returned a result whose {problem}"))
             return False
         del self.running[device]
         job = self.plan.device_job(task, device)

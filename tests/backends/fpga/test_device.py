@@ -6,6 +6,7 @@ from hypothesis import given, reject, settings, strategies as st
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp, Statevector
 from qfab_hw import CORE_VERSION, CoreParams, ErrorCode
+from qfab_hw.program import Opcode
 
 import qfab
 from qfab.backends import DeviceCapabilityError, Job
@@ -113,6 +114,20 @@ def test_core_flags_become_errors_naming_the_circuit():
         FPGADevice(FlagTransport(SIM_PARAMS, error=ErrorCode.NO_STATE)).run([job])
 
 
+def test_fpga_errors_are_device_errors_of_the_families():
+    """``except qfab.errors.DeviceError`` (and ``QfabError``, which the CLI prints as one line)
+    catches every FPGA failure; ``except RuntimeError`` keeps working."""
+    from qfab.errors import DeviceError, QfabError
+
+    for cls in (FPGAError, FPGAOverflowError, FPGATimeoutError):
+        assert issubclass(cls, DeviceError) and issubclass(cls, QfabError) and issubclass(cls, RuntimeError)
+    assert issubclass(FPGAOverflowError, FPGAError) and issubclass(FPGATimeoutError, FPGAError)
+    circ = qfab.from_qiskit(hardware_efficient(2, 1))
+    job = Job(circ, np.zeros((1, 4)), want_state=True)
+    with pytest.raises(DeviceError, match="error NO_STATE"):
+        FPGADevice(FlagTransport(SIM_PARAMS, error=ErrorCode.NO_STATE)).run([job])
+
+
 def test_observable_groups_share_a_pass():
     from qfab.backends.fpga.compiler import measurement_groups
 
@@ -173,6 +188,34 @@ def test_verilator_gradients_are_the_models_bits(rtl_adjoint, qc, seed):
         model = qfab.gradient(circ, obs, values, device=FPGADevice("model", ADJOINT_SIM_PARAMS), method=method)
         simulated = qfab.gradient(circ, obs, values, device=FPGADevice(rtl_adjoint), method=method)
         assert np.array_equal(model, simulated), method
+
+
+class CorruptingVerilator(VerilatorTransport):
+    """The RTL given a malformed program: the first gate's target raised past n."""
+
+    def execute(self, words, beats_expected, timeout_s):
+        from qfab_hw.program import TARGET_SHIFT
+
+        words = [int(w) for w in words]
+        gate = next(i for i, w in enumerate(words) if w & 0xFF == Opcode.GATE_X)
+        words[gate] |= 0x3F << TARGET_SHIFT
+        return super().execute(words, beats_expected, timeout_s)
+
+
+@pytest.mark.verilator
+@pytest.mark.xdist_group("verilator")
+def test_verilator_returns_the_cores_error_at_once():
+    """A program the core rejects comes back with the core's error code as soon as the core
+    stops, not after the transport's timeout."""
+    import time
+
+    device = FPGADevice(CorruptingVerilator(ADJOINT_SIM_PARAMS), timeout_s=300)
+    qc = QuantumCircuit(2)
+    qc.x(0)
+    start = time.monotonic()
+    with pytest.raises(FPGAError, match="rejected the program .* error BAD_TARGET"):
+        qfab.statevector(qfab.from_qiskit(qc), [], device=device)
+    assert time.monotonic() - start < 60
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 import psutil
 import pytest
 from qfab_hw import Assembler, CoreParams
@@ -52,10 +53,13 @@ def test_a_simulation_past_its_timeout_leaves_no_simulator_behind(tmp_path, monk
 
     transport = VerilatorTransport(SIM_PARAMS)
     transport.build_dir()
-    words = Assembler(SIM_PARAMS.width).init(2).words()  # no END: the core waits for more words
+    program = Assembler(SIM_PARAMS.width).init(SIM_PARAMS.max_qubits)
+    for _ in range(10_000):  # ~100 s of simulation (2,000 X gates take 20 s): busy computing, not starved
+        program.x(0)
+    words = program.end().words()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the program file, and so the simulator's env
     with pytest.raises(FPGATimeoutError, match="did not finish within 30 s"):
-        transport.execute(words, beats_expected=4, timeout_s=30)  # the core stays busy
+        transport.execute(words, beats_expected=0, timeout_s=30)  # the core stays busy
     mine = []
     for process in psutil.process_iter():
         try:
@@ -64,3 +68,20 @@ def test_a_simulation_past_its_timeout_leaves_no_simulator_behind(tmp_path, monk
         except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
             continue
     assert not mine, f"left running: {[(p.pid, p.name()) for p in mine]}"
+
+
+@pytest.mark.verilator
+@pytest.mark.xdist_group("verilator")
+def test_a_truncated_program_is_reported_at_once_not_after_the_timeout():
+    """The core takes in every word and waits for the rest of a payload that never comes: the
+    bench sees it asking for words after the whole program went in and stops (it used to wait
+    out the whole timeout)."""
+    from tests.backends.fpga.test_device import ADJOINT_SIM_PARAMS
+
+    transport = VerilatorTransport(ADJOINT_SIM_PARAMS)
+    transport.build_dir()
+    words = Assembler(ADJOINT_SIM_PARAMS.width).init(2).unitary(np.eye(2), 0).words()[:-2]  # 2 of 4 payload words
+    start = time.monotonic()
+    with pytest.raises(FPGAError, match=r"waits for more: a truncated program .* 0 of 2 output beats"):
+        transport.execute(words, beats_expected=2, timeout_s=300)
+    assert time.monotonic() - start < 60

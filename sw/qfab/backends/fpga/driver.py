@@ -47,6 +47,7 @@ from qfab_hw.program import (ANGLE_WORD_RADIANS, GATE_ROW_WORDS, LAST_BIT, PROGR
                              param_payload_words, run_word)
 
 from qfab.core.observables import PauliSum
+from qfab.errors import DeviceError
 from qfab.backends.base import DeviceCapabilityError, Job
 from qfab.backends.fpga.compiler import (LoweredCircuit, Measurement, StoredProgram, basis_change, gate_words, lower,
                                          measurement_groups, phase_factor, stored_program, structure_key,
@@ -57,8 +58,11 @@ __all__ = ["CoreRun", "FPGAError", "FPGAOverflowError", "Program", "state_progra
            "call_counts", "run_call"]
 
 
-class FPGAError(RuntimeError):
-    """The core reported an error, or a transport failed (timeout, missing overlay)."""
+class FPGAError(DeviceError):
+    """The core reported an error, or a transport failed (timeout, missing overlay): a
+    :class:`qfab.errors.DeviceError` (so a ``RuntimeError``, as it was before the families).
+    :class:`FPGAOverflowError` and :class:`~qfab.backends.fpga.transports.FPGATimeoutError`
+    derive from it."""
 
 
 class FPGAOverflowError(FPGAError):

@@ -80,7 +80,9 @@ class VerilatorTransport(Transport):
 
     The simulation runs in a child process (``python -m qfab_hw.verilator.run_program``; cocotb
     owns the simulator's event loop), so a hang is bounded by ``timeout_s`` like a DMA wait on a
-    board.
+    board. The bench polls STATUS: a program the core rejects comes back as soon as the core
+    stops, with its error code, and one it cannot finish for want of words (truncated) raises
+    :class:`FPGAError` at once; only a core that stays busy computing waits out ``timeout_s``.
     """
 
     name = "verilator"
@@ -119,6 +121,10 @@ class VerilatorTransport(Transport):
             if child.returncode != 0 or not result.exists():
                 raise FPGAError(f"the Verilator simulation failed (exit {child.returncode}):\n{output[-2000:]}")
             data = json.loads(result.read_text())
+        if data.get("starved"):
+            raise FPGAError(f"the core took in the whole program ({len(words)} words) and waits for more: a "
+                            f"truncated program (an instruction's payload or END is missing); stopped after "
+                            f"{data['cycles']} cycles, {len(data['beats'])} of {beats_expected} output beats")
         return CoreRun(data["beats"], ErrorCode(data["error"]), data["overflow"], data["cycles"], time.perf_counter() - start)
 
 
