@@ -77,7 +77,40 @@ def initialize_mid_circuit():
     return qc
 
 
-CIRCUITS = [mid_measure_reset_reuse, conditioned_on_a_clbit, teleportation, initialize_mid_circuit]
+def switch_on_a_register():
+    q = QuantumRegister(3)
+    c, out = ClassicalRegister(2, "c"), ClassicalRegister(1, "o")
+    qc = QuantumCircuit(q, c, out)
+    qc.h([0, 1])
+    qc.measure([0, 1], c)
+    with qc.switch(c) as case:
+        with case(0):
+            qc.x(2)
+        with case(1, 2):
+            qc.ry(0.9, 2)
+        with case(case.DEFAULT):
+            qc.h(2)
+    qc.measure(2, out[0])
+    return qc
+
+
+def repeat_until_success():
+    """A while_loop: re-prepare until the measurement gives 1 (it ends with probability 1)."""
+    qc = QuantumCircuit(2, 2)
+    qc.ry(0.7, 0)
+    qc.measure(0, 0)
+    with qc.while_loop((qc.clbits[0], 0)):
+        qc.reset(0)
+        qc.ry(1.3, 0)
+        qc.cx(0, 1)
+        qc.measure(0, 0)
+    qc.measure(1, 1)
+    return qc
+
+
+CIRCUITS = [mid_measure_reset_reuse, conditioned_on_a_clbit, teleportation, initialize_mid_circuit,
+            switch_on_a_register, repeat_until_success]
+
 
 
 def aer_frequencies(qc):
@@ -102,7 +135,7 @@ def test_exact_distribution_agrees_with_aer(build):
     qc = build()
     assert is_dynamic(qc)
     exact = dynamic_distribution(dynamic_from_qiskit(qc))
-    assert sum(exact.values()) == pytest.approx(1.0, abs=1e-12)
+    assert sum(exact.values()) == pytest.approx(1.0, abs=1e-12)  # (a while_loop: within the branches dropped)
     within_statistics(aer_frequencies(qc), exact)
 
 
@@ -157,14 +190,33 @@ def test_estimator_refuses_and_unsupported_control_flow_is_named():
     qc.h(0)
     with pytest.raises(UnsupportedInstruction, match="mid-circuit measurements, resets or classical control"):
         EstimatorV2().run([(qc, SparsePauliOp("ZI"))]).result()
-    loop = QuantumCircuit(1, 1)
-    loop.h(0)
-    loop.measure(0, 0)
-    with loop.while_loop((loop.clbits[0], 1)):
-        loop.h(0)
-        loop.measure(0, 0)
-    with pytest.raises(UnsupportedInstruction, match="not supported in dynamic circuits"):
-        SamplerV2().run([(loop,)]).result()
+    from qiskit.circuit.classical import expr
+
+    conditioned = QuantumCircuit(2, 2)
+    conditioned.h(0)
+    conditioned.measure([0, 1], [0, 1])
+    with conditioned.if_test(expr.logic_and(conditioned.clbits[0], conditioned.clbits[1])):
+        conditioned.x(1)
+    with pytest.raises(UnsupportedInstruction, match="conditions on classical expressions are not supported"):
+        SamplerV2().run([(conditioned,)]).result()
+
+
+def test_a_for_loop_is_its_body_once_per_index():
+    looped = QuantumCircuit(2, 2)
+    with looped.for_loop(range(3)) as index:
+        looped.rx(0.5 * index, 0)
+        looped.cx(0, 1)
+    looped.measure(0, 0)
+    looped.reset(1)
+    looped.measure(1, 1)
+    unrolled = QuantumCircuit(2)
+    for index in range(3):
+        unrolled.rx(0.5 * index, 0)
+        unrolled.cx(0, 1)
+    p1 = Statevector(unrolled).probabilities([0])[1]
+    exact = dynamic_distribution(dynamic_from_qiskit(looped))
+    assert exact.get(1, 0.0) == pytest.approx(p1, abs=1e-12)
+    assert exact.get(0, 0.0) == pytest.approx(1 - p1, abs=1e-12)
 
 
 def test_initialize_on_fresh_qubits_is_a_state_preparation():

@@ -40,6 +40,11 @@ def test_estimator_precision_policy():
     assert abs(noisy.data.evs.std() - 0.1) < 0.01
     assert abs(noisy.data.evs.mean() - exact.data.evs) < 0.01
     np.testing.assert_array_equal(noisy.data.stds, 0.1)
+    aer_style = EstimatorV2(options={"default_precision": 0.1, "emulate_shot_noise": True, "seed": 3})
+    same = aer_style.run([(circuit, "ZZ", np.tile(values, (2000, 1)))]).result()[0]
+    np.testing.assert_array_equal(same.data.evs, noisy.data.evs)  # the same noise from the same seed
+    with pytest.raises(ValueError, match=r"unknown EstimatorV2 option\(s\) \['shots'\]"):
+        EstimatorV2(options={"shots": 100})
 
 
 def test_estimator_refuses_a_bare_circuit():

@@ -8,19 +8,28 @@ parameters are ``columns`` of the whole circuit's), :class:`Measure`, :class:`Re
 after them depends on (no later operation on their qubit, no later condition on or write to
 their clbit) are ``final``: they need no branching, the last state's probabilities give them.
 The executor (``qfab.backends.cpu.dynamic``) branches on the outcomes of the others.
+
+Control flow: ``if_test`` / ``if_else`` (:class:`IfElse`), ``switch`` (:class:`Switch`: cases
+by value, ``CASE_DEFAULT``), ``while_loop`` (:class:`While`, bounded by :data:`MAX_ITERATIONS`
+at run time) on a clbit or a register; ``for_loop`` is unrolled here (its body once per index,
+the loop parameter bound).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from qiskit import QuantumCircuit
-from qiskit.circuit import ClassicalRegister, Clbit, Gate
+from qiskit.circuit import CASE_DEFAULT, ClassicalRegister, Clbit, Gate
 from qiskit.circuit.library import StatePreparation
 
 from qfab.core.frontend import UnsupportedInstruction, from_qiskit
 from qfab.core.ir import Circuit, Measurement
 
-__all__ = ["DynamicCircuit", "Segment", "Measure", "Reset", "IfElse", "is_dynamic", "dynamic_from_qiskit"]
+__all__ = ["DynamicCircuit", "Segment", "Measure", "Reset", "IfElse", "Switch", "While", "is_dynamic",
+           "dynamic_from_qiskit", "MAX_ITERATIONS"]
+
+#: The most times a ``while_loop`` body runs on any branch before the run is refused.
+MAX_ITERATIONS = 1000
 
 _IGNORED = {"barrier", "delay", "id"}
 #: Instructions that make a circuit dynamic by themselves (``initialize`` only on qubits that
@@ -51,6 +60,19 @@ class IfElse:
     value: int
     true_steps: tuple
     false_steps: tuple
+
+
+@dataclass(frozen=True)
+class Switch:
+    clbits: tuple[int, ...]
+    cases: tuple  # ((values or None for the default, steps), ...) in the circuit's order
+
+
+@dataclass(frozen=True)
+class While:
+    clbits: tuple[int, ...]
+    value: int
+    body: tuple
 
 
 @dataclass(frozen=True)
@@ -122,32 +144,69 @@ class _Builder:
             elif name == "if_else":
                 flush()
                 steps.append(self.if_else(operation, instruction, qubit_map, clbit_map, where))
+            elif name == "switch_case":
+                flush()
+                steps.append(self.switch(operation, instruction, qubit_map, clbit_map, where))
+            elif name == "while_loop":
+                flush()
+                bits, value = self.condition(operation.condition, clbit_map, where)
+                (body,) = self.bodies(operation, instruction, qubit_map, clbit_map)
+                steps.append(While(bits, value, body))
+            elif name == "for_loop":
+                flush()
+                indexset, parameter, block = operation.params
+                for index in indexset:
+                    bound = block.assign_parameters({parameter: index}) if parameter is not None else block
+                    inner_qubits = dict(zip(bound.qubits, (qubit_map[q] for q in instruction.qubits)))
+                    inner_clbits = dict(zip(bound.clbits, (clbit_map[c] for c in instruction.clbits)))
+                    steps.extend(self.walk(bound, inner_qubits, inner_clbits))
             elif isinstance(operation, Gate) and not clbits:
                 pending.append(operation, qubits)
             else:
                 raise UnsupportedInstruction(
-                    f"{where}: not supported in dynamic circuits (qfab runs measure, reset, initialize "
-                    "and if_test / if_else on a clbit or a register)")
+                    f"{where}: not supported in dynamic circuits (qfab runs measure, reset, initialize, "
+                    "if_test / if_else, switch, while_loop and for_loop on clbits or registers)")
         flush()
         return steps
 
-    def if_else(self, operation, instruction, qubit_map, clbit_map, where: str) -> IfElse:
-        target, value = operation.condition
+    def target_bits(self, target, clbit_map, where: str) -> tuple[int, ...]:
+        """A condition's or a switch's clbits, least significant first."""
         if isinstance(target, Clbit):
-            bits = (clbit_map[target],)
-        elif isinstance(target, ClassicalRegister):
-            bits = tuple(self.qc.find_bit(bit).index for bit in target)
-        else:
+            return (clbit_map[target],)
+        if isinstance(target, ClassicalRegister):
+            return tuple(self.qc.find_bit(bit).index for bit in target)
+        raise UnsupportedInstruction(f"{where}: conditions on classical expressions are not supported; "
+                                     "condition on a clbit or a register")
+
+    def condition(self, condition, clbit_map, where: str) -> tuple[tuple[int, ...], int]:
+        if not isinstance(condition, tuple):  # a classical expression (qiskit.circuit.classical.expr)
             raise UnsupportedInstruction(f"{where}: conditions on classical expressions are not supported; "
                                          "condition on a clbit or a register")
+        target, value = condition
+        return self.target_bits(target, clbit_map, where), int(value)
+
+    def bodies(self, operation, instruction, qubit_map, clbit_map) -> list[tuple]:
+        """Each block of a control-flow operation as steps on the whole circuit's bits."""
         bodies = []
         for body in operation.blocks:
             inner_qubits = dict(zip(body.qubits, (qubit_map[q] for q in instruction.qubits)))
             inner_clbits = dict(zip(body.clbits, (clbit_map[c] for c in instruction.clbits)))
             bodies.append(tuple(self.walk(body, inner_qubits, inner_clbits)))
-        true_steps = bodies[0]
-        false_steps = bodies[1] if len(bodies) > 1 else ()
-        return IfElse(bits, int(value), true_steps, false_steps)
+        return bodies
+
+    def if_else(self, operation, instruction, qubit_map, clbit_map, where: str) -> IfElse:
+        bits, value = self.condition(operation.condition, clbit_map, where)
+        bodies = self.bodies(operation, instruction, qubit_map, clbit_map)
+        return IfElse(bits, value, bodies[0], bodies[1] if len(bodies) > 1 else ())
+
+    def switch(self, operation, instruction, qubit_map, clbit_map, where: str) -> Switch:
+        bits = self.target_bits(operation.target, clbit_map, where)
+        bodies = self.bodies(operation, instruction, qubit_map, clbit_map)
+        cases = []
+        for (values, _), steps in zip(operation.cases_specifier(), bodies):
+            default = any(v is CASE_DEFAULT for v in values)
+            cases.append((None if default else tuple(int(v) for v in values), steps))
+        return Switch(bits, tuple(cases))
 
 
 def _split_final(steps: list) -> tuple[list, list[Measurement]]:
@@ -169,7 +228,7 @@ def _depends_later(later: list, measure: Measure) -> bool:
             return True
         if isinstance(step, Measure) and step.clbit == measure.clbit:
             return True
-        if isinstance(step, IfElse):
+        if isinstance(step, (IfElse, Switch, While)):
             return True  # a condition may read the clbit and its bodies may touch the qubit
     return False
 

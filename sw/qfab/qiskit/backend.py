@@ -11,7 +11,7 @@ import uuid
 
 import numpy as np
 from qiskit import QuantumCircuit
-from qiskit.circuit import IfElseOp
+from qiskit.circuit import ForLoopOp, IfElseOp, SwitchCaseOp, WhileLoopOp
 from qiskit.providers import BackendV2, JobStatus, JobV1, Options
 from qiskit.result import Result
 from qiskit.transpiler import Target
@@ -68,7 +68,9 @@ class QfabBackend(BackendV2):
             sizing = get_device("cpu" if device == "auto" else device)
             num_qubits = min(sizing.capabilities.max_qubits, 32)
         self._target = Target.from_configuration(basis_gates=BASIS_GATES, num_qubits=num_qubits)
-        self._target.add_instruction(IfElseOp, name="if_else")  # classically controlled blocks (dynamic circuits)
+        for operation, name in ((IfElseOp, "if_else"), (SwitchCaseOp, "switch_case"), (WhileLoopOp, "while_loop"),
+                                (ForLoopOp, "for_loop")):  # classical control flow (dynamic circuits)
+            self._target.add_instruction(operation, name=name)
 
     @property
     def target(self) -> Target:

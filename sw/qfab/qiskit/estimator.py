@@ -43,9 +43,22 @@ class EstimatorV2(BaseEstimatorV2):
         emulate_shot_noise: add ``N(0, precision)`` noise to each value, as Qiskit's
             ``StatevectorEstimator`` does; off by default (exact values, ``stds`` zero).
         seed: seed of that noise.
+        options: the same three as a dict, the way qiskit-aer's ``EstimatorV2(options=...)``
+            takes them (``{"default_precision": 0.01, "emulate_shot_noise": True, "seed": 1}``);
+            they override the keyword arguments.
     """
 
-    def __init__(self, *, device="auto", default_precision: float = 0.0, emulate_shot_noise: bool = False, seed=None):
+    OPTIONS = ("default_precision", "emulate_shot_noise", "seed")
+
+    def __init__(self, *, device="auto", default_precision: float = 0.0, emulate_shot_noise: bool = False, seed=None,
+                 options: dict | None = None):
+        unknown = set(options or {}) - set(self.OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown EstimatorV2 option(s) {sorted(unknown)}; qfab takes {list(self.OPTIONS)}")
+        options = options or {}
+        default_precision = options.get("default_precision", default_precision)
+        emulate_shot_noise = options.get("emulate_shot_noise", emulate_shot_noise)
+        seed = options.get("seed", seed)
         self.device = device
         self.default_precision = default_precision
         self.emulate_shot_noise = emulate_shot_noise

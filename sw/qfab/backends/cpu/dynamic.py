@@ -22,12 +22,15 @@ import numpy as np
 
 from qfab.backends.cpu.simulator import CPUEngine
 from qfab.backends.job import InsufficientMemoryError
-from qfab.core.dynamic import DynamicCircuit, IfElse, Measure, Reset, Segment
+from qfab.core.dynamic import MAX_ITERATIONS, DynamicCircuit, IfElse, Measure, Reset, Segment, Switch, While
 
 __all__ = ["dynamic_distribution", "dynamic_clbits"]
 
 #: The most branches :func:`dynamic_distribution` keeps (2**12 states).
 MAX_BRANCHES = 4096
+#: An exact branch less likely than this is dropped (so a while_loop that ends with probability 1
+#: ends; the distribution then sums to 1 within the branches dropped).
+NEGLIGIBLE = 1e-15
 #: The most memory the branches may hold at once.
 MAX_BRANCH_BYTES = 4 * 2**30
 
@@ -65,10 +68,42 @@ class _Runner:
             elif isinstance(step, Reset):
                 branches = self.split(branches, step.qubit, None)
             elif isinstance(step, IfElse):
-                taken = [b for b in branches if self.condition(step, b.clbits)]
-                others = [b for b in branches if not self.condition(step, b.clbits)]
+                taken = [b for b in branches if self.value(step.clbits, b.clbits) == step.value]
+                others = [b for b in branches if self.value(step.clbits, b.clbits) != step.value]
                 branches = self.steps(step.true_steps, taken) + self.steps(step.false_steps, others)
+            elif isinstance(step, Switch):
+                branches = self.switch(step, branches)
+            elif isinstance(step, While):
+                branches = self.loop(step, branches)
         return branches
+
+    def switch(self, step: Switch, branches: list[_Branch]) -> list[_Branch]:
+        """Each branch through the first case its value matches (or the default, or none)."""
+        groups = [[] for _ in step.cases]
+        out = []
+        for branch in branches:
+            value = self.value(step.clbits, branch.clbits)
+            for group, (values, _) in zip(groups, step.cases):
+                if values is None or value in values:
+                    group.append(branch)
+                    break
+            else:
+                out.append(branch)
+        for group, (_, steps) in zip(groups, step.cases):
+            out += self.steps(steps, group)
+        return out
+
+    def loop(self, step: While, branches: list[_Branch]) -> list[_Branch]:
+        """The body again on every branch whose condition still holds, until none does."""
+        done = []
+        for _ in range(MAX_ITERATIONS):
+            running = [b for b in branches if self.value(step.clbits, b.clbits) == step.value]
+            done += [b for b in branches if self.value(step.clbits, b.clbits) != step.value]
+            if not running:
+                return done
+            branches = self.steps(step.body, running)
+        raise ValueError(f"a while_loop ran {MAX_ITERATIONS} times on some branch without its condition "
+                         "failing; qfab bounds loops at that")
 
     def evolve(self, segment: Segment, branches: list[_Branch]) -> None:
         states = np.ascontiguousarray(np.stack([b.state for b in branches]))
@@ -78,9 +113,9 @@ class _Runner:
             branch.state = state
 
     @staticmethod
-    def condition(step: IfElse, clbits: int) -> bool:
-        value = sum(((clbits >> bit) & 1) << k for k, bit in enumerate(step.clbits))
-        return value == step.value
+    def value(bits: tuple[int, ...], clbits: int) -> int:
+        """The value of the clbits ``bits`` (least significant first) in a branch's ``clbits``."""
+        return sum(((clbits >> bit) & 1) << k for k, bit in enumerate(bits))
 
     def split(self, branches: list[_Branch], qubit: int, clbit: int | None) -> list[_Branch]:
         """Each branch's two outcomes on ``qubit``; ``clbit`` None: a reset (the 1 outcome is
@@ -97,7 +132,7 @@ class _Runner:
                 ones = int(self.rng.binomial(branch.shots, p1))
                 counts = (branch.shots - ones, ones)
             for outcome, p, shots in ((0, 1.0 - p1, counts[0]), (1, p1, counts[1])):
-                if p <= 0.0 or shots == 0:
+                if p <= 0.0 or shots == 0 or (shots is None and branch.probability * p < NEGLIGIBLE):
                     continue
                 state = np.where(one if outcome else ~one, branch.state, 0) / np.sqrt(p * total)
                 bits = branch.clbits
