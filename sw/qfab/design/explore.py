@@ -6,6 +6,11 @@ building or running anything. A point is *feasible* when its build fits the boar
 meets the workload's accuracy and its gradients stand above the device's noise floor; the Pareto
 front is over (training time, error, peak resource share) among feasible points, and the
 recommendation is the front's fastest point, a near-tie (within 5 %) going to fewer resources.
+
+A build's training step is priced with the device's best gradient method, as a run would get it
+(``FPGADevice.capabilities.gradient_methods``, first): RUN_ADJOINT on a build with the second
+state bank (``BuildSpec(..., adjoint=True)``), RUN_SHIFT, the on-chip parameter-shift loop,
+otherwise.
 """
 from __future__ import annotations
 
@@ -28,14 +33,23 @@ from qfab.design.predict import Trainability, gradient_floor, trainability
 from qfab.design.resources import BuildResources, build_resources, yosys_logic
 from qfab.design.workload import BOARD_KIND, QPU_PREFIX, CodesignWorkload, Variant, load_workload
 
-__all__ = ["DesignPoint", "CodesignResult", "codesign", "pareto_front", "build_label", "duration_text", "step_job"]
+__all__ = ["DesignPoint", "CodesignResult", "codesign", "pareto_front", "build_label", "duration_text", "step_job",
+           "gradient_method"]
 
 NEAR_TIE = 0.05
 
 
 def build_label(params: CoreParams) -> str:
-    """A core build in a table cell: lanes, width, qubits on chip."""
-    return f"{params.lanes}L W{params.width} Q{params.max_qubits}"
+    """A core build in a table cell: lanes, width, qubits on chip, ``+adj`` with the adjoint's bank."""
+    return f"{params.lanes}L W{params.width} Q{params.max_qubits}{' +adj' if params.adjoint else ''}"
+
+
+def gradient_method(device) -> str:
+    """The gradient method a step gets on ``device``: the first it offers (RUN_ADJOINT on an
+    adjoint build, RUN_SHIFT otherwise), as ``qfab.gradient(..., method=None)`` and the planner
+    choose it."""
+    offered = device.capabilities.gradient_methods
+    return offered[0] if offered else "parameter-shift"
 
 
 @dataclass
@@ -53,6 +67,7 @@ class DesignPoint:
     used: tuple[str, ...] = ()  # devices the plan gives work to
     shares: dict = field(default_factory=dict)  # device -> parameter sets of a full step
     fpga_breakdown: dict = field(default_factory=dict)  # core_s / link_s / driver_s of the FPGA's share of a step
+    fpga_gradient: str = ""  # the gradient method the FPGA's share is priced with (adjoint / parameter-shift)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -103,9 +118,17 @@ class CodesignResult:
         if point.build is not None:
             b = point.build
             knobs = f"BOARD={point.board.key} LANES={b.lanes} WIDTH={b.width} QUBITS={b.max_qubits}"
-            lines += [f"make synth {knobs}", f"make bitstream {knobs}   # needs Vivado",
-                      f"DEVICE = qfab.backends.fpga.FPGADevice('pynq', qfab_hw.CoreParams(max_qubits={b.max_qubits}, "
-                      f"lanes={b.lanes}, width={b.width}))   # on the board"]
+            params = (f"max_qubits={b.max_qubits}, lanes={b.lanes}, width={b.width}, max_params={b.max_params}, "
+                      f"param_depth={b.param_depth}, program_depth={b.program_depth}" + (", adjoint=True" if b.adjoint else ""))
+            if b.adjoint:
+                # `make synth` has no ADJOINT knob: the resources of this build from Python
+                lines += [f"python -c \"from qfab_hw import CoreParams; from qfab_hw.boards import load_board; "
+                          f"from qfab.design.resources import build_resources; "
+                          f"print(build_resources(CoreParams({params}), load_board('{point.board.key}')))\"",
+                          f"make bitstream {knobs} ADJOINT=1   # needs Vivado"]
+            else:
+                lines += [f"make synth {knobs}", f"make bitstream {knobs}   # needs Vivado"]
+            lines.append(f"DEVICE = qfab.backends.fpga.FPGADevice('pynq', qfab_hw.CoreParams({params}))   # on the board")
             if len(point.devices) > 1:
                 lines.append("# with the CPU beside it: device='auto' with the FPGA registered, or qfab.plan over both")
         else:
@@ -259,13 +282,18 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
                 point.resources = resources[key]
                 if not point.resources.fits:
                     point.problems += [f"does not fit: {r}" for r in point.resources.reasons]
-                # one measurement per circuit: the driver's work per word does not depend on the
-                # build, and separate timings would only add their noise to the comparison
-                if variant not in word_seconds:
+                board_device = BoardFPGA(board, builds[spec], 0.0)
+                if builds[spec].adjoint:  # its own name: the planner and the history know devices by name
+                    board_device.name = board_device.name[:-1] + " +adj]"
+                method = point.fpga_gradient = gradient_method(board_device)
+                # one measurement per circuit and gradient method: the driver's work per word does
+                # not depend on the lanes or width, and separate timings would only add their
+                # noise to the comparison; RUN_ADJOINT's call returns other beats than RUN_SHIFT's
+                if (variant, method) not in word_seconds:
                     # on a full step's program (the per-word price falls with the program's size)
-                    word_seconds[variant] = host_seconds_per_word(step_job(workload, circuit, workload.batch_size),
-                                                                  builds[spec], FPGADevice)
-                board_device = BoardFPGA(board, builds[spec], word_seconds[variant])
+                    word_seconds[variant, method] = host_seconds_per_word(
+                        step_job(workload, circuit, workload.batch_size, gradient=method), builds[spec], FPGADevice)
+                board_device.host_word_seconds = word_seconds[variant, method]
                 devices.append(board_device)
             else:
                 device, reason = others[kind]
@@ -294,7 +322,9 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
                           for name in point.used)
         point.gradient_floor = max(gradient_floor(by_name[name], circuit, workload.shots) for name in point.used)
         if board_device is not None and board_device.name in point.shares:
-            point.fpga_breakdown = board_device.cost_breakdown(step_job(workload, circuit, point.shares[board_device.name]))
+            # the FPGA's share as the plan runs it: by the build's best gradient method
+            point.fpga_breakdown = board_device.cost_breakdown(
+                step_job(workload, circuit, point.shares[board_device.name], gradient=point.fpga_gradient))
         if point.error > workload.accuracy:
             point.problems.append(f"error {point.error:.1e} > accuracy {workload.accuracy:.0e}")
         if not point.trainable:

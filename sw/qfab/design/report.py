@@ -3,8 +3,8 @@
 ``pareto.png``: predicted training time against error for every evaluated point (colour: the
 scarcest FPGA resource's share; grey crosses: infeasible, with the reason in the table), the
 Pareto front joined and the recommendation starred. ``breakdown.png``: where a board's time goes
-when the FPGA trains alone (``FPGADevice.cost_breakdown``: core cycles, PS-PL link, the driver
-on the PS with its DMA calls) for the fastest point of each board and every build of the best
+when the FPGA trains alone (``FPGADevice.cost_breakdown``: core cycles, the PS-PL link with its
+DMA round trips, the driver's host time on the PS) for the fastest point of each board and every build of the best
 board, which says what to improve next.
 """
 from __future__ import annotations
@@ -59,12 +59,17 @@ def plot_pareto(result: CodesignResult, path: Path) -> Path:
     return path
 
 
+def _step_text(seconds: float) -> str:
+    """A training step's time: milliseconds below a second (an adjoint build's step is a few)."""
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else duration_text(seconds)
+
+
 def plot_breakdown(points: list[DesignPoint], path: Path) -> Path | None:
     points = [p for p in points if p.fpga_breakdown][:12]
     if not points:
         return None
-    # FPGADevice.cost_breakdown's parts; the driver's include its DMA calls
-    parts = {"core_s": "core", "link_s": "link", "driver_s": "driver (and DMA calls)"}
+    # FPGADevice.cost_breakdown's parts; the link's include its DMA round trips
+    parts = {"core_s": "core", "link_s": "link (and DMA round trips)", "driver_s": "driver"}
     fig, ax = plt.subplots(figsize=(8.6, 0.9 + 0.45 * len(points)))
     totals = [sum(p.fpga_breakdown.values()) for p in points]
     left = [0.0] * len(points)
@@ -73,7 +78,7 @@ def plot_breakdown(points: list[DesignPoint], path: Path) -> Path | None:
         ax.barh(range(len(points)), shares, left=left, color=f"C{index}", label=label)
         left = [a + b for a, b in zip(left, shares)]
     for row, total in enumerate(totals):
-        ax.text(101, row, duration_text(total), va="center", fontsize=7)
+        ax.text(101, row, _step_text(total), va="center", fontsize=7)
     ax.set_yticks(range(len(points)), [f"{p.board.key} {build_label(p.build)}, {p.variant.label}"
                                        for p in points], fontsize=7)
     ax.set_xlim(0, 112)
@@ -125,12 +130,14 @@ def _markdown(result: CodesignResult) -> str:
         lines += ["", "## Validation on what runs here", "", validation_table(result.validation), "",
                   f"Median |measured - predicted| / measured time: {median_time_error(result.validation):.0%}."]
     lines += ["", "## Assumptions", "",
-              f"- Driver on the board's processor: this host's measured time per program word x "
+              f"- Driver on the board's processor: this host's measured time per call and per word x "
               f"{PS_SLOWDOWN} (no board here to measure).",
-              f"- One DMA round trip from Python: {BOARD_CALL_OVERHEAD_S * 1e6:.0f} µs; link at {DMA_EFFICIENCY} of "
-              "the HP port's theoretical bandwidth.",
+              f"- Link: one DMA round trip from Python per call, {BOARD_CALL_OVERHEAD_S * 1e6:.0f} µs, and the "
+              f"words at {DMA_EFFICIENCY} of the HP port's theoretical bandwidth.",
               "- CPU: this machine's CPU with its calibrated cost model (`qfab calibrate`).",
               "- Resources: yosys `synth_xilinx` for the logic, bank geometry for BRAM/URAM, FINN's planning budget."]
+    lines.append("- FPGA gradients: each build's best method, on chip: RUN_ADJOINT on `+adj` builds (the second state "
+                 "bank), RUN_SHIFT (the parameter-shift loop) on the others.")
     return "\n".join(lines) + "\n"
 
 
@@ -145,6 +152,7 @@ def write_report(result: CodesignResult, folder: Path | str) -> Path:
     (folder / "points.json").write_text(json.dumps([{
         "variant": p.variant.label, "devices": p.devices, "used": p.used, "board": p.board.key if p.board else None,
         "lanes": p.build.lanes if p.build else None, "width": p.build.width if p.build else None,
+        "adjoint": p.build.adjoint if p.build else None, "fpga_gradient": p.fpga_gradient or None,
         "train_seconds": p.train_seconds, "error": p.error, "utilisation": p.utilisation,
         "gradient_std": p.gradient_std, "gradient_floor": p.gradient_floor, "feasible": p.feasible,
         "problems": p.problems, "fpga_breakdown": p.fpga_breakdown} for p in result.points], indent=1, default=str))

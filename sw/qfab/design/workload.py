@@ -51,17 +51,21 @@ class Variant:
 
 @dataclass(frozen=True)
 class BuildSpec:
-    """A core build's knobs: lanes, width, and the qubits its state memory holds (default: the
-    workload's, the smallest memory; more makes one bitstream serve bigger models too)."""
+    """A core build's knobs: lanes, width, the qubits its state memory holds (default: the
+    workload's, the smallest memory; more makes one bitstream serve bigger models too), and
+    ``adjoint``: the second state bank and RUN_ADJOINT (``CoreParams(adjoint=True)``: twice the
+    state memory, the adjoint reducer's and the lambda preparation's multipliers), whose
+    gradients the explorer then prices instead of RUN_SHIFT's."""
 
     lanes: int
     width: int
     max_qubits: int | None = None
+    adjoint: bool = False
 
     @property
     def label(self) -> str:
         qubits = f" Q={self.max_qubits}" if self.max_qubits else ""
-        return f"{self.lanes} lane{'s' if self.lanes > 1 else ''} W={self.width}{qubits}"
+        return f"{self.lanes} lane{'s' if self.lanes > 1 else ''} W={self.width}{qubits}{' +adj' if self.adjoint else ''}"
 
     def params(self, qubits: int):
         """The ``CoreParams`` of this build for a workload of ``qubits``, with the parameter and
@@ -71,7 +75,7 @@ class BuildSpec:
         from qfab.backends.fpga import DEFAULT_PARAMS
 
         return replace(DEFAULT_PARAMS, max_qubits=max(self.max_qubits or qubits, self.lanes.bit_length()),
-                       lanes=self.lanes, width=self.width)
+                       lanes=self.lanes, width=self.width, adjoint=self.adjoint)
 
 
 @dataclass
@@ -122,6 +126,8 @@ class CodesignWorkload:
             if variant.layers < 1:
                 raise WorkloadError(f"variant {variant.label}: layers must be >= 1")
         for build in self.builds:
+            if not isinstance(build.adjoint, bool):
+                raise WorkloadError(f"[space] build {build}: adjoint must be true or false, not {build.adjoint!r}")
             if build.max_qubits is not None and build.max_qubits < self.qubits:
                 raise WorkloadError(f"[space] build {build.label}: holds {build.max_qubits} qubits, the model has {self.qubits}")
             try:
@@ -180,6 +186,33 @@ def _take(table: dict, section: str, allowed: dict) -> dict:
     return {allowed[k]: v for k, v in table.items()}
 
 
+BUILDS_HELP = "[space] builds: a list of tables like {lanes = 1, width = 18} (optional: qubits = 16, adjoint = true)"
+BUILD_FIELDS = ("lanes", "width", "qubits", "adjoint")
+
+
+def _builds(entries) -> tuple[BuildSpec, ...]:
+    """The ``[space] builds`` list, each field's type checked (a bad one named with its build)."""
+    if not isinstance(entries, list):
+        raise WorkloadError(BUILDS_HELP)
+    builds = []
+    for index, entry in enumerate(entries):
+        where = f"[space] builds[{index}]"
+        if not isinstance(entry, dict) or "lanes" not in entry or "width" not in entry:
+            raise WorkloadError(BUILDS_HELP)
+        unknown = sorted(set(entry) - set(BUILD_FIELDS))
+        if unknown:
+            raise WorkloadError(f"{where}: unknown field(s) {unknown}; allowed: {list(BUILD_FIELDS)}")
+        for key in ("lanes", "width", "qubits"):
+            value = entry.get(key)
+            if key in entry and (isinstance(value, bool) or not isinstance(value, int)):
+                raise WorkloadError(f"{where}: {key} must be an integer, not {value!r}")
+        adjoint = entry.get("adjoint", False)
+        if not isinstance(adjoint, bool):
+            raise WorkloadError(f"{where}: adjoint must be true or false, not {adjoint!r}")
+        builds.append(BuildSpec(entry["lanes"], entry["width"], entry.get("qubits"), adjoint))
+    return tuple(builds)
+
+
 def load_workload(source: str | Path | dict) -> CodesignWorkload:
     """A workload from a TOML file (or its parsed dict), every field checked."""
     if isinstance(source, dict):
@@ -213,11 +246,7 @@ def load_workload(source: str | Path | dict) -> CodesignWorkload:
         boards = space["boards"]
         kwargs["boards"] = () if boards in ("all", ["all"]) else tuple(boards)
     if "builds" in space:
-        try:
-            kwargs["builds"] = tuple(BuildSpec(int(b["lanes"]), int(b["width"]), int(b["qubits"]) if "qubits" in b else None)
-                                     for b in space["builds"])
-        except (KeyError, TypeError, ValueError):
-            raise WorkloadError("[space] builds: a list of tables like {lanes = 1, width = 18} (optional: qubits = 16)") from None
+        kwargs["builds"] = _builds(space["builds"])
     if "devices" in space:
         kwargs["devices"] = tuple(space["devices"])
     variants = [base]
