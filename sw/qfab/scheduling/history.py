@@ -11,7 +11,8 @@ Predictions then come, in order of trust, from:
    ``REGRESSION_BASED`` rule);
 3. the first-principles **model** scaled by the device's median measured/predicted ratio for
    that kind of job (values, or a gradient method), so a device that runs slower than modelled
-   is priced as it runs.
+   is priced as it runs; only runs modelled at :data:`RATIO_MIN_MODELLED_S` or more teach the
+   ratio (a small call is its overheads, which the model does not claim to price).
 
 The history is a JSON file per machine in the cache directory, written atomically; one that fails
 validation (truncated, not JSON, of the wrong shape or types, NaN, infinite or negative times) is
@@ -48,6 +49,9 @@ MIN_SAMPLES = 3  # StarPU waits for 10; qfab's runs are fewer and its kernels re
 OUTLIER_RATIO = 1.5  # StarPU_HISTORY_MAX_ERROR = 50 %
 SLOW_RATIO = 2.0  # a device this much slower than predicted is flagged
 RATIO_WINDOW = 50  # measured/predicted ratios kept per device
+#: Runs modelled shorter than this teach no ratio: a small call's time is its fixed overheads
+#: (threads, Python), and their ratio would rescale every large job's model (by 9x here once).
+RATIO_MIN_MODELLED_S = 5e-3
 SAMPLES_PER_BUCKET = 20  # the most recent runs kept per (device, signature, batch)
 SIGNATURES_PER_DEVICE = 500  # shapes kept per device, the least recently first seen dropped
 SAVE_INTERVAL_S = 2.0  # at most one write of a history file this often (the rest at exit)
@@ -196,7 +200,7 @@ class History:
                     return
             bucket.append(float(seconds))
             del bucket[:-SAMPLES_PER_BUCKET]
-            if math.isfinite(modelled) and modelled > 0:
+            if math.isfinite(modelled) and modelled >= RATIO_MIN_MODELLED_S:
                 key = _ratio_key(device, job)
                 if self.ratio_models.get(key) != model:
                     self.ratios[key], self.ratio_models[key] = [], model
