@@ -156,3 +156,31 @@ def test_stationary_initial_point_is_flagged_not_fitted():
     assert all(p.variance < 1e-20 for p in result.points)
     assert result.decay("local_pauli", "identity_blocks", 4) is None
     assert any("stationary point" in line for line in T.verdict(result))
+
+
+def _decaying(init, base, qubits=range(2, 17, 2), prefactor=1.0, layers=100):
+    return [T.VariancePoint("mcclean", "local_pauli", init, n, layers, 500, [0], prefactor * base**n,
+                            (0.9 * prefactor * base**n, 1.1 * prefactor * base**n), [prefactor * base**n], 0, 0,
+                            None, None, None, 0) for n in qubits]
+
+
+def test_fitted_exponential_decay_is_a_plateau_whatever_the_variance_at_the_largest_n():
+    """Issue 20: the verdict said 'variance decays as 0.609^n: barren plateau' and then 'no remedy is
+    needed'. With only uniform scanned, the recommendation must not call it plateau-free."""
+    only_uniform = T.ScanResult(_decaying("uniform", 0.609))
+    lines = T.verdict(only_uniform)
+    assert any("barren plateau" in line for line in lines)
+    init, why = T.recommendation(only_uniform, "local_pauli")
+    assert init == "uniform" and "no remedy is needed" not in why and "barren plateau" in why
+    assert not any("no remedy is needed" in line for line in lines)
+
+
+def test_remedy_is_ranked_by_its_decay_not_by_the_variance_at_one_point():
+    # gaussian has the larger variance at n = 16 but decays faster; identity blocks are flat.
+    result = T.ScanResult(_decaying("uniform", 0.609) + _decaying("gaussian", 0.5, prefactor=50.0)
+                          + _decaying("identity_blocks", 0.99, prefactor=1e-4))
+    assert result.select(init="gaussian", num_qubits=16)[0].variance > result.select(init="identity_blocks", num_qubits=16)[0].variance
+    ranking = T.remedy_ranking(result)
+    assert [r[1] for r in ranking] == ["identity_blocks", "uniform", "gaussian"]
+    init, why = T.recommendation(result, "local_pauli")
+    assert init == "identity_blocks" and "barren plateau" in why and "no remedy" not in why

@@ -1,5 +1,5 @@
 """The ``qfab`` command line: ``demo``, ``simulate``, ``info``, ``calibrate``, and the subcommands that
-other packages own (``plateau``), which take the rest of the arguments themselves.
+other packages own (``plateau``, ``codesign``, ``recommend``), which take the rest of the arguments themselves.
 
 User errors (a missing file, a malformed OpenQASM program, an instruction qfab cannot simulate,
 too little memory: every :class:`qfab.errors.QfabError`) end with a one-line message on stderr and
@@ -19,6 +19,8 @@ __all__ = ["main"]
 DELEGATED = {
     "plateau": ("qfab.qml.trainability", "cli_main", "trainability report: gradient variance against qubits and depth"),
     "codesign": ("qfab.cli.codesign", "cli_main", "choose board, core build, device mix and circuit for a QML workload"),
+    "recommend": ("qfab.cli.recommend", "cli_main",
+                  "race classifier set-ups on a CSV file, recommend one and forecast its test accuracy"),
 }
 
 

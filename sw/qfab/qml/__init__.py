@@ -3,11 +3,15 @@
 Diagnose before training (:mod:`qfab.qml.trainability`, ``qfab plateau``), pick a remedy
 (:mod:`qfab.qml.init`, local costs in :mod:`qfab.qml.costs`), then train
 (:class:`QuantumClassifier`, :class:`QuantumRegressor`, or the PyTorch layer in
-:mod:`qfab.qml.torch_layer`, which imports torch only when used).
+:mod:`qfab.qml.torch_layer`, which imports torch only when used). Before a long training,
+:func:`recommend` (:mod:`qfab.qml.recommender`, ``qfab recommend``) races candidate set-ups briefly on
+the data, with the indicators of :mod:`qfab.qml.indicators`, and forecasts the winner's accuracy.
 """
 from qfab.qml import ansatz, costs, encoding, init, lie, trainability
+from qfab.qml.recommender import Recommendation, recommend
 
-__all__ = ["ansatz", "costs", "encoding", "init", "lie", "trainability", "QuantumClassifier", "QuantumRegressor"]
+__all__ = ["ansatz", "costs", "encoding", "init", "lie", "trainability", "recommend", "Recommendation",
+           "QuantumClassifier", "QuantumRegressor"]
 
 
 def __getattr__(name):

@@ -83,7 +83,7 @@ class _QuantumModel(BaseEstimator):
     def __init__(self, ansatz="hea", layers=2, encoding="angle", initializer="uniform", sigma=None,
                  identity_block_layers=None, optimizer="adam", learning_rate=0.1, epochs=20, batch_size=32,
                  output_scale=3.0, schedule="full", warm_start=False, warm_start_from=None, checkpoint=None, monitor=None, random_state=0,
-                 device="cpu"):
+                 device="cpu", cost="local", callback=None):
         self.ansatz = ansatz
         self.layers = layers
         self.encoding = encoding
@@ -102,6 +102,20 @@ class _QuantumModel(BaseEstimator):
         self.monitor = monitor
         self.random_state = random_state
         self.device = device
+        self.cost = cost
+        self.callback = callback
+
+    @classmethod
+    def from_recommendation(cls, recommendation, **overrides):
+        """An estimator set up as :func:`qfab.qml.recommend` chose (its ``config``: ansatz,
+        layers, initializer, cost, encoding), trained for the epochs its forecast is for; ``overrides``
+        change any other setting."""
+        config = dict(getattr(recommendation, "config", recommendation))
+        epochs = getattr(recommendation, "epochs", None)
+        if epochs is not None:
+            config.setdefault("epochs", epochs)
+        config.update(overrides)
+        return cls(**config)
 
     # -- model construction -------------------------------------------------------------
     def _build(self, num_features: int):
@@ -193,6 +207,8 @@ class _QuantumModel(BaseEstimator):
                         theta = replacement
                 step += 1
             self.history_.append({"epoch": epoch, "loss": float(self.loss(X, targets, theta))})
+            if self.callback is not None:
+                self.callback(self, epoch, theta)
             if path is not None:
                 self._save_checkpoint(path, theta, epoch + 1, optimizer, rng)
         self.theta_ = theta
@@ -229,6 +245,18 @@ class _QuantumModel(BaseEstimator):
             self.history_ = meta["history"]
             return data["theta"].copy(), int(meta["epochs_done"])
 
+    def encoded_angles(self, X):
+        """The encoding's parameter values for samples ``X`` (raw features), after the fitted scaling."""
+        return self.encoding_.angles(self._scale(np.asarray(X, dtype=np.float64)))
+
+    def readout_values(self, X, theta):
+        """``(B, K)`` readout expectations of samples ``X`` (raw features) at parameters ``theta``."""
+        return self._expectations(X, theta)
+
+    def readout_gradients(self, X, theta):
+        """Readout expectations ``(B, K)`` and their adjoint gradients ``(B, K, P)`` over ``theta``."""
+        return self._gradients(X, theta)
+
     def _gradients(self, X, theta):
         angles = self.encoding_.angles(self._scale(X))
         params = self._circuit_parameters(angles, theta)
@@ -239,17 +267,28 @@ class _QuantumModel(BaseEstimator):
 
 class QuantumClassifier(ClassifierMixin, _QuantumModel):
     """Classes read out as softmax(output_scale * <O_k>), with O_k = Z on qubit k (then Z_k Z_k+1 when
-    there are more classes than qubits); trained on cross-entropy."""
+    there are more classes than qubits) for ``cost="local"``, or +-Z...Z for ``cost="global"`` (two
+    classes); trained on cross-entropy. ``callback(model, epoch, theta)`` runs after every epoch."""
 
-    def fit(self, X, y):
+    def prepare(self, X, y):
+        """Everything ``fit`` sets up before training (classes, feature scaling, circuit, readouts);
+        returns ``(X, class indices)``. Lets the trainability indicators probe the untrained model."""
         X, y = check_X_y(X, y)
         self.classes_ = unique_labels(y)
         self.n_features_in_ = X.shape[1]
         self.feature_min_, self.feature_max_ = X.min(axis=0), X.max(axis=0)
         self._build(X.shape[1])
-        self.observables_ = _class_observables(len(self.classes_), self.encoding_.num_qubits)
-        self._train(X, np.searchsorted(self.classes_, y))
+        self.observables_ = _class_observables(len(self.classes_), self.encoding_.num_qubits, self.cost)
+        return X, np.searchsorted(self.classes_, y)
+
+    def fit(self, X, y):
+        X, labels = self.prepare(X, y)
+        self._train(X, labels)
         return self
+
+    def probabilities(self, values):
+        """Class probabilities from readout values (what ``predict_proba`` applies)."""
+        return self._probabilities(values)
 
     def _probabilities(self, values):
         logits = self.output_scale * values
@@ -289,7 +328,8 @@ class QuantumRegressor(RegressorMixin, _QuantumModel):
         self.target_half_range_ = max((y.max() - y.min()) / 2, 1e-12)
         self._build(X.shape[1])
         n = self.encoding_.num_qubits
-        self.observables_ = [SparsePauliOp("I" * (n - 1) + "Z")]
+        _check_cost(self.cost)
+        self.observables_ = [SparsePauliOp(("Z" * n) if self.cost == "global" else ("I" * (n - 1) + "Z"))]
         self._train(X, (y - self.target_center_) / self.target_half_range_)
         return self
 
@@ -308,7 +348,20 @@ class QuantumRegressor(RegressorMixin, _QuantumModel):
         return self.target_center_ + self.target_half_range_ * self._expectations(X, self.theta_)[:, 0]
 
 
-def _class_observables(num_classes: int, num_qubits: int) -> list[SparsePauliOp]:
+def _check_cost(cost: str) -> None:
+    if cost not in ("local", "global"):
+        raise ValueError(f"unknown cost {cost!r}; use 'local' (one-qubit Z readouts) or 'global' (Z on every qubit)")
+
+
+def _class_observables(num_classes: int, num_qubits: int, cost: str = "local") -> list[SparsePauliOp]:
+    """``local``: Z on qubit k for class k (then Z_k Z_k+1); ``global``: two classes read from the
+    parity Z...Z on every qubit, as +-<Z...Z> (Cerezo et al.'s global cost, prone to plateaus)."""
+    _check_cost(cost)
+    if cost == "global":
+        if num_classes != 2:
+            raise ValueError(f"the global cost reads two classes from the parity; got {num_classes} classes")
+        parity = SparsePauliOp("Z" * num_qubits)
+        return [parity, -parity]
     labels = [("Z", [q]) for q in range(num_qubits)] + [("ZZ", [q, q + 1]) for q in range(num_qubits - 1)]
     if num_classes > len(labels):
         raise ValueError(f"{num_classes} classes need more than {num_qubits} qubits with Z and ZZ readouts")

@@ -33,7 +33,8 @@ from qfab.qml.variance import STATIONARY_VARIANCE, DecayFit, ScanResult, Varianc
 
 __all__ = [
     "VariancePoint", "DecayFit", "ScanResult", "sample_gradients", "bootstrap_variance_interval", "fit_decay",
-    "saturation_depth", "two_design_variance", "lie_prediction", "scan", "verdict", "recommendation", "cli_main",
+    "saturation_depth", "two_design_variance", "lie_prediction", "scan", "is_plateau", "remedy_ranking", "verdict",
+    "recommendation", "cli_main",
 ]
 
 
@@ -217,6 +218,34 @@ def scan(ansatz_name: str, cost_names: Sequence[str], qubits: Sequence[int], lay
     return result
 
 
+def is_plateau(fit: DecayFit | None) -> bool:
+    """A fitted exponential decay whose base is resolved below 0.9 (upper end of its 95% interval) is
+    a barren plateau, whatever the variance at the largest n scanned."""
+    return fit is not None and fit.interval[1] < 0.9
+
+
+def remedy_ranking(result: ScanResult) -> list[tuple[str, str, DecayFit | None, float]]:
+    """``(cost, init, decay fit, variance at the largest n)`` for every scanned cost and initialiser at
+    the deepest depth, best first, ranked by what each does to the decay: no resolved plateau before
+    a plateau, then the slower decay (larger base), then the larger variance at the largest n;
+    stationary initial points (zero gradient everywhere) last."""
+    deepest = max(p.layers for p in result.points)
+    largest = max(p.num_qubits for p in result.points)
+    rows = []
+    for cost in dict.fromkeys(p.cost for p in result.points):
+        for init in dict.fromkeys(p.init for p in result.points):
+            cell = result.select(cost=cost, init=init, layers=deepest, num_qubits=largest)
+            if not cell:
+                continue
+            fit = result.decay(cost, init, deepest)
+            variance = cell[0].variance
+            stationary = variance < STATIONARY_VARIANCE
+            key = (-1 if stationary else (0 if is_plateau(fit) else 1), fit.base if fit is not None else 1.0, variance)
+            rows.append((key, cost, init, fit, variance))
+    rows.sort(key=lambda r: r[0], reverse=True)
+    return [(cost, init, fit, variance) for _, cost, init, fit, variance in rows]
+
+
 def verdict(result: ScanResult) -> list[str]:
     """Sentences a person can act on: decay per cost and init, scrambling depth, remedies ranked by effect."""
     lines = []
@@ -229,7 +258,7 @@ def verdict(result: ScanResult) -> list[str]:
             fit = result.decay(cost, init, deepest)
             if fit is None:
                 continue
-            kind = "exponential decay: barren plateau" if fit.interval[1] < 0.9 else "no exponential decay resolved"
+            kind = "exponential decay: barren plateau" if is_plateau(fit) else "no exponential decay resolved"
             lines.append(f"{cost} cost, {init} init, depth {deepest}: variance decays as {fit.describe()} — {kind}.")
     for cost in costs:
         depth = saturation_depth(result.select(cost=cost, init=inits[0], num_qubits=largest))
@@ -241,22 +270,19 @@ def verdict(result: ScanResult) -> list[str]:
         else:
             lines.append(f"{cost} cost at n={largest}: the variance is still changing at depth {deepest}; "
                          "scan deeper to find the scrambling depth.")
-    ranked = []
-    for cost in costs:
-        for init in inits:
-            cell = result.select(cost=cost, init=init, layers=deepest, num_qubits=largest)
-            if cell:
-                ranked.append((cell[0].variance, cost, init))
-    ranked.sort(reverse=True)
+    ranked = remedy_ranking(result)
     if ranked:
-        best = ranked[0]
-        lines.append("Remedies ranked by measured gradient variance at n=%d, depth %d: " % (largest, deepest)
-                     + "; ".join(f"{c} + {i}: {v:.3g}" for v, c, i in ranked) + ".")
-        stationary = [f"{c} + {i}" for v, c, i in ranked if v < STATIONARY_VARIANCE]
+        def describe(fit, variance):
+            decay = "no decay fitted" if fit is None else (f"decay {fit.base:.3g}^n" + (" (plateau)" if is_plateau(fit) else ""))
+            return f"{decay}, variance {variance:.3g} at n={largest}"
+
+        lines.append(f"Remedies ranked by what they do to the decay with n (slower first), then by the variance at "
+                     f"n={largest}, depth {deepest}: " + "; ".join(f"{c} + {i}: {describe(f, v)}" for c, i, f, v in ranked) + ".")
+        stationary = [f"{c} + {i}" for c, i, f, v in ranked if v < STATIONARY_VARIANCE]
         if stationary:
             lines.append("Zero gradient at every sample for " + ", ".join(stationary) + ": the initial point is a "
                          "stationary point (e.g. an identity circuit on |0...0> with Z observables), not a plateau.")
-        lines.append(f"Recommendation: {recommendation(result, best[1])[1]}")
+        lines.append(f"Recommendation: {recommendation(result, ranked[0][0])[1]}")
     for p in result.select(init="uniform", num_qubits=largest, layers=deepest):
         if p.lie_dimension is not None:
             d = p.lie_dimension
@@ -272,15 +298,31 @@ def verdict(result: ScanResult) -> list[str]:
 
 
 def recommendation(result: ScanResult, cost: str, factor: float = 10.0) -> tuple[str, str]:
-    """The initialiser to use with ``cost`` at the largest scanned size: the one with the largest
-    gradient variance, unless uniform initialisation is within ``factor`` of it (then no remedy is
-    needed at this size and uniform keeps the circuit's full expressivity). Returns the initialiser's
-    name and a sentence saying why."""
+    """The initialiser to use with ``cost``. If uniform initialisation's variance decays exponentially
+    with n (:func:`is_plateau`), it is on a plateau whatever its variance at the largest n, and the
+    remedy is the initialiser that does most against the decay (:func:`remedy_ranking`); no
+    remedy is "not needed" then. Otherwise the one with the largest gradient variance at the largest
+    scanned size, unless uniform is within ``factor`` of it (then no remedy is needed at this size and
+    uniform keeps the circuit's full expressivity). Returns the initialiser's name and a sentence
+    saying why."""
     deepest = max(p.layers for p in result.points)
     largest = max(p.num_qubits for p in result.points)
     cells = result.select(cost=cost, layers=deepest, num_qubits=largest)
     best = max(cells, key=lambda p: p.variance)
     uniform = next((p for p in cells if p.init == "uniform"), None)
+    uniform_fit = result.decay(cost, "uniform", deepest) if uniform is not None else None
+    if is_plateau(uniform_fit):
+        ranked = [(i, f, v) for c, i, f, v in remedy_ranking(result) if c == cost]
+        init, fit, variance = ranked[0]
+        if init == "uniform":
+            return "uniform", (f"the {cost} cost with uniform initialisation is on a barren plateau (variance decays as "
+                               f"{uniform_fit.describe()}), and no scanned initialiser slows the decay: scan "
+                               "identity_blocks, gaussian or small_angle initialisation"
+                               + (", a local cost," if not cost.startswith("local") else "") + " or fewer layers.")
+        effect = ("no exponential decay resolved" if not is_plateau(fit) else f"decay {fit.describe()}") if fit else "no decay fitted"
+        return init, (f"train with the {cost} cost and {init} initialisation: uniform initialisation is on a barren "
+                      f"plateau (variance decays as {uniform_fit.describe()}); {init} gives {effect}, variance "
+                      f"{variance:.3g} at n={largest}, depth {deepest}.")
     if uniform is not None and uniform.variance * factor >= best.variance:
         return "uniform", (f"train with the {cost} cost; uniform initialisation is not on a plateau at n={largest}, "
                            f"depth {deepest} (variance {uniform.variance:.3g}, best {best.init} {best.variance:.3g}), "
