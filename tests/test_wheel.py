@@ -159,7 +159,7 @@ def test_the_unpacked_wheel_finds_its_data_and_runner_outside_the_checkout(wheel
         "from qfab_hw.boards import board_keys, load_board\n"
         "from qfab_hw.bitstream import load_manifest\n"
         "assert len(board_keys()) >= 5 and load_board('pynq-z2').dsp > 0\n"
-        "assert sorted(o.board for o in load_manifest()) == board_keys()\n"
+        "assert sorted(o.board for o in load_manifest() if not o.adjoint) == board_keys()\n"
         "import qfab_hw.verilator.build\n"
     )
     env = {**os.environ, "PYTHONPATH": str(unpacked)}

@@ -17,12 +17,12 @@ import argparse
 import hashlib
 import re
 import shutil
-import subprocess
 import sys
 import tomllib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from qfab_hw import processes
 from qfab_hw.boards import Board, largest_state, load_board, state_memory_cost
 from qfab_hw.params import CORE_VERSION, CoreParams
 
@@ -197,7 +197,7 @@ def build(board: Board, overlay: Overlay, manifest: Path = MANIFEST) -> int:
     command = [vivado, "-mode", "batch", "-nojournal", "-source", str(TCL_FLOW), "-tclargs",
                overlay.name, board.part, board.vivado_board_part, board.ps, str(board.pl_mhz),
                str(board.dma_length_bits), "qfab_core.v", "qfab_overlay_top.v"]
-    status = subprocess.run(command, cwd=work).returncode
+    status = processes.run(command, cwd=work).returncode  # Vivado ends with its caller (own process group)
     if status:
         print(f"make bitstream: Vivado failed ({status}); logs in {work}", file=sys.stderr)
         return status

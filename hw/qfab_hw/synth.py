@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
+from qfab_hw import processes
 from qfab_hw.boards import (
     Board,
     LogicCost,
@@ -120,7 +121,7 @@ def synthesize_logic(params: CoreParams, family: str, build_dir: Path = BUILD_DI
     started = time.monotonic()
     # yowasp runs in a WASI sandbox that sees the working directory: use relative paths.
     with open(cache / "yosys.log", "w") as log:
-        subprocess.run([str(yosys), "-p", script], cwd=cache, stdout=log, stderr=subprocess.STDOUT,
+        processes.run([str(yosys), "-p", script], cwd=cache, stdout=log, stderr=subprocess.STDOUT,
                        check=True)
     cells = json.loads((cache / "stat.json").read_text())["design"]["num_cells_by_type"]
     result = {

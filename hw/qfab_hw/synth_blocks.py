@@ -18,6 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from qfab_hw import processes
 from qfab_hw.params import CoreParams
 from qfab_hw.paths import cache_dir
 
@@ -65,7 +66,7 @@ def synthesize_block(name: str, component, family: str = "xc7", build_dir: Path 
     started = time.monotonic()
     # ``-l``: the log as yosys writes it (its stdout stops at the ABC call under yowasp).
     with open(folder / "yosys.out", "w") as log:
-        subprocess.run([str(yosys), "-l", "yosys.log", "-p", script], cwd=folder, stdout=log,
+        processes.run([str(yosys), "-l", "yosys.log", "-p", script], cwd=folder, stdout=log,
                        stderr=subprocess.STDOUT, check=True)
     cells = json.loads((folder / "stat.json").read_text())["design"]["num_cells_by_type"]
     result = {

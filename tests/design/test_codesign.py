@@ -56,7 +56,7 @@ def test_example_workload_loads_with_every_board_and_three_builds_or_more():
     ({"training": {"accuracy": 2}}, "accuracy must be a number in (0, 1)"),
     ({"model": {"observable": "middle"}}, "observable must be one of"),
     ({"space": {"devices": ["tpu"]}}, "unknown kind 'tpu'"),
-    ({"space": {"variants": [{"ansatz": "mcclean"}]}}, "variant ansatz 'mcclean'"),
+    ({"space": {"variants": [{"ansatz": "mcclean"}]}}, "variants[0] ansatz must be one of"),
 ])
 def test_bad_workloads_are_refused_naming_the_problem(document, message):
     with pytest.raises(WorkloadError, match=None) as error:

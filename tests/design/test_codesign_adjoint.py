@@ -135,9 +135,8 @@ def test_a_cached_synthesis_stands_while_the_verilog_is_the_same(tmp_path, monke
     """An edit elsewhere in qfab_hw changes the design hash, not the build's Verilog: the cached
     yosys result is restamped, not re-run; a result of other Verilog (or another build) is not reused."""
     import json
-    import subprocess
 
-    from qfab_hw import synth
+    from qfab_hw import processes, synth
 
     params = CoreParams(max_qubits=3, lanes=1, width=12, adjoint=True)
     folder = synth.cache_folder(params, "xc7", tmp_path)
@@ -148,7 +147,7 @@ def test_a_cached_synthesis_stands_while_the_verilog_is_the_same(tmp_path, monke
         ran.append(command)
         raise RuntimeError("yosys")
 
-    monkeypatch.setattr(subprocess, "run", yosys)
+    monkeypatch.setattr(processes, "run", yosys)
     stored = {"design_hash": "an older source tree", "netlist_hash": "other verilog", "family": "xc7",
               "params": asdict(params), "lut": 1, "ff": 2, "dsp": 3, "cells": {}}
     (folder / "logic.json").write_text(json.dumps(stored))

@@ -9,6 +9,7 @@ example.
 """
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from qiskit.quantum_info import SparsePauliOp
 
 from qfab.backends import device_kinds
+from qfab.errors import ConfigurationError
 
 __all__ = ["CodesignWorkload", "Variant", "BuildSpec", "WorkloadError", "load_workload", "DEFAULT_BUILDS", "BOARD_KIND",
            "QPU_PREFIX"]
@@ -30,10 +32,44 @@ DEFAULT_BUILDS = ((1, 16), (1, 18), (1, 25), (2, 18), (4, 18), (8, 18))
 BOARD_KIND = "fpga"
 QPU_PREFIX = "qpu:"
 OBSERVABLES = {"local": "local_pauli", "global": "global_pauli"}
+#: The data encodings (``qfab.qml.encoding.build_encoding``) and the two-qubit gates a variant may
+#: entangle with (fixed gates every qfab device runs).
+ENCODINGS = ("amplitude", "angle", "dense_angle")
+ENTANGLERS = ("ch", "cx", "cy", "cz", "ecr", "swap")
+#: Where each field of :class:`CodesignWorkload` lives in the workload file (for messages).
+SECTION = {"qubits": "model", "encoding": "model", "observable": "model", "samples": "training",
+           "epochs": "training", "batch_size": "training", "accuracy": "training", "shots": "training",
+           "seed": "training", "trainability_samples": "training", "boards": "space", "devices": "space"}
 
 
-class WorkloadError(ValueError):
-    """A workload file or argument that cannot describe a co-design question."""
+class WorkloadError(ConfigurationError):
+    """A workload file or argument that cannot describe a co-design question (a
+    :class:`~qfab.errors.ConfigurationError`, so also a ``ValueError``)."""
+
+
+def _field(name: str) -> str:
+    """``name`` as the file spells it: ``[training] epochs``."""
+    return f"[{SECTION[name]}] {name}" if name in SECTION else name
+
+
+def _integer(value, where: str, low: int) -> int:
+    """``value`` if it is an integer >= ``low`` (not a boolean, not 2.0 or 2.5: no silent truncation)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise WorkloadError(f"{where} must be an integer >= {low}, not {value!r}")
+    return value
+
+
+def _choice(value, where: str, choices) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise WorkloadError(f"{where} must be one of {sorted(choices)}, not {value!r}")
+    return value
+
+
+def _names(value, where: str) -> tuple[str, ...]:
+    """A list of strings (a bare string is refused, not split into its letters)."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise WorkloadError(f"{where} must be a list of strings, like [\"a\", \"b\"], not {value!r}")
+    return tuple(value)
 
 
 @dataclass(frozen=True)
@@ -101,30 +137,34 @@ class CodesignWorkload:
 
         from qfab.qml.ansatz import ANSATZ_BUILDERS
 
-        self.boards = tuple(self.boards) or tuple(board_keys())
+        if isinstance(self.name, bool) or not isinstance(self.name, str):
+            raise WorkloadError(f"name must be a string, not {self.name!r}")
+        self.boards = _names(self.boards, _field("boards")) or tuple(board_keys())
         unknown = [b for b in self.boards if b not in board_keys()]
         if unknown:
             raise WorkloadError(f"[space] boards: unknown {unknown}; known boards: {board_keys()}")
         for key, low in (("qubits", 1), ("samples", 1), ("epochs", 1), ("batch_size", 1), ("shots", 1),
-                         ("trainability_samples", 4)):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise WorkloadError(f"{key} must be an integer >= {low}, not {value!r}")
-        if not (isinstance(self.accuracy, (int, float)) and 0 < self.accuracy < 1):
-            raise WorkloadError(f"[training] accuracy must be a number in (0, 1), not {self.accuracy!r}")
-        if self.observable not in OBSERVABLES:
+                         ("trainability_samples", 4), ("seed", 0)):
+            _integer(getattr(self, key), _field(key), low)
+        accuracy = self.accuracy
+        if (isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not math.isfinite(accuracy)
+                or not 0 < accuracy < 1):
+            raise WorkloadError(f"[training] accuracy must be a number in (0, 1), not {accuracy!r}")
+        _choice(self.encoding, _field("encoding"), ENCODINGS)
+        if not isinstance(self.observable, str) or self.observable not in OBSERVABLES:
             raise WorkloadError(f"[model] observable must be one of {sorted(OBSERVABLES)}, not {self.observable!r}")
         kinds = device_kinds()
+        self.devices = _names(self.devices, _field("devices"))
         for kind in self.devices:
             if kind not in kinds and not kind.startswith(QPU_PREFIX):
                 raise WorkloadError(f"[space] devices: unknown kind {kind!r}; use {list(kinds)} or "
                                     f"'{QPU_PREFIX}<fake backend>'")
+        families = sorted(set(ANSATZ_BUILDERS) - {"mcclean"})
         for variant in self.variants:
-            if variant.ansatz not in ANSATZ_BUILDERS or variant.ansatz == "mcclean":
-                raise WorkloadError(f"variant ansatz {variant.ansatz!r}: choose from "
-                                    f"{sorted(set(ANSATZ_BUILDERS) - {'mcclean'})}")
-            if variant.layers < 1:
-                raise WorkloadError(f"variant {variant.label}: layers must be >= 1")
+            if not isinstance(variant.ansatz, str) or variant.ansatz not in families:
+                raise WorkloadError(f"variant ansatz {variant.ansatz!r}: choose from {families}")
+            _integer(variant.layers, f"variant {variant.ansatz}: layers", 1)
+            _choice(variant.entangler, f"variant {variant.ansatz} L={variant.layers}: entangler", ENTANGLERS)
         for build in self.builds:
             if not isinstance(build.adjoint, bool):
                 raise WorkloadError(f"[space] build {build}: adjoint must be true or false, not {build.adjoint!r}")
@@ -175,7 +215,7 @@ class CodesignWorkload:
 def _table(document: dict, name: str) -> dict:
     table = document.get(name, {})
     if not isinstance(table, dict):
-        raise WorkloadError(f"[{name}] must be a table")
+        raise WorkloadError(f"[{name}] must be a table, not {table!r}")
     return table
 
 
@@ -213,23 +253,37 @@ def _builds(entries) -> tuple[BuildSpec, ...]:
     return tuple(builds)
 
 
+VARIANT_FIELDS = ("ansatz", "layers", "entangler")
+
+
 def load_workload(source: str | Path | dict) -> CodesignWorkload:
-    """A workload from a TOML file (or its parsed dict), every field checked."""
+    """A workload from a TOML file (or its parsed dict), every field checked before any work: a
+    bad one raises :class:`WorkloadError` naming the file, the field and the value."""
     if isinstance(source, dict):
         document, where = source, "workload"
     else:
         path = Path(source)
         if not path.exists():
             raise WorkloadError(f"workload file {path} does not exist")
+        if path.is_dir():
+            raise WorkloadError(f"workload file {path} is a directory, not a TOML file")
         try:
             document = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as err:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise WorkloadError(f"{path}: not valid TOML: {err}") from None
         where = str(path)
+    try:
+        return _workload(document, where)
+    except WorkloadError as err:
+        message = str(err)
+        raise WorkloadError(message if message.startswith(where) else f"{where}: {message}") from None
+
+
+def _workload(document: dict, where: str) -> CodesignWorkload:
     known = {"name", "model", "training", "space"}
     unknown = sorted(set(document) - known)
     if unknown:
-        raise WorkloadError(f"{where}: unknown section(s) {unknown}; expected {sorted(known)}")
+        raise WorkloadError(f"unknown section(s) {unknown}; expected {sorted(known)}")
     model = _take(_table(document, "model"), "model", {"ansatz": "ansatz", "qubits": "qubits", "layers": "layers",
                                                        "encoding": "encoding", "observable": "observable",
                                                        "entangler": "entangler"})
@@ -238,26 +292,46 @@ def load_workload(source: str | Path | dict) -> CodesignWorkload:
         "shots": "shots", "seed": "seed", "trainability_samples": "trainability_samples"})
     space = _take(_table(document, "space"), "space", {"boards": "boards", "builds": "builds", "devices": "devices",
                                                        "variants": "variants"})
-    base = Variant(model.pop("ansatz", "hea"), int(model.pop("layers", 2)), model.pop("entangler", "cz"))
+    families = sorted(set(_ansatz_families()) - {"mcclean"})
+    base = Variant(_choice(model.pop("ansatz", "hea"), "[model] ansatz", families),
+                   _integer(model.pop("layers", 2), "[model] layers", 1),
+                   _choice(model.pop("entangler", "cz"), "[model] entangler", ENTANGLERS))
     kwargs = {**model, **training}
     if "name" in document:
-        kwargs["name"] = str(document["name"])
+        if not isinstance(document["name"], str):
+            raise WorkloadError(f"name must be a string, not {document['name']!r}")
+        kwargs["name"] = document["name"]
     if "boards" in space:
         boards = space["boards"]
-        kwargs["boards"] = () if boards in ("all", ["all"]) else tuple(boards)
+        kwargs["boards"] = () if boards in ("all", ["all"]) else _names(boards, "[space] boards")
     if "builds" in space:
         kwargs["builds"] = _builds(space["builds"])
     if "devices" in space:
-        kwargs["devices"] = tuple(space["devices"])
+        kwargs["devices"] = _names(space["devices"], "[space] devices")
     variants = [base]
-    for entry in space.get("variants", []):
+    entries = space.get("variants", [])
+    if not isinstance(entries, list):
+        raise WorkloadError(f"[space] variants must be a list of tables like {{ansatz = \"hea\", layers = 4}}, not {entries!r}")
+    for index, entry in enumerate(entries):
+        at = f"[space] variants[{index}]"
         if not isinstance(entry, dict) or "ansatz" not in entry:
-            raise WorkloadError("[space] variants: a list of tables like {ansatz = \"hea\", layers = 4}")
-        variant = Variant(entry["ansatz"], int(entry.get("layers", base.layers)), entry.get("entangler", "cz"))
+            raise WorkloadError(f"{at}: a table like {{ansatz = \"hea\", layers = 4}}, not {entry!r}")
+        extra = sorted(set(entry) - set(VARIANT_FIELDS))
+        if extra:
+            raise WorkloadError(f"{at}: unknown field(s) {extra}; allowed: {list(VARIANT_FIELDS)}")
+        variant = Variant(_choice(entry["ansatz"], f"{at} ansatz", families),
+                          _integer(entry.get("layers", base.layers), f"{at} layers", 1),
+                          _choice(entry.get("entangler", "cz"), f"{at} entangler", ENTANGLERS))
         if variant not in variants:
             variants.append(variant)
     kwargs["variants"] = tuple(variants)
     try:
         return CodesignWorkload(**kwargs)
     except TypeError as err:
-        raise WorkloadError(f"{where}: {err}") from None
+        raise WorkloadError(str(err)) from None
+
+
+def _ansatz_families():
+    from qfab.qml.ansatz import ANSATZ_BUILDERS
+
+    return ANSATZ_BUILDERS

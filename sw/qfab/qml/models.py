@@ -7,10 +7,22 @@ min-max scaled to [0, 1] on ``fit``. Training state (parameters, optimiser momen
 generator, history) is written to ``checkpoint`` after every epoch; ``fit`` on an estimator whose
 checkpoint exists resumes after the saved epoch, so an interrupted run continues where it stopped
 and reaches the same parameters as an uninterrupted one.
+
+A checkpoint is an ``.npz`` file, written atomically (a temporary file and ``os.replace``: a run
+killed while writing leaves the previous epoch's), that carries a format version
+(:data:`CHECKPOINT_VERSION`) and the model's fingerprint: the circuit's structure (ansatz, qubits,
+layers, encoding, the gate sequence), the parameter shapes, the readouts and the hyperparameters
+(all but ``epochs``, which a resumed fit may raise). Loading checks both: a corrupt file
+(truncated, not a zip, missing entries, wrong shapes) or one of another model raises
+:class:`~qfab.errors.FileFormatError` naming the file and the mismatch.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +33,22 @@ from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from qfab import api
 from qfab.core.frontend import from_qiskit
+from qfab.errors import FileFormatError
+from qfab.scheduling.cachefiles import atomic_write
 
 from qfab.qml.ansatz import Ansatz, build_ansatz, with_identity_blocks
 from qfab.qml.encoding import build_encoding
 from qfab.qml.init import build_initializer, warm_start
 from qfab.qml.monitor import PlateauMonitor
 
-__all__ = ["QuantumClassifier", "QuantumRegressor", "Adam", "SPSA"]
+__all__ = ["QuantumClassifier", "QuantumRegressor", "Adam", "SPSA", "CHECKPOINT_VERSION"]
+
+#: The checkpoint layout this qfab writes and reads; a file of another version is refused.
+CHECKPOINT_VERSION = 1
+CHECKPOINT_FORMAT = "qfab-checkpoint"
+#: The hyperparameters a checkpoint must share with the estimator that resumes it (``epochs`` may grow).
+FINGERPRINT_HYPERPARAMETERS = ("optimizer", "learning_rate", "batch_size", "output_scale", "schedule", "initializer",
+                               "sigma", "identity_block_layers", "cost", "random_state")
 
 
 class Adam:
@@ -224,26 +245,98 @@ class _QuantumModel(BaseEstimator):
         # Z readouts commute with the new CZ ladders, so any number of new layers keeps the loss: no state check.
         return warm_start(smaller.theta_, smaller.ansatz_, check=False)(self.ansatz_, 1, np.random.default_rng(0))[0]
 
+    def fingerprint(self) -> dict:
+        """What identifies the model a checkpoint belongs to (JSON-plain): the circuit's structure,
+        the parameter shapes, the readouts and the hyperparameters other than ``epochs``."""
+        qc = self.encoding_.qiskit_circuit.compose(self.ansatz_.qiskit_circuit)
+        gates = [[ci.operation.name, [qc.find_bit(q).index for q in ci.qubits], [str(p) for p in ci.operation.params]]
+                 for ci in qc.data]
+        readouts = [[[label, float(np.real(coeff))] for label, coeff in op.to_list()] for op in self.observables_]
+        fingerprint = {
+            "model": type(self).__name__, "ansatz": self.ansatz_.name, "qubits": int(self.ansatz_.num_qubits),
+            "layers": int(self.ansatz_.num_layers), "encoding": self.encoding_.name,
+            "features": int(self.encoding_.num_features),
+            "circuit": hashlib.sha256(json.dumps(gates).encode()).hexdigest()[:16],
+            "theta_shape": [int(self.ansatz_.num_parameters)], "readouts": readouts,
+            "hyperparameters": {k: _plain(getattr(self, k)) for k in FINGERPRINT_HYPERPARAMETERS}}
+        return json.loads(json.dumps(fingerprint))
+
     def _save_checkpoint(self, path, theta, epochs_done, optimizer, rng):
         state = {k: v for k, v in optimizer.state().items() if v is not None}
-        meta = {"epochs_done": epochs_done, "rng": rng.bit_generator.state, "history": self.history_,
+        meta = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint(),
+                "epochs_done": epochs_done, "rng": rng.bit_generator.state, "history": self.history_,
                 "optimizer": self.optimizer, "scalars": {k: v for k, v in state.items() if np.isscalar(v)}}
         arrays = {f"opt_{k}": v for k, v in state.items() if not np.isscalar(v)}
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, theta=theta, meta=np.array(json.dumps(meta)), **arrays)
-        tmp.replace(path)  # never leave a half-written checkpoint
+        body = io.BytesIO()
+        np.savez(body, theta=theta, meta=np.array(json.dumps(meta)), **arrays)
+        atomic_write(path, body.getvalue())  # never leave a half-written checkpoint
 
     def _load_checkpoint(self, path, optimizer, rng):
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta["optimizer"] != self.optimizer:
-                raise ValueError(f"checkpoint {path} was written by optimizer {meta['optimizer']!r}, not {self.optimizer!r}")
-            state = dict(meta["scalars"])
-            state.update({k[4:]: data[k] for k in data.files if k.startswith("opt_")})
-            optimizer.load({**{"m": None, "v": None}, **state})
+        where = f"checkpoint {path}"
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                missing = sorted({"theta", "meta"} - set(data.files))
+                if missing:
+                    raise FileFormatError(f"{where} is not a qfab checkpoint: {missing} missing (it holds {sorted(data.files)})")
+                meta = json.loads(str(data["meta"][()]))
+                theta = np.array(data["theta"])
+                arrays = {k[4:]: np.array(data[k]) for k in data.files if k.startswith("opt_")}
+        except FileFormatError:
+            raise
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError) as err:
+            problem = str(err) or type(err).__name__
+            raise FileFormatError(f"{where} is corrupt or not a qfab checkpoint ({type(err).__name__}: {problem}); "
+                                  "delete it to train afresh") from None
+        self._check_checkpoint(where, meta, theta, arrays)
+        state = dict(meta["scalars"])
+        state.update(arrays)
+        optimizer.load({**{"m": None, "v": None}, **state})
+        try:
             rng.bit_generator.state = meta["rng"]
-            self.history_ = meta["history"]
-            return data["theta"].copy(), int(meta["epochs_done"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise FileFormatError(f"{where} is corrupt: its random generator state is unusable ({err})") from None
+        self.history_ = meta["history"]
+        return theta.copy(), meta["epochs_done"]
+
+    def _check_checkpoint(self, where: str, meta, theta: np.ndarray, arrays: dict) -> None:
+        """Refuse a checkpoint of another format version or model, or with missing or misshapen state."""
+        if not isinstance(meta, dict):
+            raise FileFormatError(f"{where} is corrupt: its metadata is {type(meta).__name__}, not an object")
+        if meta.get("format") != CHECKPOINT_FORMAT or "version" not in meta:
+            raise FileFormatError(f"{where} has no checkpoint format version (written by an older qfab or another "
+                                  "program); delete it to train afresh")
+        if meta["version"] != CHECKPOINT_VERSION:
+            raise FileFormatError(f"{where} is of checkpoint format version {meta['version']!r}; this qfab reads "
+                                  f"version {CHECKPOINT_VERSION}")
+        if meta.get("optimizer", self.optimizer) != self.optimizer:
+            raise FileFormatError(f"{where} was written by optimizer {meta['optimizer']!r}, not {self.optimizer!r}")
+        mismatches = _differences(meta.get("fingerprint"), self.fingerprint())
+        if mismatches:
+            raise FileFormatError(f"{where} is of another model: " + "; ".join(mismatches[:4])
+                                  + (f"; and {len(mismatches) - 4} more" if len(mismatches) > 4 else ""))
+        missing = sorted({"epochs_done", "rng", "history", "scalars"} - set(meta))
+        if missing:
+            raise FileFormatError(f"{where} is corrupt: {missing} missing from its metadata")
+        epochs = meta["epochs_done"]
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+            raise FileFormatError(f"{where} is corrupt: epochs_done is {epochs!r}, not a non-negative integer")
+        if not isinstance(meta["history"], list) or not isinstance(meta["scalars"], dict):
+            raise FileFormatError(f"{where} is corrupt: history or optimiser scalars of the wrong type")
+        t = meta["scalars"].get("t")
+        if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+            raise FileFormatError(f"{where} is corrupt: the optimiser's step count is {t!r}")
+        shape = (self.ansatz_.num_parameters,)
+        expected = {"theta": theta} | {f"opt_{k}": v for k, v in arrays.items()}
+        if self.optimizer == "adam" and t > 0:
+            absent = sorted({"opt_m", "opt_v"} - set(expected))
+            if absent:
+                raise FileFormatError(f"{where} is corrupt: the Adam moments {absent} are missing")
+        for name, array in expected.items():
+            if array.shape != shape or not np.issubdtype(array.dtype, np.floating):
+                raise FileFormatError(f"{where} is corrupt: {name} has shape {array.shape} and dtype {array.dtype}, "
+                                      f"the model needs {shape} float")
+            if not np.all(np.isfinite(array)):
+                raise FileFormatError(f"{where} is corrupt: {name} holds NaN or infinite values")
 
     def encoded_angles(self, X):
         """The encoding's parameter values for samples ``X`` (raw features), after the fitted scaling."""
@@ -346,6 +439,34 @@ class QuantumRegressor(RegressorMixin, _QuantumModel):
         check_is_fitted(self, "theta_")
         X = validate_data(self, X, reset=False)
         return self.target_center_ + self.target_half_range_ * self._expectations(X, self.theta_)[:, 0]
+
+
+def _plain(value):
+    """``value`` as JSON holds it (numbers, strings, None; anything else by its repr)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, np.integer | np.floating):
+        return _plain(value.item())
+    return repr(value)
+
+
+def _differences(saved, current: dict, where: str = "") -> list[str]:
+    """Each field where ``saved`` (a checkpoint's fingerprint) and ``current`` differ, as
+    "layers: 3 in the file, 2 here"."""
+    if not isinstance(saved, dict):
+        return [f"it has no model fingerprint (found {saved!r})"]
+    out = []
+    for key in sorted(set(saved) | set(current)):
+        name = f"{where}{key}"
+        mine, theirs = current.get(key, "(absent)"), saved.get(key, "(absent)")
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            out += _differences(theirs, mine, f"{name}.")
+        elif mine != theirs:
+            shown = [v if len(repr(v)) <= 40 else repr(v)[:37] + "..." for v in (theirs, mine)]
+            out.append(f"{name} {shown[0]!r} in the file, {shown[1]!r} here")
+    return out
 
 
 def _check_cost(cost: str) -> None:

@@ -6,7 +6,8 @@ another shape or with values of the wrong type, NaN or infinite numbers) must no
 :func:`read_cache` moves it aside to ``<name>.corrupt-<timestamp>`` (kept for a post-mortem),
 warns with a :class:`~qfab.errors.CacheFileWarning` naming both files, and returns ``None``, so
 that defaults (or a recalibration) take over. :func:`write_cache` writes through a temporary file
-in the same folder and ``os.replace``, so a reader never sees half a file.
+in the same folder and ``os.replace`` (:func:`atomic_write`, which checkpoints use too), so a reader
+never sees half a file.
 
 The validators are small and explicit (:func:`check`), rather than a schema library qfab does
 not otherwise depend on: each names the path of the offending field, e.g.
@@ -25,7 +26,7 @@ from typing import Any, Callable
 
 from qfab.errors import CacheFileError, CacheFileWarning
 
-__all__ = ["read_cache", "write_cache", "quarantine", "check", "equal_to", "of_schema", "finite_number", "mapping_of",
+__all__ = ["read_cache", "write_cache", "atomic_write", "quarantine", "check", "equal_to", "of_schema", "finite_number", "mapping_of",
            "list_of", "text", "integer_text", "optional"]
 
 Validator = Callable[[Any, str], None]
@@ -182,14 +183,19 @@ def _refuse_constant(name: str):
 
 
 def write_cache(path: Path, data: dict) -> Path:
-    """Write ``data`` as JSON to ``path`` atomically: a temporary file in the same folder, flushed
-    to disk, then ``os.replace`` (readers see the old file or the new one, never a mixture).
-    Refuses NaN and infinity, which JSON cannot hold."""
+    """Write ``data`` as JSON to ``path`` atomically (:func:`atomic_write`). Refuses NaN and
+    infinity, which JSON cannot hold."""
+    return atomic_write(path, json.dumps(data, indent=1, sort_keys=True, allow_nan=False).encode("utf-8"))
+
+
+def atomic_write(path: Path, body: bytes) -> Path:
+    """Write ``body`` to ``path`` atomically: a temporary file in the same folder (a unique name,
+    so two writers never share one), flushed to disk, then ``os.replace`` (readers see the old
+    file or the new one, never a mixture; a writer killed half-way leaves the old file)."""
     path = Path(path)
-    body = json.dumps(data, indent=1, sort_keys=True, allow_nan=False)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        with os.fdopen(handle, "wb") as stream:
             stream.write(body)
             stream.flush()
             os.fsync(stream.fileno())

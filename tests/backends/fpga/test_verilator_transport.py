@@ -13,7 +13,8 @@ import pytest
 from qfab_hw import Assembler, CoreParams
 
 from qfab.backends.fpga import FPGADevice, FPGAError, FPGATimeoutError, VerilatorTransport
-from qfab.backends.fpga.transports import _kill_tree
+from qfab_hw import processes
+from qfab_hw.processes import kill_group
 
 
 def test_without_the_hw_extra_the_verilator_transport_names_the_extra(monkeypatch):
@@ -34,12 +35,12 @@ def _alive(pid: int) -> bool:
 
 
 def test_killing_the_child_ends_the_grandchildren():
-    child = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; "
+    child = processes.start([sys.executable, "-c", "import subprocess, sys; "
                               "p = subprocess.Popen(['sleep', '300']); print(p.pid, flush=True); p.wait()"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     grandchild = int(child.stdout.readline())
     assert _alive(grandchild)
-    _kill_tree(child)
+    kill_group(child)
     deadline = time.monotonic() + 10
     while _alive(grandchild) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from qfab_hw import CORE_VERSION, CoreModel, CoreParams, ErrorCode
+from qfab_hw import processes
 from qfab_hw.params import build_version
 from qfab_hw.registers import (CONTROL_RESET, CONTROL_START, STATUS_BUSY, STATUS_ERROR_SHIFT, STATUS_OVERFLOW,
                                Register)
@@ -107,17 +108,14 @@ class VerilatorTransport(Transport):
             program, result = Path(tmp) / "program.json", Path(tmp) / "result.json"
             program.write_text(json.dumps({"words": np.asarray(words, dtype=np.uint64).tolist(), "beats": beats_expected}))
             command = [sys.executable, "-m", "qfab_hw.verilator.run_program", str(build_dir), str(program), str(result)]
-            # On a timeout the simulator that cocotb started goes too, not only the Python process
-            # above it (it stays in this process group, so a kill of the group reaches it as well).
-            child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp)
+            # The child runs in its own process group: on a timeout or an interrupt the simulator
+            # that cocotb started goes with it, not only the Python process above it.
             try:
-                output, _ = child.communicate(timeout=timeout_s)
+                finished = processes.run(command, timeout=timeout_s, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                         text=True, cwd=tmp)
             except subprocess.TimeoutExpired as err:
-                _kill_tree(child)
                 raise FPGATimeoutError(f"the Verilator simulation did not finish within {timeout_s:.0f} s") from err
-            except BaseException:
-                _kill_tree(child)
-                raise
+            output, child = finished.stdout, finished
             if child.returncode != 0 or not result.exists():
                 raise FPGAError(f"the Verilator simulation failed (exit {child.returncode}):\n{output[-2000:]}")
             data = json.loads(result.read_text())
@@ -126,23 +124,6 @@ class VerilatorTransport(Transport):
                             f"truncated program (an instruction's payload or END is missing); stopped after "
                             f"{data['cycles']} cycles, {len(data['beats'])} of {beats_expected} output beats")
         return CoreRun(data["beats"], ErrorCode(data["error"]), data["overflow"], data["cycles"], time.perf_counter() - start)
-
-
-def _kill_tree(child: subprocess.Popen) -> None:
-    """SIGKILL a child process and everything it started (cocotb's simulator)."""
-    import psutil
-
-    try:
-        family = psutil.Process(child.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        family = []
-    child.kill()
-    for process in family:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-    child.communicate()
 
 
 class PynqTransport(Transport):
