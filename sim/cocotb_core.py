@@ -272,12 +272,18 @@ async def v2_random_programs_match_model(dut):
 async def v2_back_pressure_on_both_streams(dut):
     """Stalls on both streams change a RUN's timing only (the replay waits for the output)."""
     bench = await start_v2_bench(dut)
-    model = CoreModel(bench.params)
     rng = np.random.default_rng(SEED + 11)
-    stall = random.Random(SEED + 11)
+    await under_back_pressure(bench, random_v2_packets(rng, v2_rng_params(bench.params, 5), 6), SEED + 11, 0.5)
+
+
+async def under_back_pressure(bench, packets, seed: int, output_stall: float) -> None:
+    """Every packet with random stalls on both streams (30 % of input beats, ``output_stall`` of
+    output beats): the RTL equals the model except for its timing."""
+    model = CoreModel(bench.params)
+    stall = random.Random(seed)
     bench.source.set_pause_generator(iter(lambda: stall.random() < 0.3, None))
-    bench.sink.set_pause_generator(iter(lambda: stall.random() < 0.5, None))
-    for words in random_v2_packets(rng, v2_rng_params(bench.params, 5), 6):
+    bench.sink.set_pause_generator(iter(lambda: stall.random() < output_stall, None))
+    for words in packets:
         await bench.run(words, model, exact_cycles=False)
 
 
@@ -418,13 +424,8 @@ async def v2_gradient_runs_match_model(dut):
 async def v2_gradient_back_pressure(dut):
     """Stalls on both streams change a gradient run's timing only (the beats wait)."""
     bench = await start_v2_bench(dut)
-    model = CoreModel(bench.params)
     rng = np.random.default_rng(SEED + 21)
-    stall = random.Random(SEED + 21)
-    bench.source.set_pause_generator(iter(lambda: stall.random() < 0.3, None))
-    bench.sink.set_pause_generator(iter(lambda: stall.random() < 0.6, None))
-    for words in random_gradient_packets(rng, v2_rng_params(bench.params, 4), 2):
-        await bench.run(words, model, exact_cycles=False)
+    await under_back_pressure(bench, random_gradient_packets(rng, v2_rng_params(bench.params, 4), 2), SEED + 21, 0.6)
 
 
 @cocotb.test(timeout_time=SIM_TIMEOUT_MS, timeout_unit="ms")
