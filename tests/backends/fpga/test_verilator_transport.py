@@ -55,12 +55,12 @@ def test_a_simulation_past_its_timeout_leaves_no_simulator_behind(tmp_path, monk
     transport = VerilatorTransport(SIM_PARAMS)
     transport.build_dir()
     program = Assembler(SIM_PARAMS.width).init(SIM_PARAMS.max_qubits)
-    for _ in range(10_000):  # ~100 s of simulation (2,000 X gates take 20 s): busy computing, not starved
-        program.x(0)
+    for _ in range(20_000):  # 2.6 M cycles, 46 s here: busy computing, not starved (cocotb's bus models run
+        program.x(0)         # a few 10 k cycles a second here, so this needs far more than 10 s)
     words = program.end().words()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the program file, and so the simulator's env
-    with pytest.raises(FPGATimeoutError, match="did not finish within 30 s"):
-        transport.execute(words, beats_expected=0, timeout_s=30)  # the core stays busy
+    with pytest.raises(FPGATimeoutError, match="did not finish within 10 s"):
+        transport.execute(words, beats_expected=0, timeout_s=10)  # the core stays busy
     mine = []
     for process in psutil.process_iter():
         try:
