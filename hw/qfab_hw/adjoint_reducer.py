@@ -43,7 +43,7 @@ from amaranth.lib.wiring import In, Out
 
 from qfab_hw.layouts import complex_layout
 from qfab_hw.model.adjoint_reducer import LATENCY, accumulator_bits, term_bits
-from qfab_hw.params import CoreParams
+from qfab_hw.params import CoreParams, require_core_params
 from qfab_hw.program import RotationKind
 
 
@@ -54,9 +54,7 @@ def reducer_pair_layout(width: int) -> data.StructLayout:
 
 class AdjointReducer(wiring.Component):
     def __init__(self, params: CoreParams):
-        if not isinstance(params, CoreParams):
-            self._MustUse__silence = True  # rejected, so not an unused elaboratable either
-            raise TypeError(f"params must be a CoreParams, not {params!r}")
+        require_core_params(self, params)
         self.params = params
         super().__init__(
             {

@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from qfab_hw.axi import AXILiteSignature, AXIStreamSignature
 from qfab_hw.pipeline import QfabPipeline
-from qfab_hw.params import BEAT_BITS, CoreParams
+from qfab_hw.params import BEAT_BITS, CoreParams, require_core_params
 from qfab_hw.registers import ADDRESS_BITS, ControlRegisters
 
 
@@ -22,9 +22,7 @@ class QfabCore(wiring.Component):
     synthesis, see :mod:`qfab_hw.synth`)."""
 
     def __init__(self, params: CoreParams, *, blackbox_memory: bool = False):
-        if not isinstance(params, CoreParams):
-            self._MustUse__silence = True  # rejected, so not an unused elaboratable either
-            raise TypeError(f"params must be a CoreParams, not {params!r}")
+        require_core_params(self, params)
         self.params = params
         self.blackbox_memory = blackbox_memory
         #: The pipeline (its status signals are what the registers show; testbenches read them).

@@ -59,6 +59,7 @@ from qfab_hw.params import (
     BEAT_BITS,
     SHIFT_WEIGHT_FRAC_BITS,
     CoreParams,
+    require_core_params,
 )
 from qfab_hw.program import RotationKind
 
@@ -119,9 +120,7 @@ BEAT_OUT_LAYOUT = data.StructLayout({"data": BEAT_BITS, "last": 1})
 
 class GradientUnit(wiring.Component):
     def __init__(self, params: CoreParams):
-        if not isinstance(params, CoreParams):
-            self._MustUse__silence = True  # rejected, so not an unused elaboratable either
-            raise TypeError(f"params must be a CoreParams, not {params!r}")
+        require_core_params(self, params)
         self.params = params
         super().__init__(
             {

@@ -32,7 +32,7 @@ from amaranth.lib.wiring import In, Out
 
 from qfab_hw.layouts import complex_layout
 from qfab_hw.model.lambda_prep import LATENCY, max_scale_shift
-from qfab_hw.params import OBS_FRAC_BITS, CoreParams
+from qfab_hw.params import OBS_FRAC_BITS, CoreParams, require_core_params
 
 WEIGHT_BITS = 32
 
@@ -48,9 +48,7 @@ def lambda_output_layout(params: CoreParams) -> data.StructLayout:
 
 class LambdaPrep(wiring.Component):
     def __init__(self, params: CoreParams):
-        if not isinstance(params, CoreParams):
-            self._MustUse__silence = True  # rejected, so not an unused elaboratable either
-            raise TypeError(f"params must be a CoreParams, not {params!r}")
+        require_core_params(self, params)
         self.params = params
         ports = params.banks
         super().__init__(

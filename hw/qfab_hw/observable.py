@@ -18,7 +18,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from qfab_hw.params import BEAT_BITS, OBS_FRAC_BITS, CoreParams
+from qfab_hw.params import BEAT_BITS, OBS_FRAC_BITS, CoreParams, require_core_params
 
 WEIGHT_BITS = 32
 MAC_LATENCY = 2
@@ -26,8 +26,7 @@ MAC_LATENCY = 2
 
 class ObservableUnit(wiring.Component):
     def __init__(self, params: CoreParams):
-        if not isinstance(params, CoreParams):
-            raise TypeError(f"params must be a CoreParams, not {params!r}")
+        require_core_params(self, params)
         self.params = params
         super().__init__(
             {

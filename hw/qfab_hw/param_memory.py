@@ -24,7 +24,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from qfab_hw.params import ANGLE_WORD_BITS, BEAT_BITS, CoreParams
+from qfab_hw.params import ANGLE_WORD_BITS, BEAT_BITS, CoreParams, require_core_params
 
 #: 16-bit immediates: LOAD_PARAMS' P and B, RUN's s0 and count.
 FIELD_BITS = 16
@@ -32,8 +32,7 @@ FIELD_BITS = 16
 
 class ParameterMemory(wiring.Component):
     def __init__(self, params: CoreParams):
-        if not isinstance(params, CoreParams):
-            raise TypeError(f"params must be a CoreParams, not {params!r}")
+        require_core_params(self, params)
         self.params = params
         super().__init__(
             {

@@ -241,3 +241,11 @@ class CoreParams:
 def build_version(build: int) -> int:
     """The core version a BUILD register word reports (bits [31:24])."""
     return (build >> 24) & 0xFF
+
+
+def require_core_params(block, params) -> None:
+    """Refuse anything but a :class:`CoreParams` for an Amaranth block's build, before the block
+    exists (and mark the half-made block used, so Amaranth does not warn about it)."""
+    if not isinstance(params, CoreParams):
+        block._MustUse__silence = True
+        raise TypeError(f"params must be a CoreParams, not {params!r}")

@@ -30,7 +30,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from qfab_hw.params import BEAT_BITS, OBS_FRAC_BITS, CoreParams
+from qfab_hw.params import BEAT_BITS, OBS_FRAC_BITS, CoreParams, require_core_params
 from qfab_hw.program import (
     COEFFICIENT_WORDS,
     PROGRAM_GATE_OPCODES,
@@ -47,8 +47,7 @@ STORED_PAYLOAD_WORDS = {**COEFFICIENT_WORDS, **DATA_WORDS}
 
 class ProgramMemory(wiring.Component):
     def __init__(self, params: CoreParams):
-        if not isinstance(params, CoreParams):
-            raise TypeError(f"params must be a CoreParams, not {params!r}")
+        require_core_params(self, params)
         self.params = params
         depth = params.program_depth
         super().__init__(

@@ -27,7 +27,7 @@ from amaranth.lib.wiring import In, Out
 
 from qfab_hw.layouts import complex_layout
 from qfab_hw.model import trig as trig_model
-from qfab_hw.params import AFFINE_FRAC_BITS, AFFINE_LATENCY, ANGLE_WORD_BITS, CoreParams
+from qfab_hw.params import AFFINE_FRAC_BITS, AFFINE_LATENCY, ANGLE_WORD_BITS, CoreParams, require_core_params
 from qfab_hw.program import RotationKind
 from qfab_hw.trig import SinCosUnit
 
@@ -39,8 +39,7 @@ def coefficients_layout(width: int) -> data.ArrayLayout:
 
 class RotationUnit(wiring.Component):
     def __init__(self, params: CoreParams):
-        if not isinstance(params, CoreParams):
-            raise TypeError(f"params must be a CoreParams, not {params!r}")
+        require_core_params(self, params)
         self.params = params
         super().__init__(
             {

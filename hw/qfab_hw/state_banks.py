@@ -31,15 +31,13 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from qfab_hw.layouts import complex_layout
-from qfab_hw.params import CoreParams
+from qfab_hw.params import CoreParams, require_core_params
 from qfab_hw.state_memory import BankedStateMemory
 
 
 class StateBanks(wiring.Component):
     def __init__(self, params: CoreParams, *, blackbox: bool = False):
-        if not isinstance(params, CoreParams):
-            self._MustUse__silence = True  # rejected, so not an unused elaboratable either
-            raise TypeError(f"params must be a CoreParams, not {params!r}")
+        require_core_params(self, params)
         self.params = params
         self.blackbox = blackbox
         ports, addr = params.banks, params.max_qubits

@@ -51,7 +51,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from qfab_hw.model.trig import ANGLE_BITS, LATENCY, geometry, table_words
-from qfab_hw.params import CoreParams
+from qfab_hw.params import CoreParams, require_core_params
 
 #: From this many table entries (W >= 15) the ROM goes to block RAM; smaller tables are
 #: cheaper as logic (yosys xc7, W = 14: 64 entries in ~150 LUTs; W = 15: 128 entries ~360 LUTs,
@@ -73,8 +73,7 @@ class SinCosUnit(wiring.Component):
     """
 
     def __init__(self, params: CoreParams, *, ram_style: str | None = None):
-        if not isinstance(params, CoreParams):
-            raise TypeError(f"params must be a CoreParams, not {params!r}")
+        require_core_params(self, params)
         self.params = params
         self.geometry = geometry(params)
         if ram_style is None:
