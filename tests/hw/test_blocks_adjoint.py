@@ -863,6 +863,27 @@ def test_state_banks_shared_reads_and_per_bank_writes(lanes, adjoint):
 
 
 # == the blocks together: RUN_ADJOINT's gradients =============================================
+def loaded_model(params, seed: int, n_qubits: int, gates: int, opcode):
+    """A random stored program (4 parameters, 2 OBS terms) with one parameter set: CoreModel's
+    beats of ``opcode`` over it, and a second model holding the same program and parameters, for
+    a composition of blocks to step through."""
+    from qfab_hw import Assembler, CoreModel
+    from qfab_hw.program import load_params_words, run_word
+    from qfab_hw.testing import random_stored_body
+
+    rng = np.random.default_rng(seed)
+    body = random_stored_body(rng, params, n_qubits, gates=gates, param_count=4, terms=2, reads=False)
+    program = Assembler(params.width).program(body).end().words()
+    load = [int(w) for w in load_params_words(rng.uniform(-np.pi, np.pi, size=(1, 4)))]
+    reference = CoreModel(params)
+    reference.run(program)
+    expected = reference.run(load + [run_word(opcode, 0, 1), 0]).beats
+    model = CoreModel(params)
+    model.run(program)
+    model.run(load + [0])
+    return expected, model
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_blocks_compose_to_run_adjoint(seed):
     """A random stored program's backward sweep with the RTL reducer (fed the pairs of each
@@ -872,26 +893,13 @@ def test_blocks_compose_to_run_adjoint(seed):
     (the reducer reads the same pairs as the pass over bank A, before its write-back)."""
     from amaranth.hdl import Module
 
-    from qfab_hw import Assembler, CoreModel
     from qfab_hw.model.core import RunResult, _lane_pass, _v1_lane_op  # the model's own pass
-    from qfab_hw.program import Opcode, load_params_words, run_word, split_affine
-    from qfab_hw.testing import random_stored_body
+    from qfab_hw.program import Opcode, split_affine
 
     params = CoreParams(max_qubits=4, lanes=2, width=18, max_params=4, param_depth=16,
                         program_depth=128, adjoint=True)
-    rng = np.random.default_rng(seed)
     n = 3 + seed % 2
-    body = random_stored_body(rng, params, n, gates=10, param_count=4, terms=2, reads=False)
-    program = Assembler(params.width).program(body).end().words()
-    thetas = rng.uniform(-np.pi, np.pi, size=(1, 4))
-    load = [int(w) for w in load_params_words(thetas)]
-    reference = CoreModel(params)
-    reference.run(program)
-    expected = reference.run(load + [run_word(Opcode.RUN_ADJOINT, 0, 1), 0]).beats
-
-    model = CoreModel(params)
-    model.run(program)
-    model.run(load + [0])
+    expected, model = loaded_model(params, seed, n, 10, Opcode.RUN_ADJOINT)
     value = model._replay(0, "adjoint", None, RunResult())  # forward: psi in A, lambda in B
     stored = model.program
     m = Module()
@@ -959,25 +967,12 @@ def test_blocks_compose_to_run_shift(seed):
     right after the last update): the beats equal CoreModel's RUN_SHIFT bit for bit."""
     from amaranth.hdl import Module
 
-    from qfab_hw import Assembler, CoreModel
     from qfab_hw.model.core import RunResult
-    from qfab_hw.program import Opcode, load_params_words, run_word, split_affine
-    from qfab_hw.testing import random_stored_body
+    from qfab_hw.program import Opcode, split_affine
 
     params = CoreParams(max_qubits=4, lanes=1, width=16, max_params=4, param_depth=16,
                         program_depth=128)
-    rng = np.random.default_rng(seed)
-    body = random_stored_body(rng, params, 3, gates=8, param_count=4, terms=2, reads=False)
-    program = Assembler(params.width).program(body).end().words()
-    thetas = rng.uniform(-np.pi, np.pi, size=(1, 4))
-    load = [int(w) for w in load_params_words(thetas)]
-    reference = CoreModel(params)
-    reference.run(program)
-    expected = reference.run(load + [run_word(Opcode.RUN_SHIFT, 0, 1), 0]).beats
-
-    model = CoreModel(params)
-    model.run(program)
-    model.run(load + [0])
+    expected, model = loaded_model(params, seed, 3, 8, Opcode.RUN_SHIFT)
     stored = model.program
     value = model._replay(0, "shift", None, RunResult())
     m = Module()

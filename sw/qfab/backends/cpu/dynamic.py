@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qfab.backends.cpu.simulator import CPUEngine
-from qfab.backends.job import InsufficientMemoryError
+from qfab.backends.job import InsufficientMemoryError, check_free_memory
 from qfab.core.dynamic import MAX_ITERATIONS, DynamicCircuit, IfElse, Measure, Reset, Segment, Switch, While
 
 __all__ = ["dynamic_distribution", "dynamic_clbits"]
@@ -31,8 +31,6 @@ MAX_BRANCHES = 4096
 #: An exact branch less likely than this is dropped (so a while_loop that ends with probability 1
 #: ends; the distribution then sums to 1 within the branches dropped).
 NEGLIGIBLE = 1e-15
-#: The most memory the branches may hold at once.
-MAX_BRANCH_BYTES = 4 * 2**30
 
 
 @dataclass
@@ -41,14 +39,6 @@ class _Branch:
     probability: float
     clbits: int
     shots: int | None  # None: exact (every branch kept)
-
-
-def _check_memory(branches: int, num_qubits: int) -> None:
-    needed = branches * (2**num_qubits) * 16
-    if needed > MAX_BRANCH_BYTES:
-        raise InsufficientMemoryError(
-            f"{branches} branches of a {num_qubits}-qubit dynamic circuit need {needed / 2**30:.1f} GiB "
-            f"(at most {MAX_BRANCH_BYTES / 2**30:.0f} GiB); sample fewer shots or measure fewer qubits mid-circuit")
 
 
 class _Runner:
@@ -146,7 +136,10 @@ class _Runner:
             raise InsufficientMemoryError(
                 f"the dynamic circuit's exact distribution needs more than {self.max_branches} branches; "
                 "sample it (dynamic_clbits) instead")
-        _check_memory(len(children), self.circuit.num_qubits)
+        n = self.circuit.num_qubits
+        check_free_memory(len(children) * 16 * 2**n, "a dynamic circuit",
+                          f"{len(children)} branches of {n} qubits (sample fewer shots, or measure fewer "
+                          "qubits mid-circuit)")
         return children
 
     def start(self, shots: int | None) -> list[_Branch]:
