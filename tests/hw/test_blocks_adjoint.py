@@ -46,14 +46,9 @@ from qfab_hw.model.lambda_prep import lambda_row, max_scale_shift
 from qfab_hw.program import RotationKind
 from qfab_hw.state_banks import StateBanks
 
+from tests.support.amaranth_sim import simulate
+
 MASK64 = (1 << 64) - 1
-
-
-def simulate(dut, testbench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
 
 
 def extremes(width):

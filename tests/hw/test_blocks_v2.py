@@ -17,7 +17,6 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from qfab_hw import Assembler, CoreModel, CoreParams, ErrorCode, Instruction, Opcode
 from qfab_hw.core import QfabCore
@@ -43,14 +42,9 @@ from qfab_hw.registers import CONTROL_RESET, CONTROL_START, Register
 from qfab_hw.rotation import RotationUnit
 from qfab_hw.testing import random_stored_body, random_v2_packets
 
+from tests.support.amaranth_sim import simulate
+
 MASK64 = (1 << 64) - 1
-
-
-def simulate(dut, testbench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-8, if_exists=True)
-    sim.add_testbench(testbench)
-    sim.run()
 
 
 # -- parameter memory ----------------------------------------------------------------------
@@ -406,10 +400,7 @@ class CoreBench:
         return self.beats, self.lasts, status
 
     def simulate(self, testbench):
-        sim = Simulator(self.dut)
-        sim.add_clock(1e-8)
-        sim.add_testbench(testbench)
-        sim.run()
+        simulate(self.dut, testbench)
 
 
 def check(result, expected, exact_cycles=True):
