@@ -20,7 +20,7 @@ from qfab.backends import Job, get_device
 from qfab.core.gates import ROTATION_KINDS
 from qfab.backends.cpu.dynamic import dynamic_clbits
 from qfab.core.dynamic import is_dynamic
-from qfab.qiskit.pubs import prepared, run_jobs, translated, without_idle_qubits
+from qfab.qiskit.pubs import prepared, run_jobs, without_idle_qubits
 from qfab.qiskit.sampler import draw_clbits
 
 __all__ = ["QfabBackend", "QfabJob"]
@@ -95,12 +95,12 @@ class QfabBackend(BackendV2):
         for circuit in compact:
             if circuit.num_parameters:
                 raise ValueError(f"circuit {circuit.name!r} has unbound parameters {list(circuit.parameters)[:4]}")
-        dynamic = [prepared(c).dynamic for c in compact]
-        jobs = [Job(translated(c), np.zeros((1, 0)), want_state=True) for c, d in zip(compact, dynamic) if d is None]
+        preparations = [prepared(c) for c in compact]
+        jobs = [Job(p.circuit, np.zeros((1, 0)), want_state=True) for p in preparations if p.dynamic is None]
         states = iter(result.states for result in run_jobs(self.device, jobs))
-        clbits = [dynamic_clbits(d, None, shots, rng) if d is not None else
-                  draw_clbits(job_circuit, next(states), shots, rng)[0]
-                  for d, job_circuit in zip(dynamic, self._static_circuits(jobs, dynamic))]
+        static = iter(job.circuit for job in jobs)
+        clbits = [dynamic_clbits(p.dynamic, None, shots, rng) if p.dynamic is not None
+                  else draw_clbits(next(static), next(states), shots, rng)[0] for p in preparations]
         experiments = [self._experiment(original, bits, shots, memory) for original, bits in zip(circuits, clbits)]
         job_id = str(uuid.uuid4())
         result = Result.from_dict({
@@ -109,12 +109,6 @@ class QfabBackend(BackendV2):
             "time_taken": time.perf_counter() - start,
         })
         return QfabJob(self, job_id, result)
-
-    @staticmethod
-    def _static_circuits(jobs: list[Job], dynamic: list) -> list:
-        """Each circuit's qfab circuit where it is static (None where dynamic), in order."""
-        circuits = iter(job.circuit for job in jobs)
-        return [next(circuits) if d is None else None for d in dynamic]
 
     @staticmethod
     def _experiment(circuit: QuantumCircuit, clbits: np.ndarray, shots: int, memory: bool) -> dict:

@@ -47,17 +47,17 @@ class SamplerV2(BaseSamplerV2):
         return job
 
     def _run(self, pubs: list[SamplerPub]) -> PrimitiveResult[SamplerPubResult]:
+        preparations = [prepared(pub.circuit) for pub in pubs]
         jobs, static = [], []
-        for pub in pubs:
-            preparation = prepared(pub.circuit)
+        for pub, preparation in zip(pubs, preparations):
             if preparation.dynamic is None:
                 jobs.append(Job(preparation.circuit, preparation.rows(pub_rows(pub)), want_state=True))
                 static.append(pub)
         drawn = {id(pub): draw_clbits(job.circuit, result.states, pub.shots, self._rng)
                  for pub, job, result in zip(static, jobs, run_jobs(self.device, jobs))}
         results = []
-        for pub in pubs:
-            dynamic = prepared(pub.circuit).dynamic
+        for pub, preparation in zip(pubs, preparations):
+            dynamic = preparation.dynamic
             if dynamic is not None:
                 clbits = np.stack([dynamic_clbits(dynamic, row, pub.shots, self._rng) for row in pub_rows(pub)])
             else:
