@@ -56,12 +56,19 @@ def test_info_lists_devices_and_reasons(capsys):
     assert "gpu" in out
 
 
-def test_demo_trains_above_chance(tmp_path, capsys):
-    assert main(["demo", "--qubits", "4", "--layers", "1", "--epochs", "15", "--classes", "0,1",
+def test_demo_trains_what_recommend_chose(tmp_path, capsys):
+    assert main(["demo", "--qubits", "4", "--layers", "1", "--epochs", "15", "--classes", "0,1", "--budget", "10",
                  "--report", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    accuracy = float(out.split("test accuracy ")[1].split("%")[0]) / 100
-    assert accuracy >= 0.8
+    chosen = out.split("recommended: ")[1].split()[0]  # e.g. hea-L2-small_angle-local-angle
+    ansatz, layers, initializer, cost, encoding = chosen.split("-")
+    trained = out.split("trained the recommended set-up (")[1].split(")")[0]
+    assert trained.startswith(f"{ansatz}, {layers[1:]} layer") and f"{initializer} init, {cost} cost, {encoding}" in trained
+    accuracy = float(out.split("achieved: test accuracy ")[1].split("%")[0]) / 100
+    forecast = float(out.split("forecast before training: ")[1].split("%")[0]) / 100
+    assert accuracy >= 0.8 and 0.5 <= forecast <= 1.0
     assert (tmp_path / "demo_training.png").stat().st_size > 1000
+    assert "<table" in (tmp_path / "recommend.html").read_text()
     page = (tmp_path / "index.html").read_text()
     assert "predicted makespan" in page and "demo_plan.png" in page and (tmp_path / "demo_plan.png").exists()
+    assert "forecast test accuracy" in page and chosen in page

@@ -25,20 +25,25 @@ DELEGATED = {
 
 
 def _demo(args) -> int:
-    from qfab.cli.demo import run_demo
+    from qfab.cli.demo import run_demo, setup_name
 
     classes = tuple(int(c) for c in args.classes.split(","))
     result = run_demo(qubits=args.qubits, layers=args.layers, epochs=args.epochs, classes=classes,
-                      seed=args.seed, report_dir=args.report)
+                      seed=args.seed, report_dir=args.report, budget_s=args.budget)
     for line in result.verdict:
         print(line)
-    print(f"digits {classes[0]} vs {classes[1]}: {result.qubits} qubits, {result.layers} layers, "
-          f"{len(result.losses)} epochs of adjoint-gradient Adam on the CPU engine from {result.initialisation} angles")
-    print(f"the same training from {result.alternative} angles: test accuracy {result.alternative_test_accuracy:.1%}")
-    print(f"train accuracy {result.train_accuracy:.1%}, test accuracy {result.test_accuracy:.1%}"
+    for line in result.recommendation:
+        print(line)
+    print(f"digits {classes[0]} vs {classes[1]}: trained the recommended set-up ({result.setup}) for "
+          f"{len(result.losses)} epochs of adjoint-gradient Adam on the CPU engine")
+    print(f"achieved: test accuracy {result.test_accuracy:.1%}, train accuracy {result.train_accuracy:.1%}"
           + (f", test accuracy on the FPGA core's model {result.fpga_test_accuracy:.1%}"
              if result.fpga_test_accuracy is not None else ""))
-    print(f"time: {result.train_seconds:.1f} s training, {result.compile_seconds:.1f} s first call (numba)")
+    print(f"forecast before training: {result.forecast}")
+    print(f"the trainability report's own choice ({setup_name(result.alternative)}): "
+          f"test accuracy {result.alternative_test_accuracy:.1%}")
+    print(f"time: {result.recommend_seconds:.1f} s recommend, {result.train_seconds:.1f} s training, "
+          f"{result.compile_seconds:.1f} s first call (numba)")
     if result.plan_text:
         print(result.plan_text)
         print(result.run_report)
@@ -125,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=40)
     demo.add_argument("--classes", default="3,5", help="two digits, e.g. 3,5")
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--budget", type=float, default=60, help="seconds the set-up race (qfab.qml.recommend) may take")
     demo.add_argument("--report", default="qfab-report", help="folder for the plots")
     demo.set_defaults(run=_demo)
     simulate = commands.add_parser("simulate", help="simulate an OpenQASM 2 or 3 file")

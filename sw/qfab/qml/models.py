@@ -342,6 +342,14 @@ class _QuantumModel(BaseEstimator):
         """The encoding's parameter values for samples ``X`` (raw features), after the fitted scaling."""
         return self.encoding_.angles(self._scale(np.asarray(X, dtype=np.float64)))
 
+    def circuit_values(self, X, theta=None):
+        """``(B, P)`` values of every parameter of ``circuit_`` for samples ``X`` (raw features) at
+        ``theta`` (default: the fitted parameters): what a workload of this model's circuit takes."""
+        if theta is None:
+            check_is_fitted(self, "theta_")
+            theta = self.theta_
+        return self._circuit_parameters(self.encoded_angles(X), theta)
+
     def readout_values(self, X, theta):
         """``(B, K)`` readout expectations of samples ``X`` (raw features) at parameters ``theta``."""
         return self._expectations(X, theta)
