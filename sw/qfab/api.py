@@ -19,11 +19,12 @@ __all__ = ["statevector", "expectation", "gradient", "sample", "sample_memory_by
 
 def _run(device, job: Job):
     """Run one job on ``device``; ``"auto"`` lets the planner choose (and split) among every
-    available device."""
+    available device (:mod:`qfab.scheduling.fastpath`: a small job of a shape planned before goes
+    straight to the device chosen then)."""
     if isinstance(device, str) and device == "auto":
-        from qfab.scheduling import Workload, plan, run
+        from qfab.scheduling.fastpath import run_job
 
-        return run(plan(Workload.from_jobs([job])), progress=False)[0]
+        return run_job(job)
     return get_device(device).run([job])[0]
 
 

@@ -170,9 +170,9 @@ def run_jobs(device, jobs: list[Job]) -> list[JobResult]:
     """Run jobs on ``device``: ``"auto"`` lets qfab's planner place (and split) them over every
     available device; a name such as ``"cpu"`` or a :class:`qfab.backends.Device` runs them there."""
     if isinstance(device, str) and device == "auto":
-        from qfab.scheduling import Workload, plan, run
+        from qfab.scheduling.fastpath import run_jobs as run_where_planned
 
-        return list(run(plan(Workload.from_jobs(jobs)), progress=False))
+        return run_where_planned(jobs)
     return get_device(device).run(jobs)
 
 
