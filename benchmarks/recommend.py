@@ -120,8 +120,8 @@ def main(argv=None) -> int:
 
     print(f"| data set (n, features; test n) | chosen set-ups | test acc. chosen / best (mean of {args.splits}) "
           "| best − chosen, pts (≤ 2: met) | forecast − achieved, pts (|·| ≤ 5: met) | achieved inside the 95% interval "
-          "| recommend / full grid, s | time ratio | work ratio |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| recommend / full grid, s | time ratio | work ratio | consistent best: gap, pts |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         sp = r["splits"]
         gaps = [s["best_accuracy"] - s["achieved"] for s in sp]
@@ -129,12 +129,17 @@ def main(argv=None) -> int:
         inside = sum(s["interval"][0] <= s["achieved"] <= s["interval"][1] for s in sp)
         t_rec, t_grid = sum(s["recommend_s"] for s in sp), sum(s["grid_s"] for s in sp)
         chosen = ", ".join(dict.fromkeys(s["chosen"] for s in sp))
+        # The noise floor of the 2-point goal: the candidate best on average over the splits (what
+        # an oracle that knew the set-ups' true ranking would choose) against each split's maximum.
+        consistent = max(sp[0]["reference"], key=lambda name: np.mean([s["reference"][name] for s in sp]))
+        floor = [s["best_accuracy"] - s["reference"][consistent] for s in sp]
         print(f"| {r['dataset']} ({r['samples']}, {r['features']}; {sp[0]['test_size']}) | {chosen} | "
               f"{np.mean([s['achieved'] for s in sp]):.1%} / {np.mean([s['best_accuracy'] for s in sp]):.1%} | "
               f"{pts(gaps)} ({sum(g <= 0.02 + 1e-9 for g in gaps)}/{len(sp)} met) | "
               f"{pts(errors)} ({sum(abs(e) <= 0.05 + 1e-9 for e in errors)}/{len(sp)} met) | {inside}/{len(sp)} | "
               f"{t_rec:.0f} / {t_grid:.0f} | {t_rec / t_grid:.2f} | "
-              f"{sum(s['recommend_work'] for s in sp) / sum(s['grid_work'] for s in sp):.2f} |")
+              f"{sum(s['recommend_work'] for s in sp) / sum(s['grid_work'] for s in sp):.2f} | "
+              f"{pts(floor)} ({sum(g <= 0.02 + 1e-9 for g in floor)}/{len(sp)} ≤ 2) |")
     every = [s for r in results for s in r["splits"]]
     print(f"\nall {len(every)} splits: gap ≤ 2 pts in {sum(s['best_accuracy'] - s['achieved'] <= 0.02 + 1e-9 for s in every)}, "
           f"mean gap {100 * np.mean([s['best_accuracy'] - s['achieved'] for s in every]):.1f} pts; forecast within 5 pts in "
