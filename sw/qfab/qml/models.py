@@ -8,6 +8,14 @@ generator, history) is written to ``checkpoint`` after every epoch; ``fit`` on a
 checkpoint exists resumes after the saved epoch, so an interrupted run continues where it stopped
 and reaches the same parameters as an uninterrupted one.
 
+Shot-based training (``shots``): every gradient component is estimated by the parameter shift
+from shots (:mod:`qfab.qml.shots`: drawn from the exact states on a simulator, run on a QPU), with
+a fixed number per circuit or, with ``shots="adaptive"``, iCANS's allocation from the measured
+variances; ``shot_budget`` caps the shots of the whole fit, which stops when the next step would
+exceed it. A :class:`~qfab.qml.monitor.PlateauMonitor` watches the gradient against the noise
+floor of those shots (or of the device) and applies the remedies it is allowed; its events are
+kept on the fitted model (``plateau_events_``).
+
 A checkpoint is an ``.npz`` file, written atomically (a temporary file and ``os.replace``: a run
 killed while writing leaves the previous epoch's), that carries a format version
 (:data:`CHECKPOINT_VERSION`) and the model's fingerprint: the circuit's structure (ansatz, qubits,
@@ -23,6 +31,7 @@ import io
 import json
 import math
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -32,16 +41,19 @@ from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from qfab import api
+from qfab.backends import get_device
 from qfab.core.frontend import from_qiskit
-from qfab.errors import FileFormatError
+from qfab.core.shift import shift_parameters
+from qfab.errors import FileFormatError, InputError
 from qfab.scheduling.cachefiles import atomic_write
 
 from qfab.qml.ansatz import Ansatz, build_ansatz, with_identity_blocks
 from qfab.qml.encoding import build_encoding
 from qfab.qml.init import build_initializer, warm_start
-from qfab.qml.monitor import PlateauMonitor
+from qfab.qml.monitor import PlateauMonitor, small_angle_restart
+from qfab.qml.shots import MIN_SHOTS, AdaptiveShots, readout_samples
 
-__all__ = ["QuantumClassifier", "QuantumRegressor", "Adam", "SPSA", "CHECKPOINT_VERSION"]
+__all__ = ["QuantumClassifier", "QuantumRegressor", "Adam", "SGD", "SPSA", "CHECKPOINT_VERSION"]
 
 #: The checkpoint layout this qfab writes and reads; a file of another version is refused.
 CHECKPOINT_VERSION = 1
@@ -76,6 +88,25 @@ class Adam:
         self.m, self.v, self.t = state["m"], state["v"], int(state["t"])
 
 
+class SGD:
+    """Plain gradient descent, ``theta - learning_rate * gradient``: the step iCANS's shot rule is
+    derived for (``shots="adaptive"``)."""
+
+    def __init__(self, learning_rate=0.1):
+        self.learning_rate = learning_rate
+        self.t = 0
+
+    def step(self, theta, gradient):
+        self.t += 1
+        return theta - self.learning_rate * gradient
+
+    def state(self):
+        return {"t": self.t}
+
+    def load(self, state):
+        self.t = int(state["t"])
+
+
 class SPSA:
     """Simultaneous perturbation (Spall): two loss evaluations per step whatever the number of
     parameters, and tolerant of shot noise, so it suits shot-based devices. Gains a_k = a/(k+1+A)^0.602,
@@ -104,7 +135,7 @@ class _QuantumModel(BaseEstimator):
     def __init__(self, ansatz="hea", layers=2, encoding="angle", initializer="uniform", sigma=None,
                  identity_block_layers=None, optimizer="adam", learning_rate=0.1, epochs=20, batch_size=32,
                  output_scale=3.0, schedule="full", warm_start=False, warm_start_from=None, checkpoint=None, monitor=None, random_state=0,
-                 device="cpu", cost="local", callback=None):
+                 device="cpu", cost="local", callback=None, shots=None, shot_budget=None):
         self.ansatz = ansatz
         self.layers = layers
         self.encoding = encoding
@@ -125,6 +156,8 @@ class _QuantumModel(BaseEstimator):
         self.device = device
         self.cost = cost
         self.callback = callback
+        self.shots = shots
+        self.shot_budget = shot_budget
 
     @classmethod
     def from_recommendation(cls, recommendation, **overrides):
@@ -177,9 +210,11 @@ class _QuantumModel(BaseEstimator):
         zero and unfreezes one more layer every ``epochs / L`` epochs, so early steps see a shallow
         circuit's gradients; ``warm_start`` continues from the previous fit's parameters;
         ``warm_start_from`` (a fitted, shallower model of the same ansatz) fills the first layers with
-        its parameters and starts the new layers at zero."""
+        its parameters and starts the new layers at zero. With ``shots`` the gradients are shot
+        estimates (module docstring) and ``shot_budget`` ends the fit when the next step would pass it."""
         if self.schedule not in ("full", "layerwise"):
             raise ValueError(f"unknown schedule {self.schedule!r}; use 'full' or 'layerwise'")
+        allocator = self._shot_allocator()
         rng = np.random.default_rng(self.random_state)
         previous = getattr(self, "theta_", None) if self.warm_start else None
         if previous is not None and len(previous) == self.ansatz_.num_parameters:
@@ -195,16 +230,25 @@ class _QuantumModel(BaseEstimator):
                 theta[self.ansatz_.layer_of > 0] = 0.0
         num_layers = max(self.ansatz_.num_layers, 1)
         self.initial_loss_ = float(self.loss(X, targets, theta))
-        optimizer = Adam(self.learning_rate) if self.optimizer == "adam" else SPSA(self.learning_rate)
-        if self.optimizer not in ("adam", "spsa"):
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; use 'adam' or 'spsa'")
+        optimizers = {"adam": Adam, "sgd": SGD, "spsa": SPSA}
+        if self.optimizer not in optimizers:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; use 'adam', 'sgd' or 'spsa'")
+        optimizer = optimizers[self.optimizer](self.learning_rate)
         self.history_ = []
+        self.plateau_events_ = []
+        self.shots_used_ = 0
+        self.budget_exhausted_ = False
+        self.steps_trained_ = 0
+        self._growth = None
         start_epoch = 0
         path = Path(self.checkpoint) if self.checkpoint else None
         if path is not None and path.exists():
             theta, start_epoch = self._load_checkpoint(path, optimizer, rng)
         monitor = self.monitor
-        step = start_epoch * int(np.ceil(len(X) / self.batch_size))
+        batches = int(np.ceil(len(X) / self.batch_size))
+        step = start_epoch * batches
+        self._steps_total = self.epochs * batches
+        epochs_run = start_epoch
         for epoch in range(start_epoch, self.epochs):
             frozen = None
             if self.schedule == "layerwise":
@@ -212,28 +256,206 @@ class _QuantumModel(BaseEstimator):
             order = rng.permutation(len(X))
             for start in range(0, len(X), self.batch_size):
                 rows = order[start: start + self.batch_size]
-                if self.optimizer == "adam":
-                    gradient = self.loss_gradient(X[rows], targets[rows], theta)
-                    if frozen is not None:
-                        gradient[frozen] = 0.0
-                    theta = optimizer.step(theta, gradient)
-                else:
+                frozen_now = self._grown_frozen(step, frozen)
+                noise_floor = None
+                if self.optimizer == "spsa":
                     before = theta
                     theta, gradient = optimizer.step(theta, lambda t: self.loss(X[rows], targets[rows], t), rng)
-                    if frozen is not None:
-                        theta[frozen] = before[frozen]
+                    if frozen_now is not None:
+                        theta[frozen_now] = before[frozen_now]
+                else:
+                    if self.shots is None:
+                        gradient = self.loss_gradient(X[rows], targets[rows], theta)
+                        if isinstance(monitor, PlateauMonitor) and monitor.threshold == "noise_floor":
+                            noise_floor = self.gradient_noise_floor()
+                    else:
+                        shots = self._affordable_shots(allocator, len(rows))
+                        if shots is None:
+                            self.budget_exhausted_ = True
+                            break
+                        gradient, variances, used = self.sampled_loss_gradient(
+                            X[rows], targets[rows], theta, shots, self._value_shots(shots), rng)
+                        self.shots_used_ += used
+                        if isinstance(allocator, AdaptiveShots):
+                            allocator.update(gradient, variances)
+                        noise_floor = float(np.sqrt(np.sum(variances / shots)))
+                    if frozen_now is not None:
+                        gradient[frozen_now] = 0.0
+                    theta = optimizer.step(theta, gradient)
                 if isinstance(monitor, PlateauMonitor):
-                    replacement = monitor.observe(step, theta, gradient, rng)
-                    if replacement is not None:
-                        theta = replacement
+                    theta = self._watch(monitor, step, epoch, theta, gradient, rng, noise_floor, X, targets)
                 step += 1
-            self.history_.append({"epoch": epoch, "loss": float(self.loss(X, targets, theta))})
+                self.steps_trained_ += 1
+            epochs_run = epoch + 1
+            self.history_.append({"epoch": epoch, "loss": float(self.loss(X, targets, theta)),
+                                  "shots": int(self.shots_used_)})
             if self.callback is not None:
                 self.callback(self, epoch, theta)
             if path is not None:
                 self._save_checkpoint(path, theta, epoch + 1, optimizer, rng)
+            if self.budget_exhausted_:
+                break
         self.theta_ = theta
-        self.epochs_trained_ = self.epochs
+        self.epochs_trained_ = epochs_run
+
+    # -- shot-based training ----------------------------------------------------------------
+    def _shot_allocator(self):
+        """The fit's shot rule: ``None`` (exact gradients), an int per circuit, or an
+        :class:`AdaptiveShots` (a fresh copy each fit); refuses settings it cannot honour."""
+        shots, budget = self.shots, self.shot_budget
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1):
+            raise InputError(f"shot_budget must be a positive integer or None, got {budget!r}")
+        if shots is None:
+            if budget is not None:
+                raise InputError("shot_budget needs shot-based gradients: set shots to an integer or 'adaptive'")
+            return None
+        if self.optimizer == "spsa":
+            raise InputError("shots set the gradient's shots; SPSA estimates no gradient components (use 'adam' or "
+                             "'sgd')")
+        if self.checkpoint:
+            raise InputError("checkpoints do not carry the shot allocator's state yet; train with shots without "
+                             "checkpoint")
+        if isinstance(shots, AdaptiveShots) or shots == "adaptive":
+            if self.optimizer != "sgd":
+                raise InputError(f"shots='adaptive' is iCANS's rule for plain gradient descent; use optimizer='sgd', "
+                                 f"not {self.optimizer!r}")
+            template = shots if isinstance(shots, AdaptiveShots) else AdaptiveShots()
+            return AdaptiveShots(template.min_shots, template.lipschitz, template.running, template.bias)
+        if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < MIN_SHOTS:
+            raise InputError(f"shots must be None, 'adaptive', an AdaptiveShots or an integer >= {MIN_SHOTS}, "
+                             f"got {shots!r}")
+        return int(shots)
+
+    def _shift_terms(self) -> np.ndarray:
+        """Shifted circuits per gradient component (2 for the two-term rule)."""
+        probe = self._circuit_parameters(np.zeros((1, len(self._x_columns))), np.zeros(self.ansatz_.num_parameters))
+        return np.bincount(shift_parameters(self.circuit_, probe, self._theta_columns).slots,
+                           minlength=self.ansatz_.num_parameters)
+
+    def _value_shots(self, shots: np.ndarray) -> int:
+        """Shots of the unshifted readouts that weigh the chain rule: the mean allocation."""
+        return max(MIN_SHOTS, int(np.ceil(np.mean(shots))))
+
+    def step_shots(self, shots: np.ndarray, batch: int) -> int:
+        """Shots one step takes with ``shots`` per circuit per component on a mini-batch of ``batch``."""
+        return int(batch * (self._value_shots(shots) + np.sum(self._shift_terms() * shots)))
+
+    def _affordable_shots(self, allocator, batch: int) -> np.ndarray | None:
+        """This step's shots per component, scaled down to what the budget has left (at least
+        :data:`MIN_SHOTS` each), or ``None`` when not even that fits: the fit then ends with less
+        left than one step of :data:`MIN_SHOTS` per circuit."""
+        size = self.ansatz_.num_parameters
+        shots = (allocator.allocate(self.learning_rate, size) if isinstance(allocator, AdaptiveShots)
+                 else np.full(size, allocator, dtype=np.int64))
+        if self.shot_budget is None:
+            return shots
+        left = self.shot_budget - self.shots_used_
+        cost = self.step_shots(shots, batch)
+        if cost <= left:
+            return shots
+        for fewer in (np.maximum(np.floor(shots * left / cost), MIN_SHOTS).astype(np.int64),
+                      np.full(size, MIN_SHOTS, dtype=np.int64)):
+            if self.step_shots(fewer, batch) <= left:
+                return fewer
+        return None
+
+    def sampled_loss_gradient(self, X, targets, theta, shots, value_shots: int, rng):
+        """Shot estimate of d loss / d theta on samples ``X`` (raw features): the readouts at ``theta``
+        from ``value_shots`` shots weigh the chain rule (:meth:`loss_weights`); component ``i``'s
+        shifted circuits are measured ``shots[i]`` times each. Returns the gradient ``(P,)``, its
+        per-shot variances ``(P,)`` (the estimate's variance times ``shots``) and the shots used."""
+        device = self._shot_device()
+        params = self._circuit_parameters(self.encoding_.angles(self._scale(X)), theta)
+        batch = len(params)
+        values = readout_samples(device, self.circuit_, self.observables_, params, value_shots, rng)
+        weights = self.loss_weights(values.means, targets)  # (B, K)
+        shifts = shift_parameters(self.circuit_, params, self._theta_columns)
+        num_rows = len(shifts.slots)
+        row_shots = np.repeat(np.asarray(shots)[shifts.slots], batch)
+        samples = readout_samples(device, self.circuit_, self.observables_,
+                                  shifts.rows.reshape(num_rows * batch, -1), row_shots, rng)
+        estimates, variances = samples.combined(np.tile(weights, (num_rows, 1)))
+        gradient = shifts.gradients(estimates.reshape(num_rows, batch)).sum(axis=0)
+        per_shot = (shifts.weights**2 * variances.reshape(num_rows, batch)).sum(axis=1)
+        component_variances = np.zeros(self.ansatz_.num_parameters)
+        np.add.at(component_variances, shifts.slots, per_shot)
+        return gradient, component_variances, int(batch * value_shots + row_shots.sum())
+
+    def _shot_device(self):
+        """The device shots are drawn on: the model's, or the CPU when the planner chooses (``"auto"``)."""
+        return get_device("cpu" if isinstance(self.device, str) and self.device == "auto" else self.device)
+
+    def gradient_noise_floor(self) -> float:
+        """The norm of a gradient made of the device's noise alone: its per-component floor
+        (``CostModel.gradient_floor``: shot noise at the device's shots, round-off on a simulator)
+        over every parameter, for readouts of unit weight."""
+        device = self._shot_device()
+        shots = getattr(device, "shots", None) or 1024
+        floor = device.cost_model().gradient_floor(self.circuit_, shots)
+        return float(floor * np.sqrt(self.ansatz_.num_parameters))
+
+    # -- plateau remedies -------------------------------------------------------------------
+    def _watch(self, monitor, step, epoch, theta, gradient, rng, noise_floor, X, targets):
+        """One step through the monitor; a remedy's event gets the epoch and the loss on the whole
+        training set before and after it, and is kept in ``plateau_events_``."""
+        readouts, count = self.observables_, len(monitor.events)
+        replacement = monitor.observe(step, theta, gradient, rng, noise_floor=noise_floor, model=self)
+        if replacement is None:
+            return theta
+        event = monitor.events[-1] if len(monitor.events) > count else {}
+        changed = self.observables_
+        self.observables_ = readouts
+        event["loss_before"] = float(self.loss(X, targets, theta))
+        self.observables_ = changed
+        event["loss_after"] = float(self.loss(X, targets, replacement))
+        event["epoch"] = epoch
+        self.plateau_events_.append(event)
+        return replacement
+
+    def _grown_frozen(self, step: int, frozen):
+        """The schedule's frozen layers, plus those a ``"layerwise"`` remedy has not grown back yet."""
+        if self._growth is None:
+            return frozen
+        begun, every = self._growth
+        growing = self.ansatz_.layer_of >= 1 + (step - begun) // every
+        return growing if frozen is None else frozen | growing
+
+    def apply_plateau_remedy(self, name: str, theta, gradient, rng, noise_floor: float = 0.0, step: int = 0):
+        """Carry out a :class:`PlateauMonitor` remedy; the new parameters, or ``None`` where it does
+        not apply. ``"local_cost"``: readouts of one qubit each (the cost stays the same loss on
+        the same labels); ``"layerwise"``: the layers above the first set to zero and grown back one
+        at a time over the steps left, the last fifth of them on the full circuit;
+        ``"reinitialise"``: the flat block (the layers whose gradient is under their share of the
+        monitor's limit, ``limit * sqrt(parameters in the layer / all parameters)``) re-drawn at
+        small angles. ``step``: the training step it acts after."""
+        layer_of = self.ansatz_.layer_of
+        if name == "local_cost":
+            if self.cost_ == "local":
+                return None
+            self.observables_ = self.local_observables()
+            self.cost_ = "local"
+            return np.array(theta, dtype=float)
+        if name == "layerwise":
+            layers = self.ansatz_.num_layers
+            if layers < 2 or getattr(self, "_growth", None) is not None:
+                return None
+            left = max(getattr(self, "_steps_total", 0) - step - 1, 1)
+            self._growth = (step + 1, max(1, (4 * left) // (5 * (layers - 1))))
+            grown = np.array(theta, dtype=float)
+            grown[layer_of > 0] = 0.0
+            return grown
+        if name == "reinitialise":
+            limit = self.monitor.limit(noise_floor) if isinstance(self.monitor, PlateauMonitor) else noise_floor
+            share = np.sqrt(np.bincount(layer_of) / len(layer_of))
+            block_norms = np.sqrt(np.bincount(layer_of, weights=np.asarray(gradient) ** 2))
+            flat = np.flatnonzero(block_norms < limit * share)
+            if not len(flat):
+                return None
+            fresh = np.array(theta, dtype=float)
+            chosen = np.isin(layer_of, flat)
+            fresh[chosen] = small_angle_restart(0.1)(fresh[chosen], rng)
+            return fresh
+        raise InputError(f"unknown plateau remedy {name!r}")
 
     def _grown_from(self, smaller) -> np.ndarray:
         check_is_fitted(smaller, "theta_")
@@ -283,7 +505,10 @@ class _QuantumModel(BaseEstimator):
                 arrays = {k[4:]: np.array(data[k]) for k in data.files if k.startswith("opt_")}
         except FileFormatError:
             raise
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError) as err:
+        # NotImplementedError: a zip entry claiming a version or compression zipfile lacks;
+        # zlib.error: one claiming deflate over stored bytes
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError, NotImplementedError,
+                zlib.error) as err:
             problem = str(err) or type(err).__name__
             raise FileFormatError(f"{where} is corrupt or not a qfab checkpoint ({type(err).__name__}: {problem}); "
                                   "delete it to train afresh") from None
@@ -380,7 +605,12 @@ class QuantumClassifier(ClassifierMixin, _QuantumModel):
         self.feature_min_, self.feature_max_ = X.min(axis=0), X.max(axis=0)
         self._build(X.shape[1])
         self.observables_ = _class_observables(len(self.classes_), self.encoding_.num_qubits, self.cost)
+        self.cost_ = self.cost
         return X, np.searchsorted(self.classes_, y)
+
+    def local_observables(self) -> list[SparsePauliOp]:
+        """The readouts of ``cost="local"`` for this model's classes and qubits."""
+        return _class_observables(len(self.classes_), self.encoding_.num_qubits, "local")
 
     def fit(self, X, y):
         X, labels = self.prepare(X, y)
@@ -402,12 +632,17 @@ class QuantumClassifier(ClassifierMixin, _QuantumModel):
         p = self._probabilities(self._expectations(X, theta))
         return -np.mean(np.log(p[np.arange(len(labels)), labels] + 1e-12))
 
+    def loss_weights(self, values, labels):
+        """d loss / d readout ``(B, K)`` at readout values ``values``: what the chain rule
+        multiplies the readouts' gradients by."""
+        p = self._probabilities(values)
+        p[np.arange(len(labels)), labels] -= 1  # d CE / d logits
+        return self.output_scale * p / len(labels)
+
     def loss_gradient(self, X, labels, theta):
         """d loss / d theta, from qfab's adjoint gradients of every readout."""
         values, grads = self._gradients(X, theta)
-        p = self._probabilities(values)
-        p[np.arange(len(labels)), labels] -= 1  # d CE / d logits
-        return self.output_scale * np.einsum("bk,bkp->p", p, grads) / len(labels)
+        return np.einsum("bk,bkp->p", self.loss_weights(values, labels), grads)
 
     def predict_proba(self, X):
         check_is_fitted(self, "theta_")
@@ -430,7 +665,8 @@ class QuantumRegressor(RegressorMixin, _QuantumModel):
         self._build(X.shape[1])
         n = self.encoding_.num_qubits
         _check_cost(self.cost)
-        self.observables_ = [SparsePauliOp(("Z" * n) if self.cost == "global" else ("I" * (n - 1) + "Z"))]
+        self.observables_ = [SparsePauliOp("Z" * n)] if self.cost == "global" else self.local_observables()
+        self.cost_ = self.cost
         self._train(X, (y - self.target_center_) / self.target_half_range_)
         return self
 
@@ -438,10 +674,19 @@ class QuantumRegressor(RegressorMixin, _QuantumModel):
         """Mean squared error of ``theta`` on ``X`` against the scaled ``targets``."""
         return float(np.mean((self._expectations(X, theta)[:, 0] - targets) ** 2))
 
+    def local_observables(self) -> list[SparsePauliOp]:
+        """The readout of ``cost="local"``: Z on qubit 0."""
+        n = self.encoding_.num_qubits
+        return [SparsePauliOp("I" * (n - 1) + "Z")]
+
+    def loss_weights(self, values, targets):
+        """d loss / d readout ``(B, 1)`` at readout values ``values``."""
+        return 2 * (values[:, :1] - np.asarray(targets)[:, None]) / len(targets)
+
     def loss_gradient(self, X, targets, theta):
         """d loss / d theta, from qfab's adjoint gradients."""
         values, grads = self._gradients(X, theta)
-        return 2 * np.einsum("b,bp->p", values[:, 0] - targets, grads[:, 0]) / len(targets)
+        return np.einsum("bk,bkp->p", self.loss_weights(values, targets), grads)
 
     def predict(self, X):
         check_is_fitted(self, "theta_")

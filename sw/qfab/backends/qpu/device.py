@@ -7,9 +7,17 @@ takes ``backend.run``, goes through qiskit-ibm-runtime's primitives in the same 
 shot estimates with their standard errors; gradients are by :mod:`qfab.core.shift`'s parameter
 shift on the exported circuit's gate angles (all shifted rows of a job in one PUB), with error
 bars propagated from those independent runs.
+
+Calibrations drift between jobs. Before every job the device re-reads the backend's calibration
+(its ``Target``'s errors and durations; an IBM backend is refreshed first) and, when anything
+changed, re-scores each mapping it holds; a mapping whose estimated success probability fell by
+more than ``drift_threshold`` (a fraction of its value when it was chosen) is searched again with
+the same noise-aware layout search, and :attr:`QPU.events` records what happened: the ESP when
+mapped, after the drift, and after re-mapping, and the layouts.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,8 +27,9 @@ from qiskit.quantum_info import PauliList, SparsePauliOp
 
 from qfab.core.frontend import from_qiskit
 from qfab.backends.qpu.circuits import ShiftableCircuit, to_qiskit
-from qfab.backends.qpu.mapping import MappedCircuit, map_circuit
+from qfab.backends.qpu.mapping import MappedCircuit, calibration_snapshot, map_circuit
 from qfab.core.ir import Circuit
+from qfab.errors import InputError
 from qfab.core.observables import PauliSum, as_pauli_sums
 from qfab.backends.base import Capabilities, Device, DeviceCapabilityError, DeviceProfile, Job, JobResult
 from qfab.backends.qpu.costmodel import QPUCostModel
@@ -68,10 +77,20 @@ class QPU(Device):
         layout: ``"noise_aware"`` or ``"trivial"`` (see :func:`qfab.backends.qpu.mapping.map_circuit`).
         seed: seed of the simulators behind fake backends (reproducible shot noise).
         queue_seconds: expected wait in the queue, for the planner; 0 for a local backend.
+        drift_threshold: re-map a circuit when its estimated success probability falls below
+            ``(1 - drift_threshold)`` times its value when it was mapped; ``None``: never re-read
+            the calibration.
+
+    Attributes:
+        events: what the device adapted, oldest first: one dict per re-mapping attempt
+            (``kind="qpu_remap"``, ``esp_mapped``, ``esp_drifted``, ``esp_remapped``,
+            ``layout_before``, ``layout_after``, ``remapped``, ``job``, ``time``).
     """
 
     def __init__(self, backend, *, shots: int = 4096, layout: str = "noise_aware", seed: int | None = None,
-                 queue_seconds: float | None = None):
+                 queue_seconds: float | None = None, drift_threshold: float | None = 0.05):
+        if drift_threshold is not None and not 0 <= drift_threshold < 1:
+            raise InputError(f"QPU drift_threshold must be in [0, 1) or None, got {drift_threshold!r}")
         self.backend = backend
         self.name = f"qpu:{backend.name}"
         self.shots = shots
@@ -79,7 +98,12 @@ class QPU(Device):
         self.seed = seed
         self.remote = _is_remote_ibm(backend)
         self.queue_seconds = queue_seconds if queue_seconds is not None else (60.0 if self.remote else 0.0)
+        self.drift_threshold = drift_threshold
+        self.events: list[dict] = []
+        self.jobs_run = 0
         self._mapped: dict[tuple[int, bool], tuple[Circuit, ShiftableCircuit, MappedCircuit]] = {}
+        self._esp_when_mapped: dict[tuple[int, bool], float] = {}
+        self._calibration = calibration_snapshot(backend.target)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -100,7 +124,42 @@ class QPU(Device):
             shiftable = to_qiskit(circuit, measure=measure)
             entry = (circuit, shiftable, map_circuit(shiftable.circuit, self.backend, self.layout))
             self._mapped[key] = entry
+            self._esp_when_mapped[key] = entry[2].estimated_success
         return entry[1], entry[2]
+
+    def refresh_calibration(self) -> list[dict]:
+        """Re-read the backend's calibration; re-score every held mapping on it and re-map those
+        whose estimated success fell by more than ``drift_threshold``. Returns the events it added
+        (also appended to :attr:`events`). Runs before every job; cheap when nothing changed."""
+        if self.drift_threshold is None:
+            return []
+        refresh = getattr(self.backend, "refresh", None)
+        if self.remote and callable(refresh):
+            refresh()  # an IBM backend fetches its newest calibration
+        target = self.backend.target
+        snapshot = calibration_snapshot(target)
+        if snapshot == self._calibration:
+            return []
+        self._calibration = snapshot
+        added = []
+        for key, (circuit, shiftable, mapped) in list(self._mapped.items()):
+            drifted = mapped.rescored(target)
+            baseline = self._esp_when_mapped[key]
+            if drifted.estimated_success >= (1 - self.drift_threshold) * baseline:
+                self._mapped[key] = (circuit, shiftable, drifted)  # small drift: keep the layout, price it anew
+                continue
+            searched = map_circuit(shiftable.circuit, self.backend, self.layout)
+            better = searched.estimated_success > drifted.estimated_success
+            chosen = searched if better else drifted
+            self._mapped[key] = (circuit, shiftable, chosen)
+            self._esp_when_mapped[key] = chosen.estimated_success
+            added.append({"kind": "qpu_remap", "device": self.name, "job": self.jobs_run, "time": time.time(),
+                          "qubits": circuit.num_qubits, "esp_mapped": baseline,
+                          "esp_drifted": drifted.estimated_success, "esp_remapped": searched.estimated_success,
+                          "layout_before": list(mapped.layout), "layout_after": list(chosen.layout),
+                          "remapped": better})
+        self.events += added
+        return added
 
     def estimate(self, circuit, observables, params=None, gradient: bool = False, shots: int | None = None,
                  seed: int | None = None) -> QPUResult:
@@ -157,6 +216,8 @@ class QPU(Device):
         return np.array(evs, dtype=float), np.array(stds, dtype=float)
 
     def execute(self, job: Job) -> QPUResult:
+        self.refresh_calibration()
+        self.jobs_run += 1
         shots = job.shots or self.shots
         seed = job.seed if job.seed is not None else self.seed
         result = QPUResult(device=self.name, seconds=0.0, shots=shots)

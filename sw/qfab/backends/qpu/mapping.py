@@ -12,15 +12,16 @@ of 1 (a dead coupler in some calibration snapshots) makes the ESP 0, as it shoul
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
-from qiskit.transpiler import Target
+from qiskit.transpiler import InstructionProperties, Target
 from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
 
-__all__ = ["MappedCircuit", "map_circuit", "estimated_success_probability", "gate_error", "LAYOUTS"]
+__all__ = ["MappedCircuit", "map_circuit", "estimated_success_probability", "gate_error", "calibration_snapshot",
+           "scale_errors", "LAYOUTS"]
 
 LAYOUTS = ("noise_aware", "trivial")
 
@@ -33,6 +34,31 @@ def gate_error(target: Target, name: str, qubits: tuple[int, ...]) -> float:
     if properties is None or properties.error is None:
         return 0.0
     return float(min(max(properties.error, 0.0), 1.0))
+
+
+def calibration_snapshot(target: Target) -> dict[tuple[str, tuple[int, ...]], tuple[float | None, float | None]]:
+    """The Target's calibration as plain data: ``(error, duration)`` of every instruction on every
+    qubit tuple. Two snapshots compare equal exactly when no reported error or duration changed,
+    which is how a device notices a new calibration between jobs without trusting any timestamp."""
+    snapshot = {}
+    for name in target.operation_names:
+        for qubits, properties in (target[name] or {}).items():
+            if properties is not None and qubits is not None:
+                snapshot[(name, tuple(qubits))] = (properties.error, properties.duration)
+    return snapshot
+
+
+def scale_errors(target: Target, qubits, factor: float, ceiling: float = 0.5) -> None:
+    """Multiply, in place, the reported error of every instruction touching ``qubits`` by ``factor``
+    (at most ``ceiling``; durations kept): a calibration that drifted on those qubits, for tests and
+    demos of a device's drift handling on a fake backend."""
+    qubits = set(qubits)
+    for name in target.operation_names:
+        for qargs, properties in list((target[name] or {}).items()):
+            if qargs is None or properties is None or properties.error is None or not set(qargs) & qubits:
+                continue
+            target.update_instruction_properties(name, qargs, InstructionProperties(
+                duration=properties.duration, error=min(properties.error * factor, ceiling)))
 
 
 def estimated_success_probability(mapped: QuantumCircuit, target: Target, measured: list[int] | None = None) -> float:
@@ -76,6 +102,11 @@ class MappedCircuit:
     def observable(self, observable: SparsePauliOp) -> SparsePauliOp:
         """A logical observable on the physical qubits where the logical ones end up."""
         return observable.apply_layout(self.mapped.layout)
+
+    def rescored(self, target: Target) -> MappedCircuit:
+        """The same mapping with its estimated success probability on ``target``'s calibration now."""
+        return replace(self, estimated_success=estimated_success_probability(self.mapped, target,
+                                                                             list(self.final_layout)))
 
     def summary(self) -> dict:
         return {"method": self.method, "layout": list(self.layout), "estimated_success": self.estimated_success,
