@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 # Public names whose layer loads on first use: name -> module that defines it.
 _LAZY = {"Workload": "qfab.scheduling", "plan": "qfab.scheduling", "run": "qfab.scheduling",
          "codesign": "qfab.design"}
-_SUBPACKAGES = ("api", "backends", "cli", "core", "design", "errors", "qiskit", "qml", "scheduling")
+_SUBPACKAGES = ("api", "backends", "cli", "core", "design", "errors", "qiskit", "qml", "scheduling", "testing")
 
 __all__ = [
     "Circuit", "Operation", "ParamRef", "from_qiskit", "load_qasm", "statevector", "expectation", "gradient",

@@ -40,10 +40,11 @@ def _client(plan):
 
 
 def _run(plan, where: str, **options):
+    """The plan as made (``adapt=False``): these tests follow the failover policy's own moves."""
     if where == "local":
-        return qfab.run(plan, progress=False, save_history=False, **options)
+        return qfab.run(plan, progress=False, save_history=False, adapt=False, **options)
     with _client(plan) as client:
-        return qfab.run(plan, cluster=client, progress=False, save_history=False, **options)
+        return qfab.run(plan, cluster=client, progress=False, save_history=False, adapt=False, **options)
 
 
 def _work(shapes, seed: int = 7):

@@ -3,9 +3,10 @@
 Workers declare their local devices as Dask resources, ``qfab-<device>=1`` (``dask worker
 tcp://host:8786 --resources "qfab-cpu=1 qfab-fpga=1"``, or ``LocalCluster(resources=...)``), so
 a device runs one task at a time wherever it is. The worker resolves the device by name from its
-own registry; a Device object the registry does not know travels pickled. The failover policy
-(:mod:`qfab.scheduling.failover`) decides what runs, and what a failed or timed-out device's
-tasks become, as in the local runtime: each device has one task in flight, submitted when the
+own registry; a Device object the registry does not know travels pickled. The policy (adaptive
+by default, :mod:`qfab.scheduling.adaptive`; the static plan with failover with ``adapt=False``,
+:mod:`qfab.scheduling.failover`) decides what runs, what is stolen or re-planned and what a
+failed or timed-out device's tasks become, as in the local runtime: each device has one task in flight, submitted when the
 policy starts it, so its deadline runs from then and a retired device's future is cancelled.
 
 Devices on a machine's own cores (``Device.shares_host``) run one at a time, as the plan's one
@@ -19,6 +20,7 @@ from __future__ import annotations
 import time
 
 from qfab.backends.base import Device, Job, JobResult, is_registered_instance
+from qfab.scheduling.adaptive import DASK_TASK_OVERHEAD_S, Adaptive
 from qfab.scheduling.failover import MIN_TIMEOUT_S, TIMEOUT_FACTOR, Failover, RunResult, drive
 from qfab.scheduling.planner import HOST, Plan, Task
 
@@ -69,15 +71,17 @@ def _execute(device: str | Device, job: Job):
 
 
 def run_on_dask(plan: Plan, cluster, progress: bool | None = None, timeout_factor: float = TIMEOUT_FACTOR,
-                min_timeout_s: float = MIN_TIMEOUT_S, save_history: bool = True) -> RunResult:
+                min_timeout_s: float = MIN_TIMEOUT_S, save_history: bool = True, adapt: bool = True,
+                chunk_s: float | None = None) -> RunResult:
     """Run ``plan`` on a Dask cluster: a ``distributed.Client``, or anything ``Client`` connects
     to (a scheduler address such as ``"tcp://host:8786"``, a ``LocalCluster``); a client made
     here is closed when the run ends. The other arguments are :func:`qfab.run`'s."""
     distributed = _import_distributed()
+    options = (progress, timeout_factor, min_timeout_s, save_history, adapt, chunk_s)
     if isinstance(cluster, distributed.Client):
-        return _run_on_client(plan, cluster, progress, timeout_factor, min_timeout_s, save_history)
+        return _run_on_client(plan, cluster, *options)
     with distributed.Client(cluster) as client:
-        return _run_on_client(plan, client, progress, timeout_factor, min_timeout_s, save_history)
+        return _run_on_client(plan, client, *options)
 
 
 class _Futures:
@@ -114,7 +118,7 @@ class _Futures:
 
 
 def _run_on_client(plan: Plan, client, progress: bool | None, timeout_factor: float, min_timeout_s: float,
-                   save_history: bool) -> RunResult:
+                   save_history: bool, adapt: bool, chunk_s: float | None) -> RunResult:
     declared = set()
     for info in client.scheduler_info()["workers"].values():
         declared |= {name for name, amount in info.get("resources", {}).items() if amount > 0}
@@ -124,5 +128,8 @@ def _run_on_client(plan: Plan, client, progress: bool | None, timeout_factor: fl
                            f"--resources \"{' '.join(resource_name(d) + '=1' for d in missing)}\"")
     unreachable = {d: f"no Dask worker declares {resource_name(d)}" for d in plan.devices
                    if resource_name(d) not in declared}
-    policy = Failover(plan, timeout_factor, min_timeout_s, unavailable=unreachable)
+    if adapt:  # chunks sized for Dask's cost per task
+        policy = Adaptive(plan, timeout_factor, min_timeout_s, unreachable, chunk_s, DASK_TASK_OVERHEAD_S)
+    else:
+        policy = Failover(plan, timeout_factor, min_timeout_s, unavailable=unreachable)
     return drive(policy, _Futures(plan, client, declared), progress, save_history)

@@ -38,7 +38,7 @@ from qfab.errors import DeviceError
 from qfab.scheduling.history import SLOW_RATIO
 from qfab.scheduling.planner import Plan, Task
 
-__all__ = ["Failover", "NoLiveDeviceError", "NonFiniteResultError", "non_finite", "Transport", "drive", "RunResult", "TaskRecord",
+__all__ = ["Failover", "Mark", "NoLiveDeviceError", "NonFiniteResultError", "non_finite", "Transport", "drive", "RunResult", "TaskRecord",
            "TIMEOUT_FACTOR", "MIN_TIMEOUT_S"]
 
 TIMEOUT_FACTOR = 20.0  # a task running this many times its prediction has hung
@@ -47,6 +47,11 @@ MIN_TIMEOUT_S = 30.0  # but never less: predictions of short tasks are noisy, an
 
 @dataclass
 class TaskRecord:
+    """One task as it ran: its rows of a job, where, predicted and measured seconds, when it
+    started (seconds from the run's start), and how it got there: ``origin`` is ``"planned"``,
+    ``"stolen from <device>"`` or ``"re-planned"`` (:mod:`qfab.scheduling.adaptive`);
+    ``moved_from``, the retired devices it left."""
+
     task: int
     job_index: int
     rows: tuple[int, int]
@@ -54,6 +59,19 @@ class TaskRecord:
     predicted_s: float
     measured_s: float
     moved_from: tuple[str, ...] = ()
+    started_s: float | None = None
+    origin: str = "planned"
+
+
+@dataclass(frozen=True)
+class Mark:
+    """An event with its time (seconds from the run's start) and kind (``"retired"``,
+    ``"moved"``, ``"lost"``, ``"stolen"``, ``"re-planned"``, ``"rate"``): what the report and the
+    Gantt chart of a run show."""
+
+    at_s: float | None
+    kind: str
+    text: str
 
 
 @dataclass
@@ -63,6 +81,8 @@ class RunResult:
     provenance: list[list[TaskRecord]]
     events: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+    marks: list[Mark] = field(default_factory=list)
+    policy: str = "static"
 
     def __getitem__(self, index: int) -> JobResult:
         return self.results[index]
@@ -92,8 +112,44 @@ class RunResult:
                          f"median |error| {100 * error:.0f} %")
         for device, ratio in self.slow_devices().items():
             lines.append(f"SLOW: {device} ran {ratio:.1f}x slower than predicted (degraded or mis-calibrated)")
-        lines += [f"event: {e}" for e in self.events]
+        if self.policy != "static":
+            counts = {kind: sum(m.kind == kind for m in self.marks) for kind in ("stolen", "re-planned", "retired")}
+            lines.append(f"policy {self.policy}: {len(records)} tasks, " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+        times = {m.text: m.at_s for m in self.marks}
+        lines += [f"event at {times[e]:.3f} s: {e}" if times.get(e) is not None else f"event: {e}" for e in self.events]
         return "\n".join(lines)
+
+    def gantt(self, path) -> None:
+        """The run as it happened: a bar per task at its measured start and length, one row per
+        device, coloured by job; stolen tasks hatched ``//``, re-planned ``..``, moved off a
+        retired device ``xx``; a vertical line at each re-plan (blue) and retirement (red).
+        PNG, or any format matplotlib knows by the suffix."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        names = list(self.plan.devices)
+        figure, axis = plt.subplots(figsize=(9, 1.2 + 0.6 * len(names)))
+        colours = plt.get_cmap("tab20")
+        for record in (r for rs in self.provenance for r in rs):
+            if record.started_s is None:
+                continue
+            hatch = "xx" if record.moved_from else "//" if record.origin.startswith("stolen") else \
+                ".." if record.origin == "re-planned" else None
+            axis.barh(names.index(record.device), record.measured_s * 1e3, left=record.started_s * 1e3,
+                      color=colours(record.job_index % 20), edgecolor="black", linewidth=0.4, hatch=hatch)
+        for mark in self.marks:
+            if mark.at_s is not None and mark.kind in ("re-planned", "retired"):
+                axis.axvline(mark.at_s * 1e3, color="tab:blue" if mark.kind == "re-planned" else "tab:red",
+                             linestyle="--", linewidth=0.8)
+        axis.set_yticks(range(len(names)), names)
+        axis.set_xlabel("measured time from the run's start (ms)")
+        axis.set_title(f"qfab run ({self.policy}): wall {self.wall_s * 1e3:.0f} ms, predicted {self.plan.makespan * 1e3:.0f} ms; "
+                       "// stolen, .. re-planned, xx moved; lines: re-plan, retirement", fontsize=8)
+        figure.tight_layout()
+        figure.savefig(path)
+        plt.close(figure)
 
 
 class NoLiveDeviceError(DeviceError):
@@ -136,6 +192,16 @@ def _order(task: Task) -> tuple[float, int]:
     return task.start, task.id
 
 
+def _covers_once(rows: list[tuple[int, int]], batch: int) -> bool:
+    """Whether sorted row ranges cover ``0..batch`` end to end, each row once."""
+    reached = 0
+    for start, stop in rows:
+        if start != reached or stop <= start:
+            return False
+        reached = stop
+    return reached == batch
+
+
 def _merge(parts: list[tuple[int, JobResult]], device_names: list[str]) -> JobResult:
     """Chunks of one job (ordered by their first row) joined along the batch axis."""
     parts = [r for _, r in sorted(parts, key=lambda p: p[0])]
@@ -162,6 +228,7 @@ class Failover:
         self.plan = plan
         self.timeout_factor, self.min_timeout_s = timeout_factor, min_timeout_s
         self.unavailable = dict(unavailable or {})
+        self.tasks: dict[int, Task] = {t.id: t for t in plan.tasks}  # every task of the run, by id
         ordered = sorted(plan.tasks, key=_order)
         self.queues: dict[str, list[Task]] = {name: [t for t in ordered if t.device == name] for name in plan.devices}
         self.running: dict[str, tuple[Task, float, float]] = {}  # device -> (task, started, deadline)
@@ -170,9 +237,27 @@ class Failover:
         self.lost: dict[int, str] = {}
         self.moved: dict[int, list[str]] = {}
         self.events: list[str] = []
+        self.marks: list[Mark] = []
+        self.clock0: float | None = None  # perf_counter at the run's start (:meth:`begin`)
         resources = plan.resources
         self.peers = {name: [d for d in plan.devices if d != name and resources[d] == resources[name]]
                       for name in plan.devices}
+
+    name = "static"
+
+    def begin(self, now: float) -> None:
+        """The run starts at ``now`` (``time.perf_counter()``): event times count from here."""
+        self.clock0 = now
+
+    def since_start(self, now: float | None = None) -> float | None:
+        if self.clock0 is None:
+            return None
+        return (time.perf_counter() if now is None else now) - self.clock0
+
+    def note(self, kind: str, text: str) -> None:
+        """Record an event (see :class:`Mark` for the kinds)."""
+        self.events.append(text)
+        self.marks.append(Mark(self.since_start(), kind, text))
 
     # --- decisions -------------------------------------------------------------------------
 
@@ -180,10 +265,20 @@ class Failover:
         return [d for d in self.plan.devices if d not in self.retired and d not in self.unavailable]
 
     def predicted(self, task: Task, device: str) -> float:
-        """The plan's prediction on its own device; elsewhere, what the estimator says there."""
+        """The plan's prediction on its own device; elsewhere, what the estimator says there:
+        what the policy's decisions (targets, backlogs, deadlines) go by."""
         if device == task.device:
             return task.predicted
         return self.plan.estimator.predict(device, self.plan.device_job(task, device))[0]
+
+    def expected(self, task: Task, device: str) -> float:
+        """The prediction a task's record carries (the measured/predicted ratio of the report):
+        here :meth:`predicted`; an adaptive policy's beliefs of this run stay out of it."""
+        return self.predicted(task, device)
+
+    def ready(self, task: Task) -> bool:
+        """Whether every task ``task`` depends on is done."""
+        return all(d in self.done for d in task.depends_on)
 
     def refusal(self, task: Task, device: str) -> str | None:
         """Why ``device`` cannot take ``task`` now, or None when it can."""
@@ -230,7 +325,7 @@ class Failover:
         if device in self.retired:
             return
         self.retired[device] = why
-        self.events.append(f"device {device} retired: {why}")
+        self.note("retired", f"device {device} retired: {why}")
         orphans = self.queues[device]
         self.queues[device] = []
         if device in self.running:
@@ -246,14 +341,14 @@ class Failover:
                 continue
             self.moved.setdefault(task.id, []).append(device)
             bisect.insort(self.queues[where], task, key=_order)
-            self.events.append(f"task {task.id} (job {task.job_index}, rows {task.rows[0]}..{task.rows[1]}) "
+            self.note("moved", f"task {task.id} (job {task.job_index}, rows {task.rows[0]}..{task.rows[1]}) "
                                f"moved {device} -> {where}")
 
     def _lose(self, task: Task, why: str) -> None:
         """Mark ``task`` lost, and with it every queued task that depends on it, at once (so no
         queue waits on a result that will never come)."""
         self.lost[task.id] = why
-        self.events.append(f"task {task.id} (job {task.job_index}, rows {task.rows[0]}..{task.rows[1]}) lost: {why}")
+        self.note("lost", f"task {task.id} (job {task.job_index}, rows {task.rows[0]}..{task.rows[1]}) lost: {why}")
         for queue in self.queues.values():
             for waiting in [t for t in queue if task.id in t.depends_on]:
                 if waiting.id not in self.lost:  # else already lost, and removed, through another
@@ -268,7 +363,7 @@ class Failover:
         if device not in self.live() or device in self.running or not self.queues[device]:
             return None
         task = self.queues[device][0]
-        if not all(d in self.done for d in task.depends_on) or not self._my_turn(device, task):
+        if not self.ready(task) or not self._my_turn(device, task):
             return None
         self.queues[device].pop(0)
         limit = max(self.timeout_factor * self.predicted(task, device), self.min_timeout_s)
@@ -282,7 +377,7 @@ class Failover:
             if peer in self.running:
                 return False
             queue = self.queues[peer]
-            if queue and queue[0].start < task.start and all(d in self.done for d in queue[0].depends_on):
+            if queue and queue[0].start < task.start and self.ready(queue[0]):
                 return False
         return True
 
@@ -298,14 +393,18 @@ class Failover:
         if problem is not None:
             self.fail(device, task, NonFiniteResultError(f"{device} returned a result whose {problem}"))
             return False
-        del self.running[device]
+        started = self.running.pop(device)[1]
         job = self.plan.device_job(task, device)
-        record = TaskRecord(task.id, task.job_index, task.rows, device, self.predicted(task, device), seconds,
-                            tuple(self.moved.get(task.id, ())))
+        record = TaskRecord(task.id, task.job_index, task.rows, device, self.expected(task, device), seconds,
+                            tuple(self.moved.get(task.id, ())), self.since_start(started), self.origin(task))
         self.done[task.id] = (record, result)
         estimator = self.plan.estimator
         estimator.history.record(device, job, seconds, estimator.modelled(device, job), estimator.model_id(device))
         return True
+
+    def origin(self, task: Task) -> str:
+        """How ``task`` came to its device (:attr:`TaskRecord.origin`): here, always planned."""
+        return "planned"
 
     def fail(self, device: str, task: Task, error: BaseException) -> None:
         """``device`` raised ``error`` running ``task``: retire it (its work moves)."""
@@ -334,11 +433,15 @@ class Failover:
             raise NoLiveDeviceError(f"{len(self.lost)} tasks could not run on any live device:\n{story}\nevents:\n"
                                     + "\n".join(self.events), dict(self.lost))
         results, provenance = [], []
-        for index in range(len(self.plan.workload)):
-            mine = [self.done[t.id] for t in self.plan.tasks if t.job_index == index]
+        for index, item in enumerate(self.plan.workload.items):
+            mine = sorted((pair for pair in self.done.values() if pair[0].job_index == index), key=lambda p: p[0].rows)
+            covered = [record.rows for record, _ in mine]
+            if not _covers_once(covered, item.job.batch):
+                raise RuntimeError(f"qfab runtime: job {index}'s rows {covered} do not cover 0..{item.job.batch} "
+                                   f"exactly once (a bug in the {self.name} policy)")
             provenance.append([record for record, _ in mine])
             results.append(_merge([(record.rows[0], result) for record, result in mine], [r.device for r, _ in mine]))
-        return RunResult(self.plan, results, provenance, list(self.events), wall)
+        return RunResult(self.plan, results, provenance, list(self.events), wall, list(self.marks), self.name)
 
 
 class Transport(Protocol):
@@ -365,16 +468,17 @@ def drive(policy: Failover, transport: Transport, progress: bool | None = None, 
     """Run ``policy``'s plan over ``transport``: start what the policy says on each idle live
     device, report each outcome back, retire devices past their deadline, until every task is
     done or lost. ``progress``: a tqdm bar over tasks (None: only on a terminal)."""
-    plan = policy.plan
-    bar = tqdm(total=len(plan.tasks), desc=transport.name, unit="task", disable=None if progress is None else not progress)
+    bar = tqdm(total=len(policy.tasks), desc=transport.name, unit="task", disable=None if progress is None else not progress)
     in_flight: dict[str, tuple[Any, Task]] = {}  # device -> (handle, task): one task per device
     start = time.perf_counter()
+    policy.begin(start)
     try:
         while not policy.finished:
             now = time.perf_counter()
+            bar.total = len(policy.tasks) - len(policy.lost)  # an adaptive policy re-chunks as it goes
             for device in policy.live():
                 if device not in in_flight and (task := policy.next_task(device, now)) is not None:
-                    in_flight[device] = (transport.submit(device, task, plan.device_job(task, device)), task)
+                    in_flight[device] = (transport.submit(device, task, policy.plan.device_job(task, device)), task)
             if not in_flight:  # the queue order rules this out; never spin or hang if it breaks
                 raise RuntimeError(f"qfab runtime stalled: no task can start and none runs; queues "
                                    f"{ {d: [t.id for t in q] for d, q in policy.queues.items() if q} }")
@@ -398,5 +502,5 @@ def drive(policy: Failover, transport: Transport, progress: bool | None = None, 
         transport.close()
     wall = time.perf_counter() - start
     if save_history:  # what was measured holds even when some task was lost
-        plan.estimator.history.save()
+        policy.plan.estimator.history.save()
     return policy.result(wall)

@@ -343,16 +343,18 @@ def _reinsert(order, jobs, placements, cost, split, rounds: int = 4) -> None:
 
 
 def plan(work: Workload, devices=None, profile: dict | None = None, history: History | None = None,
-         split: bool = True) -> Plan:
+         split: bool = True, estimator: Estimator | None = None) -> Plan:
     """Place every job of ``work`` on ``devices`` (names or Device objects; default: every
-    available device) and return the :class:`Plan`."""
+    available device) and return the :class:`Plan`. ``estimator``: prices the devices instead
+    of one built from ``profile`` and ``history`` (the adaptive runtime re-plans with the rates
+    it measured)."""
     from qfab.backends import available_devices
 
     chosen = [get_device(d) for d in devices] if devices is not None else list(available_devices().values())
     if not chosen:
         raise ValueError("no device to plan on")
     by_name = {d.name: d for d in chosen}
-    estimator = Estimator(chosen, profile, history)
+    estimator = estimator if estimator is not None else Estimator(chosen, profile, history)
     jobs = nx.DiGraph()
     excluded, whole = {}, {}
     for index, item in enumerate(work.items):

@@ -1,7 +1,9 @@
 """The runtime: run a plan on this machine, one thread per device, or on a Dask cluster.
 
 What runs when, what a failing or hanging device's tasks become and what is reported is the
-failover policy's (:mod:`qfab.scheduling.failover`), the same for both; this module is the local
+policy's, the same for both: by default the adaptive policy (:mod:`qfab.scheduling.adaptive`:
+chunks, stealing, re-planning at the measured rates, on top of failover), with ``adapt=False``
+the static plan with failover only (:mod:`qfab.scheduling.failover`). This module is the local
 transport: each device has one long-lived daemon thread that runs the jobs handed to it, so a
 device always sees the same thread (a GPU's context, a board's driver state) and a hung device
 holds only its own. Results come back merged per job, in job order, with each job's provenance
@@ -16,6 +18,7 @@ import threading
 import time
 
 from qfab.backends.base import Device, Job, JobResult
+from qfab.scheduling.adaptive import LOCAL_TASK_OVERHEAD_S, Adaptive
 from qfab.scheduling.failover import MIN_TIMEOUT_S, TIMEOUT_FACTOR, Failover, RunResult, TaskRecord, drive
 from qfab.scheduling.planner import Plan, Task
 
@@ -69,16 +72,24 @@ def _serve(device: Device, inbox: queue.SimpleQueue) -> None:
 
 
 def run(plan: Plan, cluster=None, progress: bool | None = None, timeout_factor: float = TIMEOUT_FACTOR,
-        min_timeout_s: float = MIN_TIMEOUT_S, save_history: bool = True) -> RunResult:
+        min_timeout_s: float = MIN_TIMEOUT_S, save_history: bool = True, adapt: bool = True,
+        chunk_s: float | None = None) -> RunResult:
     """Run ``plan``: locally with one thread per device, or on a Dask cluster (``cluster``: an
     address like ``"tcp://host:8786"``, a ``LocalCluster`` or a ``dask.distributed.Client``).
-    A device that raises, or whose task runs past ``timeout_factor`` x its prediction (at least
-    ``min_timeout_s``), is retired and its tasks move (:mod:`qfab.scheduling.failover`).
+    ``adapt`` (default): the adaptive policy, which issues the work in chunks (of about
+    ``chunk_s`` predicted seconds; None: from the plan), lets idle devices steal chunks and
+    re-plans the rest when a device's measured rate leaves its predicted band
+    (:mod:`qfab.scheduling.adaptive`); False: the static plan as made. Either way, a device that
+    raises, returns NaN, or whose task runs past ``timeout_factor`` x its prediction (at least
+    ``min_timeout_s``) is retired and its tasks move (:mod:`qfab.scheduling.failover`).
     ``progress``: a tqdm bar over tasks (None: only on a terminal)."""
     if cluster is not None:
         from qfab.scheduling.distributed import run_on_dask
 
         return run_on_dask(plan, cluster, progress=progress, timeout_factor=timeout_factor,
-                           min_timeout_s=min_timeout_s, save_history=save_history)
-    policy = Failover(plan, timeout_factor, min_timeout_s)
+                           min_timeout_s=min_timeout_s, save_history=save_history, adapt=adapt, chunk_s=chunk_s)
+    if adapt:
+        policy = Adaptive(plan, timeout_factor, min_timeout_s, chunk_s=chunk_s, task_overhead_s=LOCAL_TASK_OVERHEAD_S)
+    else:
+        policy = Failover(plan, timeout_factor, min_timeout_s)
     return drive(policy, _Threads(plan.devices), progress, save_history)
