@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BOARD  ?= pynq-z2
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv demo test sim bench synth bitstream wheel-check clean
+.PHONY: venv demo test sim bench soak synth bitstream wheel-check clean
 
 # The library with its test tools (`dev`) and the RTL simulation tools (`hw`); reinstalled
 # whenever pyproject.toml changes.
@@ -31,11 +31,20 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python benchmarks/run_all.py --write docs/performance.md
 
-# Resource report for a board (yosys for the logic, BRAM/URAM from the memory geometry):
-# make synth BOARD=pynq-z2 [LANES=2] [WIDTH=18] [QUBITS=16]; BOARD=all for every board.
+# The runtime under random device faults, slowdowns and NaN answers over many seeded plans (not
+# part of `make test`): exits non-zero if any result is lost or changed. SOAK_PLANS=300 SOAK_SEED=0.
+soak: $(STAMP)
+	$(BIN)/python benchmarks/soak.py --plans $(or $(SOAK_PLANS),300) --seed $(or $(SOAK_SEED),0)
+
+# Resource report for a board (yosys for the logic, BRAM/URAM from the memory geometry) and the
+# core's Fmax from an open place-and-route (yosys synth_ecp5 + nextpnr-ecp5, 85k, out of context),
+# recorded where the cost model reads it (PNR=0 skips it):
+# make synth BOARD=pynq-z2 [LANES=2] [WIDTH=18] [QUBITS=16] [PNR=0]; BOARD=all for every board.
+PNR ?= 1
 synth: $(STAMP)
 	$(BIN)/python -m qfab_hw.synth --board $(BOARD) $(if $(LANES),--lanes $(LANES)) \
-		$(if $(WIDTH),--width $(WIDTH)) $(if $(QUBITS),--max-qubits $(QUBITS))
+		$(if $(WIDTH),--width $(WIDTH)) $(if $(QUBITS),--max-qubits $(QUBITS)) \
+		$(if $(filter 1,$(PNR)),--pnr --record)
 
 # PYNQ overlay (<name>.bit + <name>.hwh) with Vivado; stops with a message without Vivado.
 bitstream: $(STAMP)

@@ -6,7 +6,8 @@ SHA-256 once built. Entries with ``built = false`` describe overlays nobody has 
 the files are produced only where Vivado is installed, and are not committed otherwise.
 
 The manifest, the Vivado flow and built overlays (``<name>/<name>.bit``, ``.hwh`` beside the
-manifest) are package data (``qfab_hw/data/bitstreams``; the top-level ``bitstreams/`` of a
+manifest: :func:`overlay_files`, the one place both the build and the PYNQ transport take the
+paths from) are package data (``qfab_hw/data/bitstreams``; the top-level ``bitstreams/`` of a
 checkout links there). Vivado's working folders go to the user cache (:func:`qfab_hw.paths.cache_dir`).
 ``--manifest PATH`` builds into a manifest of one's own instead of the package's.
 """
@@ -91,6 +92,22 @@ def overlay_files(overlay: Overlay, manifest: Path = MANIFEST) -> tuple[Path, Pa
     return folder / overlay.bit, folder / overlay.hwh
 
 
+def built_files(overlay: Overlay, manifest: Path = MANIFEST) -> tuple[Path, Path]:
+    """The ``.bit`` and ``.hwh`` of a built overlay (:func:`overlay_files`), checked: both
+    present and with the SHA-256 the manifest recorded, so what a board loads is what was built."""
+    if not overlay.built:
+        raise ManifestError(f"{overlay.name} is listed in {manifest} but not built; run "
+                            f"`make bitstream BOARD={overlay.board}`")
+    files = overlay_files(overlay, manifest)
+    for path, digest in zip(files, (overlay.sha256_bit, overlay.sha256_hwh)):
+        if not path.is_file():
+            raise ManifestError(f"{overlay.name}: {path} is missing (the manifest {manifest} says it was built)")
+        if sha256(path) != digest:
+            raise ManifestError(f"{overlay.name}: {path} does not match the SHA-256 in {manifest} (a stale or "
+                                f"foreign file); rebuild with `make bitstream BOARD={overlay.board}`")
+    return files
+
+
 def load_manifest(path: Path = MANIFEST) -> list[Overlay]:
     path = Path(path)
     try:
@@ -171,12 +188,37 @@ def overlay_wrapper() -> str:
     )
 
 
+#: The exit status of a build whose routed design misses the PL clock (or has no timing report).
+TIMING_FAILED = 3
+
+
+def routed_slack(path: Path) -> float:
+    """The worst negative slack (ns) the Vivado flow wrote after routing (``wns_ns <value>`` in
+    ``<name>.timing``); a missing or unreadable report is an error, never a pass."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        raise ManifestError(f"{path}: no timing report from the Vivado flow, so the build is not "
+                            "known to meet its clock") from None
+    for line in lines:
+        key, _, value = line.partition(" ")
+        if key == "wns_ns":
+            try:
+                return float(value)
+            except ValueError:
+                break
+    raise ManifestError(f"{path}: no 'wns_ns <number>' line (the routed design's worst slack)")
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def build(board: Board, overlay: Overlay, manifest: Path = MANIFEST) -> int:
-    """Generate the sources, run Vivado if present; returns the exit status for make."""
+    """Generate the sources, run Vivado if present; returns the exit status for make. A build
+    is recorded (its ``<name>/<name>.bit`` and ``.hwh`` beside ``manifest``, where
+    :func:`overlay_files` and the PYNQ transport find them) only when Vivado succeeded and its
+    routed worst slack is not negative (:func:`routed_slack`; :data:`TIMING_FAILED` otherwise)."""
     from amaranth.back import verilog
 
     from qfab_hw.core import QfabCore
@@ -196,11 +238,20 @@ def build(board: Board, overlay: Overlay, manifest: Path = MANIFEST) -> int:
         return 2
     command = [vivado, "-mode", "batch", "-nojournal", "-source", str(TCL_FLOW), "-tclargs",
                overlay.name, board.part, board.vivado_board_part, board.ps, str(board.pl_mhz),
-               str(board.dma_length_bits), "qfab_core.v", "qfab_overlay_top.v"]
+               str(board.dma_length_bits), str(board.width_bits), "qfab_core.v", "qfab_overlay_top.v"]
     status = processes.run(command, cwd=work).returncode  # Vivado ends with its caller (own process group)
     if status:
         print(f"make bitstream: Vivado failed ({status}); logs in {work}", file=sys.stderr)
         return status
+    try:
+        wns = routed_slack(work / f"{overlay.name}.timing")
+    except ManifestError as error:
+        print(f"make bitstream: {error}", file=sys.stderr)
+        return TIMING_FAILED
+    if wns < 0:
+        print(f"make bitstream: {overlay.name} misses {board.pl_mhz:g} MHz (worst negative slack {wns:g} ns); "
+              f"not recorded as built (see {work})", file=sys.stderr)
+        return TIMING_FAILED
     manifest = Path(manifest)
     bit, hwh = overlay_files(overlay, manifest)
     bit.parent.mkdir(parents=True, exist_ok=True)

@@ -151,6 +151,8 @@ def load_board(name_or_path: str | Path) -> Board:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise BoardConfigError(f"{path}: not valid TOML: {error}") from None
+    except RecursionError:  # arrays or tables thousands deep: the parser recurses per level
+        raise BoardConfigError(f"{path}: not a board file: nested too deeply to read") from None
     except (OSError, UnicodeDecodeError) as error:
         raise BoardConfigError(f"{path}: cannot read the board file: {error}") from None
     values = {}
@@ -185,10 +187,40 @@ def board_keys() -> list[str]:
     return sorted(p.stem for p in BOARD_DIR.glob("*.toml"))
 
 
+#: A memory of at most this many bits goes to LUTRAM (``ram_style = "distributed"``): 64 LUTs as
+#: RAM64X1 columns hold it, less than the RAMB18 (18 Kb) it would otherwise take a whole of
+#: (UG474 / UG574: a LUT6 is a 64 x 1 RAM; Vivado's own default maps such small arrays to LUTs).
+LUTRAM_MAX_BITS = 4096
+#: The ``ram_style`` values (UG901), by the primitive they select.
+RAM_STYLES = {"distributed": "LUTRAM", "block": "BRAM", "ultra": "URAM"}
+
+
+def memory_kind(depth: int, width: int, board: Board) -> str:
+    """The ``ram_style`` a ``depth`` x ``width``-bit memory gets on ``board``: ``"distributed"``
+    (LUTRAM) up to :data:`LUTRAM_MAX_BITS`; ``"ultra"`` (URAM) on a part with UltraRAM when it
+    is at least one URAM deep (:data:`URAM_DEPTH`) and wider than a quarter of its 72-bit word
+    (a shallower or narrower memory would leave most of the 288 Kb block empty, and a RAMB36
+    column is cheaper); ``"block"`` (BRAM) otherwise."""
+    if depth < 1 or width < 1:
+        raise ValueError(f"a memory needs a depth and a width of at least 1, not {depth} x {width}")
+    if depth * width <= LUTRAM_MAX_BITS:
+        return "distributed"
+    if board.uram and depth >= URAM_DEPTH and width > URAM_WIDTH // 4:
+        return "ultra"
+    return "block"
+
+
 @dataclass(frozen=True)
 class MemoryCost:
     bram36: float  # RAMB36 equivalents (a RAMB18 counts 0.5)
     uram: int
+    #: The ``ram_style`` of every state bank (:data:`RAM_STYLES`), psi's banks first.
+    banks: tuple[str, ...] = ()
+
+    def placement(self) -> str:
+        """The banks' primitives in a table cell: ``"4 URAM"``, ``"3 URAM + 1 BRAM"``."""
+        counts = {style: self.banks.count(style) for style in RAM_STYLES if style in self.banks}
+        return " + ".join(f"{n} {RAM_STYLES[style]}" for style, n in counts.items()) or "-"
 
 
 def bank_cost(params: CoreParams) -> tuple[float, int]:
@@ -202,16 +234,19 @@ def bank_cost(params: CoreParams) -> tuple[float, int]:
 
 
 def state_memory_cost(params: CoreParams, board: Board) -> MemoryCost | None:
-    """Cheapest bank placement within the board's budget (URAM first for deep banks), or None
-    if the state does not fit. Computed from the geometry: synthesising big memories in yosys
-    takes minutes (reference section 5)."""
+    """Cheapest bank placement within the board's budget, or None if the state does not fit:
+    each bank where :func:`memory_kind` puts it (LUTRAM costs no block RAM), except that deep
+    banks go to URAM only as far as its budget holds them, the rest to BRAM. Computed from the
+    geometry: synthesising big memories in yosys takes minutes (reference section 5)."""
     bram_per_bank, uram_per_bank = bank_cost(params)
     banks = params.banks * params.state_banks  # RUN_ADJOINT's lambda has banks of its own
+    kind = memory_kind(params.bank_depth, 2 * params.width, board)
+    if kind == "distributed":
+        return MemoryCost(0.0, 0, ("distributed",) * banks)
     best = None
-    for in_uram in range(banks + 1):
-        if in_uram and board.uram == 0:
-            break
-        cost = MemoryCost((banks - in_uram) * bram_per_bank, in_uram * uram_per_bank)
+    for in_uram in range(banks + 1 if kind == "ultra" else 1):
+        cost = MemoryCost((banks - in_uram) * bram_per_bank, in_uram * uram_per_bank,
+                          ("ultra",) * in_uram + ("block",) * (banks - in_uram))
         if cost.bram36 <= board.budget("bram36") and cost.uram <= board.budget("uram"):
             if best is None or cost.bram36 < best.bram36:
                 best = cost

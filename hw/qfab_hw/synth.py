@@ -1,8 +1,12 @@
-"""Resource report of a core build for a board: ``python -m qfab_hw.synth --board pynq-z2``.
+"""Resource and timing report of a core build for a board: ``python -m qfab_hw.synth --board pynq-z2``.
 
 The logic (lanes, crossbars, decoder, reducer, registers) is synthesised by yosys
 (``synth_xilinx -family xc7|xcup``) with the state banks as black boxes; the banks' BRAM/URAM
-comes from their geometry (:func:`qfab_hw.boards.state_memory_cost`). A second synthesis
+comes from their geometry (:func:`qfab_hw.boards.state_memory_cost`), and every memory's
+primitive (LUTRAM, BRAM, URAM) from :func:`qfab_hw.boards.memory_kind` (the report's
+``memories``). With ``--pnr`` the whole core is also placed and routed for an ECP5 by nextpnr
+(:mod:`qfab_hw.pnr`) at :func:`pnr_params`' state size: its Fmax and critical path go in the
+report (``timing``), and ``--record`` keeps the figure where the cost model reads it. A second synthesis
 with twice the lanes gives the per-lane cost, from which the report extrapolates how many
 lanes fit. Results go to ``<cache>/synth/<board>/report.json``; yosys runs are cached under
 ``<cache>/synth/cache``, a folder per family and build (every ``CoreParams`` field:
@@ -19,21 +23,24 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 from qfab_hw import processes
 from qfab_hw.boards import (
+    RAM_STYLES,
     Board,
     LogicCost,
     board_keys,
     check_fit,
     largest_state,
     load_board,
+    memory_kind,
     state_memory_cost,
 )
-from qfab_hw.params import MAX_LANES, CoreParams
-from qfab_hw.paths import cache_dir
+from qfab_hw.params import BEAT_BITS, MAX_LANES, CoreParams
+from qfab_hw.paths import build_tag, cache_dir
+from qfab_hw.pnr import pnr_params
 
 BUILD_DIR = cache_dir("synth")
 TOPLEVEL = "qfab_core"
@@ -49,19 +56,11 @@ def _design_hash(params: CoreParams, family: str) -> str:
     return digest.hexdigest()[:16]
 
 
-#: Short names of the CoreParams fields in a cache folder's name; a field not named here still
-#: goes in, under its own name.
-_FIELD_TAGS = {"max_qubits": "q", "lanes": "l", "width": "w", "max_params": "p", "param_depth": "d",
-               "program_depth": "i", "adjoint": "adj"}
-
-
 def cache_folder(params: CoreParams, family: str, build_dir: Path = BUILD_DIR) -> Path:
     """Where the yosys run of ``params`` for ``family`` is cached: named by every ``CoreParams``
-    field (``adjoint``, the memories' depths too), so two builds never share, and evict, one
-    folder; e.g. ``xc7-q8-l8-w18-p64-d1024-i512-adj1``."""
-    tags = "-".join(f"{_FIELD_TAGS.get(f.name, f.name)}{int(value) if isinstance(value, bool) else value}"
-                    for f in fields(params) for value in [getattr(params, f.name)])
-    return build_dir / "cache" / f"{family}-{tags}"
+    field (``adjoint``, the memories' depths too: :func:`qfab_hw.paths.build_tag`), so two builds
+    never share, and evict, one folder; e.g. ``xc7-q8-l8-w18-p64-d1024-i512-adj1``."""
+    return build_dir / "cache" / f"{family}-{build_tag(params)}"
 
 
 def _netlist_hash(core_v: str, stub: str, script: str) -> str:
@@ -161,8 +160,43 @@ def lanes_that_fit(board: Board, params: CoreParams, per_lane: LogicCost, base: 
     return best
 
 
+def core_memories(params: CoreParams, board: Board) -> dict[str, dict]:
+    """Every memory of the core with its geometry and the primitive it maps to on ``board``
+    (:func:`memory_kind`; the state banks as :func:`state_memory_cost` places them within the
+    budget): name -> ``{"depth", "width", "count", "ram_style", "primitive"}``."""
+    memory = state_memory_cost(params, board)
+    banks = memory.banks if memory else ()
+    geometry = {
+        "program": (params.program_depth, BEAT_BITS, 1),
+        "program gate index": (params.program_depth, params.program_depth.bit_length() - 1, 1),
+        "parameters": (params.param_depth // 2, BEAT_BITS, 1),
+        "gradients": (params.max_params, BEAT_BITS, 1),
+    }
+    table = {}
+    for style in dict.fromkeys(banks):
+        count = banks.count(style)
+        name = "state banks" if len(set(banks)) == 1 else f"state banks ({RAM_STYLES[style]})"
+        table[name] = {"depth": params.bank_depth, "width": 2 * params.width, "count": count,
+                       "ram_style": style, "primitive": RAM_STYLES[style]}
+    for name, (depth, width, count) in geometry.items():
+        style = memory_kind(depth, width, board)
+        table[name] = {"depth": depth, "width": width, "count": count, "ram_style": style,
+                       "primitive": RAM_STYLES[style]}
+    return table
+
+
+def timing_summary(result: dict) -> dict:
+    """The report's ``timing``: the routed Fmax, the device and the critical path's ends and delays."""
+    path = result["critical_path"]
+    return {"fmax_mhz": result["fmax_mhz"], "device": result["device"], "measured_params": result["params"],
+            "critical_path": {k: path.get(k) for k in ("from", "to", "total_ns", "delay_ns", "logic_levels")},
+            "ecp5_resources": result["resources"]}
+
+
 def report(board: Board, lanes: int = 1, width: int = 18, max_qubits: int | None = None,
-           build_dir: Path = BUILD_DIR) -> dict:
+           build_dir: Path = BUILD_DIR, pnr: bool = False, record_timing: bool = False) -> dict:
+    """The resource report of the build; with ``pnr`` its open place-and-route timing, and with
+    ``record_timing`` that figure kept in :data:`qfab_hw.pnr.TIMING_FILE`."""
     if max_qubits is None:
         max_qubits = largest_state(board, lanes, width)
     params = CoreParams(max_qubits=max_qubits, lanes=lanes, width=width)
@@ -190,7 +224,20 @@ def report(board: Board, lanes: int = 1, width: int = 18, max_qubits: int | None
         "gate_pass_us_at_largest": round(
             ((1 << (max_qubits - 1)) // lanes) / board.pl_mhz, 1),
         "pl_mhz": board.pl_mhz,
+        "memories": core_memories(params, board),
+        "memory_banks": memory.placement() if memory else "-",
     }
+    if pnr:
+        from qfab_hw import pnr as open_pnr
+
+        routed = open_pnr.place_and_route(pnr_params(params), build_dir / "pnr")
+        if record_timing:
+            open_pnr.record(routed)
+        result["timing"] = timing_summary(routed)
+        clock = open_pnr.closing_clock(params, board) if record_timing else None
+        result["timing"]["clock"] = {
+            "mapped_fmax_mhz": round(open_pnr.family_fmax(routed["fmax_mhz"], board), 1),
+            **({"mhz": round(clock.mhz, 1), "source": clock.source} if clock else {})}
     out = build_dir / board.key
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(result, indent=1))
@@ -199,6 +246,8 @@ def report(board: Board, lanes: int = 1, width: int = 18, max_qubits: int | None
 
 def summary_line(result: dict) -> str:
     memory = result["memory"] or {"bram36": "-", "uram": "-"}
+    timing = result.get("timing")
+    fmax = (f"{timing['fmax_mhz']:g} ({timing['clock']['mapped_fmax_mhz']:g})" if timing else "-")
     return (
         f"| {result['board']} | {result['part']} | {result['params']['max_qubits']} "
         f"| {result['params']['lanes']} | {result['logic']['dsp']} / {result['available']['dsp']} "
@@ -206,14 +255,15 @@ def summary_line(result: dict) -> str:
         f"| {result['logic']['ff']} / {result['available']['ff']} "
         f"| {memory['bram36']} / {result['available']['bram36']} "
         f"| {memory['uram']} / {result['available']['uram']} "
+        f"| {result['memory_banks']} "
         f"| {'yes' if result['fits'] else 'no'} | {result['lanes_that_fit']} "
-        f"| {result['largest_qubits_on_chip']} |"
+        f"| {result['largest_qubits_on_chip']} | {fmax} |"
     )
 
 
 TABLE_HEADER = (
-    "| board | part | max qubits | lanes | DSP | LUT | FF | BRAM36 | URAM | fits | lanes that fit "
-    "| largest n on chip |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| board | part | max qubits | lanes | DSP | LUT | FF | BRAM36 | URAM | state banks | fits | lanes that fit "
+    "| largest n on chip | Fmax MHz: ECP5-6 (mapped to the part) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -224,12 +274,17 @@ def main(argv=None) -> int:
     parser.add_argument("--width", type=int, default=18)
     parser.add_argument("--max-qubits", type=int, default=None,
                         help="default: the largest state the board's memory holds")
+    parser.add_argument("--pnr", action="store_true",
+                        help="also place and route the core for an ECP5 (nextpnr) for its Fmax")
+    parser.add_argument("--record", action="store_true",
+                        help="keep the Fmax where the cost model reads it (qfab_hw/data/bitstreams/timing.json)")
     args = parser.parse_args(argv)
     keys = board_keys() if args.board == "all" else [args.board]
     print(TABLE_HEADER)
     all_fit = True
     for key in keys:
-        result = report(load_board(key), args.lanes, args.width, args.max_qubits)
+        result = report(load_board(key), args.lanes, args.width, args.max_qubits, pnr=args.pnr,
+                        record_timing=args.record)
         print(summary_line(result))
         for reason in result["reasons"]:
             print(f"    does not fit: {reason}")

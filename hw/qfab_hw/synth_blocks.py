@@ -20,7 +20,7 @@ from pathlib import Path
 
 from qfab_hw import processes
 from qfab_hw.params import CoreParams
-from qfab_hw.paths import cache_dir
+from qfab_hw.paths import cache_dir, cached_result
 
 BUILD_DIR = cache_dir("synth") / "blocks"
 LUT_CELLS = ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6")
@@ -53,10 +53,9 @@ def synthesize_block(name: str, component, family: str = "xc7", build_dir: Path 
     stamp = hashlib.sha256((text + library + family).encode()).hexdigest()[:16]
     folder = build_dir / f"{family}-{name}"
     result_file = folder / "logic.json"
-    if result_file.exists():
-        cached = json.loads(result_file.read_text())
-        if cached.get("design_hash") == stamp:
-            return cached
+    cached = cached_result(result_file, "design_hash", stamp)
+    if cached is not None:
+        return cached
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "block.v").write_text(text)
     (folder / "library.v").write_text(library)

@@ -15,6 +15,7 @@ from qfab.design import CodesignWorkload, Variant, WorkloadError, codesign, load
 from qfab.design.explore import DesignPoint, step_job
 from qfab.design.predict import BOARD_CALL_OVERHEAD_S, DMA_EFFICIENCY, PS_SLOWDOWN, BoardFPGA, gradient_floor
 from qfab.design.workload import BuildSpec
+from qfab.backends.fpga.costmodel import board_clock
 from qfab.scheduling import History
 from qfab.scheduling.costmodel import cost_model_for
 from tests.support.registered_device import CALL_S, KIND, SET_S, registered_fixed_rate
@@ -72,8 +73,9 @@ def test_board_fpga_prices_cycles_at_the_board_clock_plus_link_and_driver():
     device = BoardFPGA(board, params, host_word_seconds=2e-6)
     job = step_job(workload, circuit, 3)
     cycles, words, beats = device.program_counts(job, resident=True)  # a training step: program resident
-    link = board.bandwidth_mb_s * 1e6 * DMA_EFFICIENCY[board.family]
-    expected = (cycles / (board.pl_mhz * 1e6) + 8 * (words + beats) / link
+    clock = board_clock(board, params).mhz  # min(board clock, the build's measured closure): tests/hw/test_pnr.py
+    link = min(board.bandwidth_mb_s, board.width_bits / 8 * clock) * 1e6 * DMA_EFFICIENCY[board.family]
+    expected = (cycles / (clock * 1e6) + 8 * (words + beats) / link
                 + (words + beats) * 2e-6 * PS_SLOWDOWN[board.ps] + BOARD_CALL_OVERHEAD_S)
     parts = device.breakdown(job)
     assert set(parts) == {"core_s", "link_s", "driver_s"} and sum(parts.values()) == pytest.approx(expected, rel=1e-12)

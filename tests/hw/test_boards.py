@@ -251,3 +251,47 @@ def test_bitstream_without_vivado_says_so_and_fails(monkeypatch, capsys, tmp_pat
     sources = tmp_path / "qfab_pynq_z2_q4_l1_w18"
     assert "module qfab_core" in (sources / "qfab_core.v").read_text()
     assert "module qfab_overlay_top" in (sources / "qfab_overlay_top.v").read_text()
+
+
+@pytest.mark.parametrize(("depth", "width", "key", "style"), [
+    (64, 36, "zcu104", "distributed"),      # 2.3 Kb: 36 LUT columns, not an 18 Kb block
+    (128, 36, "zcu104", "block"),           # 4.6 Kb: over the LUTRAM limit
+    (65536, 36, "zcu104", "ultra"),         # 16 URAMs deep
+    (65536, 36, "pynq-z2", "block"),        # no URAM on a Zynq-7000
+    (2048, 64, "kv260", "block"),           # half a URAM deep: BRAM
+    (4096, 12, "kv260", "block"),           # a sixth of a URAM word wide: BRAM
+    (4096, 64, "kv260", "ultra"),
+])
+def test_memory_kind_follows_the_geometry_and_the_part(depth, width, key, style):
+    from qfab_hw.boards import LUTRAM_MAX_BITS, memory_kind
+
+    assert memory_kind(depth, width, load_board(key)) == style
+    assert memory_kind(LUTRAM_MAX_BITS // 8, 8, load_board(key)) == "distributed"
+
+
+def test_state_banks_go_to_uram_as_far_as_its_budget_holds_them():
+    from qfab_hw.boards import URAM_DEPTH
+
+    board = load_board("kv260")  # 64 URAM, budget 51
+    memory = state_memory_cost(CoreParams(max_qubits=17, lanes=1, adjoint=True), board)  # 4 banks of 2**16
+    per_bank = (2 ** 16) // URAM_DEPTH  # 16 URAM each
+    assert memory.banks == ("ultra",) * 3 + ("block",) and memory.uram == 3 * per_bank
+    assert memory.placement() == "1 BRAM + 3 URAM" and memory.bram36 == 64
+    tiny = state_memory_cost(CoreParams(max_qubits=4, lanes=2), board)  # banks of 4 words
+    assert tiny.banks == ("distributed",) * 4 and tiny.bram36 == 0 and tiny.placement() == "4 LUTRAM"
+
+
+def test_the_resource_report_names_every_memorys_primitive():
+    from qfab_hw.bitstream import OVERLAY_MEMORIES
+    from qfab_hw.synth import core_memories
+
+    board = load_board("kv260")
+    params = CoreParams(max_qubits=17, lanes=1, adjoint=True, **OVERLAY_MEMORIES)
+    table = core_memories(params, board)
+    assert table["state banks (URAM)"]["count"] == 3 and table["state banks (BRAM)"]["count"] == 1
+    assert table["state banks (URAM)"]["depth"] == 2 ** 16 and table["state banks (URAM)"]["width"] == 36
+    assert table["program"] == {"depth": 4096, "width": 64, "count": 1, "ram_style": "ultra", "primitive": "URAM"}
+    assert table["program gate index"]["primitive"] == "BRAM"  # 12 bits wide
+    assert table["gradients"]["primitive"] == "BRAM" and table["parameters"]["depth"] == 4096
+    seven = core_memories(CoreParams(max_qubits=16, lanes=1, **OVERLAY_MEMORIES), load_board("pynq-z2"))
+    assert {entry["primitive"] for entry in seven.values()} == {"BRAM"}

@@ -4,8 +4,17 @@
 every board x core build, and predicts each point (``predict.py``, ``resources.py``) without
 building or running anything. A point is *feasible* when its build fits the board, its error
 meets the workload's accuracy and its gradients stand above the device's noise floor; the Pareto
-front is over (training time, error, peak resource share) among feasible points, and the
-recommendation is the front's fastest point, a near-tie (within 5 %) going to fewer resources.
+front is over (training time, error, peak resource share, energy per training step) among
+feasible points, and the recommendation is the front's fastest point, a near-tie (within 5 %)
+going to fewer resources.
+
+Energy per step (``qfab_hw.power``): a board's programmable logic at the clock its build runs
+at (``min(board clock, the closure measured by the open place-and-route)``), static over the
+whole step and dynamic while the core computes, plus the processing system while it drives the
+link and runs the driver; a CPU's package power (RAPL where readable, else stated) over the
+time it works. Each FPGA point also gives its power-delay product against the CPU alone doing
+the same step (:attr:`DesignPoint.energy_vs_cpu`). A device kind without a power model (GPU,
+QPU) has no energy figure (infinite on the axis).
 
 A build's training step is priced with the device's best gradient method, as a run would get it
 (``FPGADevice.capabilities.gradient_methods``, first): RUN_ADJOINT on a build with the second
@@ -21,6 +30,7 @@ from pathlib import Path
 
 from qfab_hw import CoreParams
 from qfab_hw.boards import Board, load_board
+from qfab_hw.power import CpuPower, PowerEstimate, cpu_power, fpga_step_energy, pl_power
 
 from qfab.backends import get_device
 from qfab.backends.base import DeviceCapabilityError, DeviceUnavailable
@@ -34,7 +44,7 @@ from qfab.design.resources import BuildResources, build_resources, yosys_logic
 from qfab.design.workload import BOARD_KIND, QPU_PREFIX, CodesignWorkload, Variant, load_workload
 
 __all__ = ["DesignPoint", "CodesignResult", "codesign", "pareto_front", "build_label", "duration_text", "step_job",
-           "gradient_method"]
+           "gradient_method", "step_energy"]
 
 NEAR_TIE = 0.05
 
@@ -69,6 +79,18 @@ class DesignPoint:
     fpga_breakdown: dict = field(default_factory=dict)  # core_s / link_s / driver_s of the FPGA's share of a step
     fpga_gradient: str = ""  # the gradient method the FPGA's share is priced with (adjoint / parameter-shift)
     problems: list[str] = field(default_factory=list)
+    energy_j: float = math.inf  # joules of one mini-batch training step (inf: a device without a power model)
+    cpu_energy_j: float = math.nan  # the CPU alone doing the same step
+    fpga_power: PowerEstimate | None = None  # the board's PL power at the build's clock
+    clock_mhz: float = math.nan  # the clock the build runs at on the board
+
+    @property
+    def energy_vs_cpu(self) -> float:
+        """How many times less energy (the power-delay product) the step takes than on the CPU
+        alone (nan without both figures)."""
+        if not (math.isfinite(self.energy_j) and math.isfinite(self.cpu_energy_j)) or self.energy_j <= 0:
+            return math.nan
+        return self.cpu_energy_j / self.energy_j
 
     @property
     def label(self) -> str:
@@ -89,8 +111,8 @@ class DesignPoint:
     def feasible(self) -> bool:
         return not self.problems
 
-    def objectives(self) -> tuple[float, float, float]:
-        return self.train_seconds, self.error, self.utilisation
+    def objectives(self) -> tuple[float, float, float, float]:
+        return self.train_seconds, self.error, self.utilisation, self.energy_j
 
 
 @dataclass
@@ -105,6 +127,7 @@ class CodesignResult:
     fpga_chosen: DesignPoint | None = None
     fpga_why: str = ""
     validation: list = field(default_factory=list)
+    cpu_power: CpuPower | None = None  # the CPU's package power the energies use
 
     def commands(self, point: DesignPoint | None = None) -> list[str]:
         """How to build and run ``point`` (default: the chosen one)."""
@@ -139,15 +162,19 @@ class CodesignResult:
     def table(self, rows: list[DesignPoint] | None = None) -> str:
         """Markdown table of ``rows`` (default: the front, then the infeasible points' reasons)."""
         rows = self.front if rows is None else rows
-        lines = ["| variant | devices | board | build | train time | error | grad std / floor | peak resource | feasible |",
-                 "|---|---|---|---|---|---|---|---|---|"]
+        lines = ["| variant | devices | board | build | clock | train time | error | grad std / floor | peak resource "
+                 "| energy / step | x less energy than CPU | feasible |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for p in rows:
             board = p.board.key if p.board else "-"
             build = build_label(p.build) if p.build else "-"
+            clock = f"{p.clock_mhz:.0f} MHz" if math.isfinite(p.clock_mhz) else "-"
             ratio = f"{p.gradient_std:.1e} / {p.gradient_floor:.1e}"
-            lines.append(f"| {p.variant.label} | {'+'.join(p.used or p.devices)} | {board} | {build} | "
+            energy = f"{p.energy_j:.3g} J" if math.isfinite(p.energy_j) else "-"
+            versus = f"{p.energy_vs_cpu:.3g}" if math.isfinite(p.energy_vs_cpu) else "-"
+            lines.append(f"| {p.variant.label} | {'+'.join(p.used or p.devices)} | {board} | {build} | {clock} | "
                          f"{duration_text(p.train_seconds)} | {p.error:.1e} | {ratio} | {p.utilisation:.1%} | "
-                         f"{'yes' if p.feasible else '; '.join(p.problems)} |")
+                         f"{energy} | {versus} | {'yes' if p.feasible else '; '.join(p.problems)} |")
         return "\n".join(lines)
 
 
@@ -221,9 +248,10 @@ def _fake_qpu(name: str):
 
 
 def _plan_step(workload: CodesignWorkload, circuit, devices, profile, history):
-    """Predicted seconds of the steps of one epoch on ``devices``; devices used; sets per device."""
+    """Predicted seconds of the steps of one epoch on ``devices``; devices used; sets per device
+    of a full mini-batch step; that step's makespan and seconds of work per device."""
     full, rest = divmod(workload.samples, workload.batch_size)
-    seconds, used, shares = 0.0, set(), {}
+    seconds, used, shares, busy, makespan = 0.0, set(), {}, {}, 0.0
     for rows, count in ((workload.batch_size, full), (rest, 1)):
         if not rows or not count:
             continue
@@ -233,11 +261,33 @@ def _plan_step(workload: CodesignWorkload, circuit, devices, profile, history):
                  accuracy=workload.accuracy)
         schedule = plan(work, devices=devices, profile=profile, history=history)
         seconds += count * schedule.makespan
+        if rows == workload.batch_size:
+            makespan = schedule.makespan
         for task in schedule.tasks:
             used.add(task.device)
             if rows == workload.batch_size:
                 shares[task.device] = shares.get(task.device, 0) + task.rows[1] - task.rows[0]
-    return seconds, tuple(sorted(used)), shares
+                busy[task.device] = busy.get(task.device, 0.0) + task.finish - task.start
+    return seconds, tuple(sorted(used)), shares, makespan or seconds, busy
+
+
+def step_energy(point: DesignPoint, devices: dict, makespan: float, busy: dict, cpu: CpuPower,
+                board_device=None) -> float:
+    """Joules of one mini-batch step of ``point`` (``qfab_hw.power``): the board's PL static
+    power over the whole step, its dynamic power while the core computes and the processing
+    system while it drives the link and the driver (``point.fpga_breakdown``); a CPU's package
+    power over its busy seconds; infinite when a device used has no power model."""
+    joules = 0.0
+    for name in point.used:
+        device = devices[name]
+        if device is board_device:
+            energy = fpga_step_energy(point.fpga_power, point.board, point.fpga_breakdown)
+            joules += energy["total_j"] + point.fpga_power.static_w * max(0.0, makespan - energy["step_s"])
+        elif device.cost_model().kind == "cpu":
+            joules += cpu.energy(busy.get(name, 0.0))
+        else:
+            return math.inf
+    return joules
 
 
 def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, profile: dict | None = None,
@@ -256,6 +306,7 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
     profile = load_profile() if profile is None else profile
     history = history if history is not None else History()
     boards = [load_board(key) for key in workload.boards]
+    cpu = cpu_power()
     builds = {spec: spec.params(workload.qubits) for spec in workload.builds}
     others = {kind: _present(kind) for kind in workload.devices if kind != BOARD_KIND}
     studies = {v: trainability(workload, v, progress=progress) for v in workload.variants}
@@ -305,7 +356,7 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
             points.append(point)
             continue
         try:
-            step, point.used, point.shares = _plan_step(workload, circuit, devices, profile, history)
+            step, point.used, point.shares, makespan, busy = _plan_step(workload, circuit, devices, profile, history)
         except DeviceCapabilityError as err:
             point.problems.append(str(err).split(": ", 1)[-1])
             points.append(point)
@@ -325,18 +376,28 @@ def codesign(workload: CodesignWorkload | str | Path | dict, logic_of=None, prof
             # the FPGA's share as the plan runs it: by the build's best gradient method
             point.fpga_breakdown = board_device.cost_breakdown(
                 step_job(workload, circuit, point.shares[board_device.name], gradient=point.fpga_gradient))
+        if board_device is not None:
+            point.clock_mhz = board_device.cost_model().clock.mhz
+            build = point.resources
+            point.fpga_power = pl_power({"lut": build.logic.lut, "ff": build.logic.ff, "dsp": build.logic.dsp,
+                                         "bram36": build.bram36, "uram": build.uram}, board, point.clock_mhz)
+        point.energy_j = step_energy(point, by_name, makespan, busy, cpu, board_device)
         if point.error > workload.accuracy:
             point.problems.append(f"error {point.error:.1e} > accuracy {workload.accuracy:.0e}")
         if not point.trainable:
             point.problems.append(f"untrainable: gradient std {point.gradient_std:.1e} below the device's "
                                   f"gradient error {point.gradient_floor:.1e}")
         points.append(point)
+    alone_on_cpu = {p.variant: p.energy_j for p in points if p.devices == ("cpu",) and math.isfinite(p.energy_j)}
+    for point in points:
+        point.cpu_energy_j = alone_on_cpu.get(point.variant, math.nan)
     front = pareto_front(points)
     chosen, why = _choose(front)
     # The user asked which board and build too: the same choice among the points with an FPGA.
     fpga_front = pareto_front([p for p in points if p.board is not None])
     fpga_chosen, fpga_why = _choose(fpga_front)
-    return CodesignResult(workload, points, studies, front, chosen, why, fpga_front, fpga_chosen, fpga_why)
+    return CodesignResult(workload, points, studies, front, chosen, why, fpga_front, fpga_chosen, fpga_why,
+                          cpu_power=cpu)
 
 
 def step_job(workload: CodesignWorkload, circuit, rows: int = 1, gradient: str | None = "parameter-shift"):

@@ -5,7 +5,10 @@ scarcest FPGA resource's share; grey crosses: infeasible, with the reason in the
 Pareto front joined and the recommendation starred. ``breakdown.png``: where a board's time goes
 when the FPGA trains alone (``FPGADevice.cost_breakdown``: core cycles, the PS-PL link with its
 DMA round trips, the driver's host time on the PS) for the fastest point of each board and every build of the best
-board, which says what to improve next.
+board, which says what to improve next. ``energy.png``: predicted energy per training step
+against training time for every feasible point (the FPGA's PL and processing system, the CPU's
+package power: ``qfab_hw.power``), the CPU alone marked, so the power-delay products compare at
+a glance.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from qfab.backends.fpga.costmodel import BOARD_CALL_OVERHEAD_S, DMA_EFFICIENCY, 
 from qfab.design.validate import median_time_error, validation_table  # noqa: E402
 from qfab.design.workload import BOARD_KIND  # noqa: E402
 
-__all__ = ["plot_pareto", "plot_breakdown", "write_report"]
+__all__ = ["plot_pareto", "plot_breakdown", "plot_energy", "write_report"]
 
 
 def plot_pareto(result: CodesignResult, path: Path) -> Path:
@@ -57,6 +60,45 @@ def plot_pareto(result: CodesignResult, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_energy(result: CodesignResult, path: Path) -> Path | None:
+    """Energy per training step against training time, feasible points with an energy figure."""
+    points = [p for p in result.points if p.feasible and math.isfinite(p.energy_j) and math.isfinite(p.train_seconds)]
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(8.6, 5.0))
+    groups = {"CPU alone": [p for p in points if p.board is None],
+              "FPGA alone": [p for p in points if p.devices == (BOARD_KIND,)],
+              "CPU + FPGA": [p for p in points if p.board is not None and len(p.devices) > 1]}
+    for (name, group), marker in zip(groups.items(), ("s", "o", "^")):
+        if group:
+            ax.scatter([p.train_seconds for p in group], [p.energy_j for p in group], marker=marker, s=30,
+                       edgecolor="k", linewidth=0.3, label=f"{name} ({len(group)})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("predicted time to train (s)")
+    ax.set_ylabel("predicted energy per training step (J)")
+    ax.set_title(f"qfab codesign: {result.workload.name} — energy")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def energy_table(result: CodesignResult) -> str:
+    """The FPGA-alone points' power and energy per step against the CPU alone, fastest first."""
+    rows = sorted((p for p in result.points if p.devices == (BOARD_KIND,) and p.feasible and p.fpga_power),
+                  key=lambda p: p.train_seconds)
+    lines = ["| variant | board | build | clock | PL power (static + dynamic) | energy / step | CPU energy / step "
+             "| x less energy than CPU |", "|---|---|---|---|---|---|---|---|"]
+    for p in rows:
+        power = p.fpga_power
+        lines.append(f"| {p.variant.label} | {p.board.key} | {build_label(p.build)} | {p.clock_mhz:.0f} MHz | "
+                     f"{power.total_w:.3f} W ({power.static_w:.3f} + {power.dynamic_w:.3f}) | {p.energy_j:.3g} J | "
+                     f"{p.cpu_energy_j:.3g} J | {p.energy_vs_cpu:.3g} |")
+    return "\n".join(lines)
 
 
 def _step_text(seconds: float) -> str:
@@ -120,6 +162,9 @@ def _markdown(result: CodesignResult) -> str:
     lines += ["## Pareto front", "", result.table(result.front), ""]
     if result.fpga_front:
         lines += ["## Pareto front of the points with an FPGA", "", result.table(result.fpga_front), ""]
+    if any(p.fpga_power for p in result.points):
+        lines += ["## Power and energy per training step (the FPGA alone against the CPU alone)", "",
+                  energy_table(result), ""]
     lines += ["## Trainability of the variants (sampled, uniform initialisation)", "",
               "| variant | Var[dC/dθ] at n | sampled at n = | decay base | seconds |", "|---|---|---|---|---|"]
     for study in result.trainability.values():
@@ -135,7 +180,11 @@ def _markdown(result: CodesignResult) -> str:
               f"- Link: one DMA round trip from Python per call, {BOARD_CALL_OVERHEAD_S * 1e6:.0f} µs, and the "
               f"words at {DMA_EFFICIENCY} of the HP port's theoretical bandwidth.",
               "- CPU: this machine's CPU with its calibrated cost model (`qfab calibrate`).",
-              "- Resources: yosys `synth_xilinx` for the logic, bank geometry for BRAM/URAM, FINN's planning budget."]
+              "- Resources: yosys `synth_xilinx` for the logic, bank geometry for BRAM/URAM, FINN's planning budget.",
+              "- Clock: min(board clock, the build's closure from the open place-and-route mapped to the part; "
+              "docs/fpga.md, Timing closure).",
+              "- Power: `qfab_hw.power` (vendor-estimator anchors, docs/fpga.md, Power and energy); the CPU's package "
+              f"power: {result.cpu_power.source if result.cpu_power else 'not measured'}."]
     lines.append("- FPGA gradients: each build's best method, on chip: RUN_ADJOINT on `+adj` builds (the second state "
                  "bank), RUN_SHIFT (the parameter-shift loop) on the others.")
     return "\n".join(lines) + "\n"
@@ -147,6 +196,7 @@ def write_report(result: CodesignResult, folder: Path | str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     plot_pareto(result, folder / "pareto.png")
     breakdown = plot_breakdown(_fpga_alone(result), folder / "breakdown.png")
+    energy = plot_energy(result, folder / "energy.png")
     markdown = _markdown(result)
     (folder / "codesign.md").write_text(markdown)
     (folder / "points.json").write_text(json.dumps([{
@@ -155,10 +205,13 @@ def write_report(result: CodesignResult, folder: Path | str) -> Path:
         "adjoint": p.build.adjoint if p.build else None, "fpga_gradient": p.fpga_gradient or None,
         "train_seconds": p.train_seconds, "error": p.error, "utilisation": p.utilisation,
         "gradient_std": p.gradient_std, "gradient_floor": p.gradient_floor, "feasible": p.feasible,
-        "problems": p.problems, "fpga_breakdown": p.fpga_breakdown} for p in result.points], indent=1, default=str))
+        "problems": p.problems, "fpga_breakdown": p.fpga_breakdown, "clock_mhz": p.clock_mhz,
+        "energy_j": p.energy_j, "cpu_energy_j": p.cpu_energy_j, "energy_vs_cpu": p.energy_vs_cpu,
+        "fpga_power_w": p.fpga_power.total_w if p.fpga_power else None} for p in result.points], indent=1, default=str))
     body = html.escape(markdown)
     images = '<img src="pareto.png" alt="Pareto plot">' + (
-        '<img src="breakdown.png" alt="FPGA time breakdown">' if breakdown else "")
+        '<img src="breakdown.png" alt="FPGA time breakdown">' if breakdown else "") + (
+        '<img src="energy.png" alt="energy per training step">' if energy else "")
     (folder / "index.html").write_text(
         "<!doctype html><meta charset='utf-8'><title>qfab codesign</title>"
         "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%}"

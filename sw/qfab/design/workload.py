@@ -271,6 +271,8 @@ def load_workload(source: str | Path | dict) -> CodesignWorkload:
             document = tomllib.loads(path.read_text())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise WorkloadError(f"{path}: not valid TOML: {err}") from None
+        except RecursionError:  # arrays or tables thousands deep: the parser recurses per level
+            raise WorkloadError(f"{path}: not a workload file: nested too deeply to read") from None
         where = str(path)
     try:
         return _workload(document, where)

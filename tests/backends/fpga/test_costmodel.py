@@ -11,9 +11,19 @@ from qfab.backends.fpga import FPGADevice
 from qfab.backends.fpga.board import BoardFPGA
 from qfab.backends.fpga.calibration import driver_cost
 from qfab.backends.fpga.costmodel import (BOARD_CALL_OVERHEAD_S, DMA_EFFICIENCY, PS_SLOWDOWN, DriverCost,
-                                        FPGACostModel, board_rates)
+                                        FPGACostModel, board_clock, board_rates)
 
 PARTS = {"core_s", "link_s", "driver_s"}
+
+
+def clock_hz(board, params) -> float:
+    """The build's clock on the board: min(board clock, its measured closure), tests/hw/test_pnr.py."""
+    return board_clock(board, params).mhz * 1e6
+
+
+def link_rate(board, params) -> float:
+    """The port's width per PL clock, at most its theoretical bandwidth, at the practical DMA fraction."""
+    return min(board.bandwidth_mb_s * 1e6, board.width_bits / 8 * clock_hz(board, params)) * DMA_EFFICIENCY[board.family]
 
 
 def test_calibration_fit_recovers_the_host_terms_behind_the_times():
@@ -44,9 +54,9 @@ def test_breakdown_on_a_board_adds_up_to_the_board_model_and_the_arithmetic():
     job = benchmark_job(4, 3, layers=1, gradient="parameter-shift")
     predicted = BoardFPGA(board, params, host_word_seconds=2e-6)
     cycles, words, beats = predicted.program_counts(job, resident=True)  # a training step: program resident
-    expected = {"core_s": cycles / (board.pl_mhz * 1e6),
+    expected = {"core_s": cycles / clock_hz(board, params),
                 "link_s": BOARD_CALL_OVERHEAD_S
-                + 8 * (words + beats) / (board.bandwidth_mb_s * 1e6 * DMA_EFFICIENCY[board.family]),
+                + 8 * (words + beats) / link_rate(board, params),
                 "driver_s": (words + beats) * 2e-6 * PS_SLOWDOWN[board.ps]}
     parts = predicted.cost_breakdown(job)
     assert parts == pytest.approx(expected, rel=1e-12) and predicted.breakdown(job) == parts
@@ -118,9 +128,9 @@ def test_a_training_step_is_priced_as_driver_v2_runs_it(gradient, mode):
     parts = model.breakdown(job)
     slowdown = PS_SLOWDOWN[board.ps]
     assert parts == pytest.approx({
-        "core_s": cost.step_cycles / (board.pl_mhz * 1e6),
+        "core_s": cost.step_cycles / clock_hz(board, params),
         "link_s": BOARD_CALL_OVERHEAD_S
-        + 8 * (cost.resident_words + cost.beats) / (board.bandwidth_mb_s * 1e6 * DMA_EFFICIENCY[board.family]),
+        + 8 * (cost.resident_words + cost.beats) / link_rate(board, params),
         "driver_s": slowdown * (50e-6 + 10e-9 * (cost.resident_words + cost.beats))}, rel=1e-12)
     assert model.predict(job) == pytest.approx(sum(parts.values()), rel=1e-12)
     first = FPGACostModel(device, board=board, host_seconds_per_word=DriverCost(50e-6, 10e-9), resident=False)
@@ -181,8 +191,8 @@ def test_seconds_on_board_is_the_cost_model_s_core_and_link():
     assert parts["driver_s"] == 0.0
     assert device.seconds_on_board(board) == pytest.approx(parts["core_s"] + parts["link_s"], rel=1e-12)
     assert device.seconds_on_board(board) == pytest.approx(
-        device.last_cycles / (board.pl_mhz * 1e6) + BOARD_CALL_OVERHEAD_S
-        + 8 * moved / (board.bandwidth_mb_s * 1e6 * DMA_EFFICIENCY[board.family]), rel=1e-12)
+        device.last_cycles / clock_hz(board, params) + BOARD_CALL_OVERHEAD_S
+        + 8 * moved / link_rate(board, params), rel=1e-12)
     driver = DriverCost(call_s=1e-5, word_s=1e-8)
     assert device.seconds_on_board(board, driver=driver) == pytest.approx(
         device.seconds_on_board(board) + PS_SLOWDOWN[board.ps] * (1e-5 + 1e-8 * moved), rel=1e-12)

@@ -15,21 +15,25 @@ training step is priced with its program resident (``resident=True``, the defaul
 after the first finds it stored). :func:`board_rates` gives those rates for any board config
 (``qfab_hw.boards``), so the model prices a build as that board would run it before the board
 exists; the figures it cannot measure here (the driver on the board's processor, one DMA round
-trip) are assumptions, named below.
+trip) are assumptions, named below. The clock is ``min(board clock, the clock the build closes
+at)`` (``qfab_hw.pnr.closing_clock``): the board's PL clock unless the build's open
+place-and-route figure, mapped to the board's family and speed grade, is below it.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+from qfab_hw import CoreParams
 from qfab_hw.boards import Board
+from qfab_hw.pnr import Clock, closing_clock
 
 from qfab.backends.base import Job
 from qfab.backends.costmodel import CostModel
 from qfab.backends.fpga.compiler import predicted_expectation_error
 from qfab.core.ir import Circuit
 
-__all__ = ["FPGACostModel", "DriverCost", "board_rates", "PS_SLOWDOWN", "BOARD_CALL_OVERHEAD_S", "DMA_EFFICIENCY"]
+__all__ = ["FPGACostModel", "DriverCost", "board_rates", "board_clock", "link_bytes_per_s", "PS_SLOWDOWN", "BOARD_CALL_OVERHEAD_S", "DMA_EFFICIENCY"]
 
 #: How much slower the board's processor runs the (pure Python) driver than this host:
 #: Cortex-A9 at 650 MHz (Zynq-7000) and Cortex-A53 at 1.2-1.5 GHz (Zynq UltraScale+) against a
@@ -60,16 +64,35 @@ class DriverCost:
         return driver if isinstance(driver, DriverCost) else cls(0.0, float(driver))
 
 
-def board_rates(board: Board, driver: DriverCost | float = 0.0) -> dict:
-    """:class:`FPGACostModel` parameters of the core on ``board``: a cycle at its PL clock; the
-    link: one DMA round trip per call (``dma_round_trip_s``, :data:`BOARD_CALL_OVERHEAD_S`) and
-    its HP port at :data:`DMA_EFFICIENCY`; the driver's host time per call
-    (``call_overhead_s``) and per word on its processor (``driver``, this host's
+def board_clock(board: Board, params: CoreParams | None = None) -> Clock:
+    """The clock build ``params`` runs at on ``board``: ``min(board clock, the clock it closes
+    at)`` from its measured open place-and-route (``qfab_hw.pnr.closing_clock``); the board's
+    PL clock when no build is given."""
+    if params is None:
+        return Clock(board.pl_mhz, f"board clock {board.pl_mhz:g} MHz")
+    return closing_clock(params, board)
+
+
+def link_bytes_per_s(board: Board, clock_mhz: float) -> float:
+    """The PS-PL port's practical rate: its width (``width_bits``, the board file's, which the
+    overlay's Tcl builds) per cycle of the PL clock it runs at in the overlay, at most the port's
+    theoretical ``bandwidth_mb_s``, times :data:`DMA_EFFICIENCY`."""
+    theoretical = min(board.bandwidth_mb_s, board.width_bits / 8 * clock_mhz)
+    return theoretical * 1e6 * DMA_EFFICIENCY[board.family]
+
+
+def board_rates(board: Board, driver: DriverCost | float = 0.0, params: CoreParams | None = None) -> dict:
+    """:class:`FPGACostModel` parameters of the core on ``board``: a cycle at the clock build
+    ``params`` runs at there (:func:`board_clock`); the link: one DMA round trip per call
+    (``dma_round_trip_s``, :data:`BOARD_CALL_OVERHEAD_S`) and its HP port (``width_bits`` at
+    its ``bandwidth_mb_s``, from the board file) at :data:`DMA_EFFICIENCY`; the driver's host
+    time per call (``call_overhead_s``) and per word on its processor (``driver``, this host's
     :class:`DriverCost` or a bare time per word, times :data:`PS_SLOWDOWN`)."""
     driver, slowdown = DriverCost.of(driver), PS_SLOWDOWN[board.ps]
-    return {"seconds_per_cycle": 1.0 / (board.pl_mhz * 1e6),
+    clock = board_clock(board, params)
+    return {"seconds_per_cycle": 1.0 / (clock.mhz * 1e6),
             "dma_round_trip_s": BOARD_CALL_OVERHEAD_S,
-            "word_bytes_per_s": board.bandwidth_mb_s * 1e6 * DMA_EFFICIENCY[board.family],
+            "word_bytes_per_s": link_bytes_per_s(board, clock.mhz),
             "call_overhead_s": driver.call_s * slowdown,
             "driver_seconds_per_word": driver.word_s * slowdown, "set_overhead_s": 0.0}
 
@@ -122,7 +145,9 @@ class FPGACostModel(CostModel):
                  host_seconds_per_word: DriverCost | float = 0.0, resident: bool | None = True):
         self.board = board
         self.resident = resident
-        rates = board_rates(board, host_seconds_per_word) if board is not None else {}
+        #: The clock the build runs at on ``board`` and why (None without a board).
+        self.clock = board_clock(board, device.params) if board is not None else None
+        rates = board_rates(board, host_seconds_per_word, device.params) if board is not None else {}
         super().__init__(device, {**rates, **(parameters or {})})
 
     @property

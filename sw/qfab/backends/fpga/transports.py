@@ -133,7 +133,7 @@ class PynqTransport(Transport):
 
     def __init__(self, board: str, params: CoreParams | None = None, manifest: Path | None = None,
                  pynq_module=None):
-        from qfab_hw.bitstream import MANIFEST, load_manifest, overlay_files
+        from qfab_hw.bitstream import MANIFEST, ManifestError, built_files, load_manifest, overlay_files
 
         manifest = Path(manifest or MANIFEST)
         self.pynq = pynq_module or self._import_pynq()
@@ -142,9 +142,16 @@ class PynqTransport(Transport):
             wanted = f"board {board!r}" + (f" with {params}" if params else "")
             raise FPGAError(f"no overlay for {wanted} in {manifest}; build one with `make bitstream BOARD={board}`")
         overlay = candidates[0]
-        bitfile, _ = overlay_files(overlay, manifest)
-        if not overlay.built and pynq_module is None:
-            raise FPGAError(f"overlay {overlay.name} is listed but not built ({bitfile} missing); run `make bitstream BOARD={board}`")
+        # A built overlay's files are checked against the manifest's SHA-256 before loading; a
+        # stand-in pynq (pynq_module) may load one that is only listed.
+        if overlay.built or pynq_module is None:
+            try:
+                bitfile, _ = built_files(overlay, manifest)
+            except ManifestError as error:
+                raise FPGAError(str(error)) from None
+        else:
+            bitfile, _ = overlay_files(overlay, manifest)
+        self.bitfile = bitfile
         self.overlay = self.pynq.Overlay(str(bitfile))
         self.dma = self.overlay.axi_dma
         self.registers = self.overlay.qfab
