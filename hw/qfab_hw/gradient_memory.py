@@ -3,24 +3,25 @@ RUN_ADJOINT, a memory of ``max_params`` 64-bit saturating accumulators, and a se
 
 Bit-accurate model: :class:`qfab_hw.model.gradient_memory.GradientMemoryModel` (which calls
 :mod:`qfab_hw.model.shift` and :mod:`qfab_hw.model.adjoint`). One multiplier (33 x 67 bits signed)
-serves all three products, since they never happen in the same clock:
+serves all three products, since they never happen in the same clock; it is pipelined
+(:mod:`qfab_hw.multiplier`, P = ``GRAD_PRODUCT_LATENCY`` clocks, II = 1):
 
 * ``mac`` (``value`` = the shifted replay's C_rk, ``weight`` = W_k from :class:`ShiftRuleTable`,
   ``first`` for an occurrence's first term): d = [d +] W_k * C_rk, exact (96 bits). A mac in
-  cycle t is in d after the edge ending t + 1; an update may use d from cycle t + 2 on (so the
-  sequencer issues the mac in the replay's END cycle, where the value is final, and the update in
-  the first of the occurrence's two GRAD_UPDATE cycles).
+  cycle t is in d after the edge ending t + P; an update may use d from cycle t + P + 1 on (so the
+  sequencer issues the mac in the replay's END cycle, where the value is final, and the update
+  P - 1 cycles into the occurrence's GRAD_UPDATE).
 * ``update``: grad[index] = sat64(grad[index] + g), with
   - RUN_SHIFT (``adjoint`` = 0): g = round_half_up(round_half_up(d / 2**30) * a / 2**28);
   - RUN_ADJOINT (``adjoint`` = 1): g = round_half_up(mu * f * a * 2**k / 2**28), f = 1 for RX, RY,
     RZ and -2 for P (``kind``), k = ``scale_shift``: the product mu * (+-a) shifted left by k (+1
     for P) before rounding at bit 28 (k + 1 < 28 for every build, so rounding stays exact).
-  Stages: 1. the product, 2. shift, round half up, clamp to 66 bits (exact for the saturating sum,
-  since |grad| < 2**63 < 2**65 - 2**63), the memory read of grad[index], 3. the sum, saturation to
-  64 bits, the write (``overflow`` pulses with a saturated write; the sequencer keeps it sticky).
-  An update in cycle t is written by the edge ending t + 2; the read port is transparent, so
-  updates may follow each other in consecutive clocks, to any indices, and an emission may start
-  reading in cycle t + 2.
+  Stages: 1. the product (P clocks), 2. shift, round half up, clamp to 66 bits (exact for the
+  saturating sum, since |grad| < 2**63 < 2**65 - 2**63), the memory read of grad[index], 3. the
+  sum, saturation to 64 bits, the write (``overflow`` pulses with a saturated write; the sequencer
+  keeps it sticky). An update in cycle t is written by the edge ending t + P + 1; the read port is
+  transparent, so updates may follow each other in consecutive clocks, to any indices, and an
+  emission may start reading in cycle t + P + 1 (``emit`` in t + P).
 * ``emit`` (one clock, with ``emit_count`` = P): from the next cycle ``o`` carries the set's beats
   ``value`` (held by the sequencer), grad[0], ..., grad[P-1] (``o.payload.last`` on the final one),
   one per clock while ``o.ready``; each gradient entry is cleared as it is sent, so the memory is
@@ -38,7 +39,7 @@ has priority over an emission's or the sweep's clearing write.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -53,10 +54,12 @@ from qfab_hw.model.gradient_memory import (
     shift_operand_bits,
 )
 from qfab_hw.model.lambda_prep import max_scale_shift
+from qfab_hw.multiplier import PipelinedMultiplier
 from qfab_hw.params import (
     AFFINE_FRAC_BITS,
     ANGLE_WORD_BITS,
     BEAT_BITS,
+    GRAD_PRODUCT_LATENCY,
     SHIFT_WEIGHT_FRAC_BITS,
     CoreParams,
     require_core_params,
@@ -172,19 +175,28 @@ class GradientUnit(wiring.Component):
         with m.Else():
             m.d.comb += [small.eq(update.payload.a), wide.eq(shifted_d)]
 
-        # -- stage 1: the product ------------------------------------------------------------
-        product = Signal(signed(small.shape().width + wide.shape().width))
-        mac1, first1, update1 = Signal(), Signal(), Signal()
-        index1 = Signal(range(depth))
-        shift1 = Signal.like(post_shift)
-        m.d.sync += [
-            product.eq(small * wide),
-            mac1.eq(mac.valid),
-            first1.eq(mac.payload.first),
-            update1.eq(update.valid & ~mac.valid),
-            index1.eq(update.payload.index),
-            shift1.eq(post_shift),
-        ]
+        # -- stage 1: the product, with the operation's fields beside it ----------------------
+        m.submodules.product = multiplier = PipelinedMultiplier(
+            small.shape(), wide.shape(), latency=GRAD_PRODUCT_LATENCY)
+        m.d.comb += [multiplier.a.eq(small), multiplier.b.eq(wide)]
+        product = multiplier.product
+
+        def delayed(value, name):
+            """``value`` through the product's P registers: every stage, the last is in step."""
+            stages = []
+            for stage in range(GRAD_PRODUCT_LATENCY):
+                register = Signal(value.shape(), name=f"{name}_d{stage + 1}")
+                m.d.sync += register.eq(value)
+                stages.append(register)
+                value = register
+            return stages
+
+        mac_stages = delayed(mac.valid, "mac")
+        update_stages = delayed(update.valid & ~mac.valid, "update")
+        mac1, update1 = mac_stages[-1], update_stages[-1]
+        first1 = delayed(mac.payload.first, "first")[-1]
+        index1 = delayed(update.payload.index, "index")[-1]
+        shift1 = delayed(post_shift, "shift")[-1]
         with m.If(mac1):
             m.d.sync += d.eq(Mux(first1, product, d + product))
 
@@ -231,7 +243,7 @@ class GradientUnit(wiring.Component):
             self.o.payload.data.eq(Mux(beat == 0, self.value, read.data)),
             self.o.payload.last.eq(beat == count),
             transfer.eq(emitting & self.o.ready),
-            self.busy.eq(emitting | self.clearing | mac1 | update1 | update2),
+            self.busy.eq(emitting | self.clearing | Cat(*mac_stages, *update_stages).any() | update2),
         ]
         with m.If(self.emit):
             m.d.sync += [emitting.eq(1), beat.eq(0), count.eq(self.emit_count)]

@@ -2,7 +2,8 @@
 
 Each OBS term's pass reduces E_j = sum_i (-1)**popcount(i & m_j) |psi_i|**2 exactly in the
 Z-string reducer (READ_EXPZ's sum); this unit then accumulates ``acc += c_j * E_j`` exactly (the
-weight MAC, two clocks: product, sum) and gives the value
+weight MAC: the pipelined product of :mod:`qfab_hw.multiplier`, ``OBS_PRODUCT_LATENCY`` clocks,
+then the sum) and gives the value
 ``C = sat64(round_half_up(acc / 2**24))`` with 2F fraction bits. Bit-accurate model:
 :func:`qfab_hw.model.observable.cost_value` and the OBS branch of ``CoreModel._replay``.
 
@@ -18,10 +19,17 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from qfab_hw.params import BEAT_BITS, OBS_FRAC_BITS, CoreParams, require_core_params
+from qfab_hw.multiplier import PipelinedMultiplier
+from qfab_hw.params import (
+    BEAT_BITS,
+    OBS_FRAC_BITS,
+    OBS_MAC_LATENCY,
+    OBS_PRODUCT_LATENCY,
+    CoreParams,
+    require_core_params,
+)
 
 WEIGHT_BITS = 32
-MAC_LATENCY = 2
 
 
 class ObservableUnit(wiring.Component):
@@ -40,7 +48,7 @@ class ObservableUnit(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return MAC_LATENCY
+        return OBS_MAC_LATENCY
 
     @property
     def accumulator_bits(self) -> int:
@@ -50,10 +58,17 @@ class ObservableUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        product = Signal(signed(WEIGHT_BITS + self.params.reduce_accumulator_bits))
-        product_valid = Signal()
+        m.submodules.product = multiplier = PipelinedMultiplier(
+            signed(WEIGHT_BITS), signed(self.params.reduce_accumulator_bits),
+            latency=OBS_PRODUCT_LATENCY)
+        m.d.comb += [multiplier.a.eq(self.weight), multiplier.b.eq(self.i.payload)]
+        product = multiplier.product
+        valid = [self.i.valid]
+        for stage in range(OBS_PRODUCT_LATENCY):
+            valid.append(Signal(name=f"product_valid{stage}"))
+            m.d.sync += valid[-1].eq(valid[-2])
+        product_valid = valid[-1]
         accumulator = Signal(signed(self.accumulator_bits))
-        m.d.sync += [product.eq(self.weight * self.i.payload), product_valid.eq(self.i.valid)]
         with m.If(self.clear):
             m.d.sync += accumulator.eq(0)
         with m.Elif(product_valid):

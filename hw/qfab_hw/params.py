@@ -30,24 +30,39 @@ REDUCE_DRAIN_CYCLES = 2
 #: Rotation setup before a GATE_ROT pass: parameter-memory read, the affine a*t + b (product,
 #: then sum and rounding), the sin/cos unit (``qfab_hw.model.trig.LATENCY``), coefficient load.
 PARAM_READ_LATENCY = 1
-AFFINE_LATENCY = 2
+#: The affine product a * t (32 x 32 bits, qfab_hw.multiplier: operands, partial products, two
+#: adder levels), then one clock for the rounding and the sum with b and the shift.
+AFFINE_PRODUCT_LATENCY = 4
+AFFINE_LATENCY = AFFINE_PRODUCT_LATENCY + 1
 #: The sin/cos unit's latency: equal to ``qfab_hw.model.trig.LATENCY`` (tests/hw/test_program_v2.py
 #: checks; params stays below the models in the import graph).
 SINCOS_LATENCY = 3
 COEFFICIENT_LOAD_CYCLES = 1
+#: The OBS weight MAC c * E (qfab_hw.observable): the 32 x (2W + n + 1) bit product pipelined
+#: (qfab_hw.multiplier: operands, partial products, three adder levels; padded to this one value
+#: for every build), then the accumulation.
+OBS_PRODUCT_LATENCY = 5
+OBS_MAC_LATENCY = OBS_PRODUCT_LATENCY + 1
 #: An OBS term's pass drains through memory read, square/sign, accumulate and the weight MAC.
-OBS_DRAIN_CYCLES = 4
+OBS_DRAIN_CYCLES = REDUCE_DRAIN_CYCLES + OBS_MAC_LATENCY
 #: RUN_SHIFT: the weight MAC after each shifted replay; per occurrence the gradient update
 #: (round, times a, read-modify-write of the gradient memory).
 SHIFT_MAC_CYCLES = 1
-GRAD_UPDATE_CYCLES = 2
+#: The gradient unit's product (33 x 67 bits, qfab_hw.multiplier: operands, partial products,
+#: three adder levels): a mac's d and an update's contribution come this many clocks later.
+GRAD_PRODUCT_LATENCY = 5
+#: Per occurrence: the wait for the last mac's d, the update, one cycle to the next occurrence.
+GRAD_UPDATE_CYCLES = GRAD_PRODUCT_LATENCY + 1
 #: RUN_ADJOINT: the Im<lambda|G|psi> reduction drains through memory read, product, accumulate.
 #: It runs during the pass that un-applies the rotation from psi (bank A) and drains during the
 #: pass over bank B, so it adds no cycles (the fused schedule); the gradient update is issued in
-#: the gate's last drain cycle, and a set's 1 + P beats start after one more cycle
-#: (GRAD_EMIT_CYCLES), when the last update is in the gradient memory.
+#: the gate's last drain cycle, and a set's 1 + P beats start GRAD_EMIT_CYCLES later, when the
+#: last update is in the gradient memory.
 ADJOINT_REDUCE_DRAIN_CYCLES = 3
-GRAD_EMIT_CYCLES = 1
+#: From the cycle after the last update until the emission starts (the update's product, so
+#: that its read-modify-write is done when the beats read the memory). RUN_SHIFT spends it
+#: instead of its last occurrence's final GRAD_UPDATE cycle.
+GRAD_EMIT_CYCLES = GRAD_PRODUCT_LATENCY
 
 #: Fixed-point formats of the v2 words: angles are 32-bit binary half-angles (w means
 #: phi = 4*pi*w / 2**32), the affine scale a is Q4.28, observable weights Q8.24, shift-rule

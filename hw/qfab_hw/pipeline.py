@@ -40,8 +40,8 @@ the gate's coefficients up as in the forward replay, and makes two back-to-back 
 (:mod:`qfab_hw.inverse`): over bank A, whose pairs the adjoint reducer also takes with lambda's
 pairs at the same addresses (Im<lambda|G|psi> at the cut after the gate, before its write-back),
 then over bank B; a rotation's gradient update is issued in the gate's last drain cycle (the fused
-schedule: the reduction costs no cycles). ``GRAD_EMIT`` starts the beats one cycle after the last
-gate.
+schedule: the reduction costs no cycles). ``GRAD_EMIT`` starts the beats ``GRAD_EMIT_CYCLES``
+after the last update (RUN_SHIFT's last occurrence goes through it too).
 """
 
 from __future__ import annotations
@@ -64,6 +64,9 @@ from qfab_hw.param_memory import FIELD_BITS, ParameterMemory
 from qfab_hw.params import (
     ANGLE_WORD_BITS,
     GATE_DRAIN_CYCLES,
+    GRAD_EMIT_CYCLES,
+    GRAD_PRODUCT_LATENCY,
+    GRAD_UPDATE_CYCLES,
     OBS_DRAIN_CYCLES,
     PARAM_READ_LATENCY,
     REDUCE_DRAIN_CYCLES,
@@ -204,7 +207,8 @@ class QfabPipeline(wiring.Component):
         n = self.n_qubits
         step = Signal(params.max_qubits + 1)
         wait = Signal(range(max(GATE_DRAIN_CYCLES, REDUCE_DRAIN_CYCLES, OBS_DRAIN_CYCLES,
-                                params.rotation_setup_cycles) + 1))
+                                params.rotation_setup_cycles, GRAD_UPDATE_CYCLES,
+                                GRAD_EMIT_CYCLES) + 1))
         amplitude_count = Signal(params.max_qubits + 1)
         m.d.comb += amplitude_count.eq(Const(1, params.max_qubits + 1) << n)
         # A gate pass (pairs / lanes steps) and a sweep of all banks (amplitudes / banks rows)
@@ -618,6 +622,7 @@ class QfabPipeline(wiring.Component):
                         # before it, or the set's beats.
                         m.d.comb += gradients.update.valid.eq(opcode == Opcode.GATE_ROT)
                         with m.If(gate_index == 0):
+                            m.d.sync += wait.eq(0)
                             m.next = "GRAD_EMIT"
                         with m.Else():
                             m.d.sync += gate_index.eq(gate_index - 1)
@@ -728,20 +733,23 @@ class QfabPipeline(wiring.Component):
                     restart_replay()
 
             with m.State("GRAD_UPDATE"):
-                # grad[i_r] += g_r, then the next occurrence or (with the update in flight, which
-                # the emission reads through) the set's beats.
+                # The last mac's d is final after the product's latency: grad[i_r] += g_r, then
+                # the next occurrence, or (after the last) the wait for the update to land.
                 m.d.sync += wait.eq(wait + 1)
-                with m.If(wait == 0):
+                with m.If(wait == GRAD_PRODUCT_LATENCY - 1):
                     m.d.comb += gradients.update.valid.eq(1)
-                with m.Elif(occurrence == program.rotation_count - 1):
-                    emit_gradients()
-                with m.Else():
+                    with m.If(occurrence == program.rotation_count - 1):
+                        m.d.sync += wait.eq(0)
+                        m.next = "GRAD_EMIT"
+                with m.Elif(wait == GRAD_UPDATE_CYCLES - 1):
                     m.d.sync += [occurrence.eq(occurrence + 1), term.eq(0)]
                     restart_replay()
 
             with m.State("GRAD_EMIT"):
-                # RUN_ADJOINT: the last update is written; the beats start next cycle.
-                emit_gradients()
+                # The last update is in flight: the beats start when its write is done.
+                m.d.sync += wait.eq(wait + 1)
+                with m.If(wait == GRAD_EMIT_CYCLES - 1):
+                    emit_gradients()
 
             with m.State("GRADS"):
                 # The set's value and P gradients, from the gradient unit.

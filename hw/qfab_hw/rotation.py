@@ -3,7 +3,8 @@
 For a parameter word t (signed 32 bit, from the parameter memory), the payload (a, b) and a shift
 word sigma (0 outside RUN_SHIFT's loop), exactly as :mod:`qfab_hw.model.rotation`:
 
-1. product ``a * t`` (signed 32 x 32 bit; a is Q4.28), registered;
+1. product ``a * t`` (signed 32 x 32 bit; a is Q4.28), pipelined (:mod:`qfab_hw.multiplier`,
+   ``AFFINE_PRODUCT_LATENCY`` clocks);
 2. the half angle ``h = (round_half_up(a*t / 2**28) + b + sigma) mod 2**32`` (only bits
    [28, 60) of the rounded product matter), registered;
 3. the sin/cos unit (:class:`qfab_hw.trig.SinCosUnit`) on ``h`` (RX, RY, RZ) or ``2h mod 2**32``
@@ -27,7 +28,15 @@ from amaranth.lib.wiring import In, Out
 
 from qfab_hw.layouts import complex_layout
 from qfab_hw.model import trig as trig_model
-from qfab_hw.params import AFFINE_FRAC_BITS, AFFINE_LATENCY, ANGLE_WORD_BITS, CoreParams, require_core_params
+from qfab_hw.multiplier import PipelinedMultiplier
+from qfab_hw.params import (
+    AFFINE_FRAC_BITS,
+    AFFINE_LATENCY,
+    AFFINE_PRODUCT_LATENCY,
+    ANGLE_WORD_BITS,
+    CoreParams,
+    require_core_params,
+)
 from qfab_hw.program import RotationKind
 from qfab_hw.trig import SinCosUnit
 
@@ -62,14 +71,20 @@ class RotationUnit(wiring.Component):
         params = self.params
         m.submodules.trig = trig = SinCosUnit(params)
 
-        # Stage 1: the product (DSP), stage 2: round, add b and the shift, mod 2**32.
-        product = Signal(signed(2 * ANGLE_WORD_BITS))
+        # The product (pipelined DSPs), then round, add b and the shift, mod 2**32: rounding half
+        # up at bit 28 keeps bits [28, 60) plus the carry of bit 27.
+        m.submodules.product = multiplier = PipelinedMultiplier(
+            signed(ANGLE_WORD_BITS), signed(ANGLE_WORD_BITS), latency=AFFINE_PRODUCT_LATENCY)
+        m.d.comb += [multiplier.a.eq(self.a), multiplier.b.eq(self.i.payload)]
+        product = multiplier.product
+        valid = [self.i.valid]
+        for stage in range(AFFINE_LATENCY):
+            valid.append(Signal(name=f"affine_valid{stage}"))
+            m.d.sync += valid[-1].eq(valid[-2])
         half_angle = Signal(ANGLE_WORD_BITS)
-        valid = [Signal(name=f"affine_valid{k}") for k in range(2)]
-        m.d.sync += [product.eq(self.a * self.i.payload), valid[0].eq(self.i.valid)]
-        rounded = (product + (1 << (AFFINE_FRAC_BITS - 1)))[AFFINE_FRAC_BITS:
-                                                            AFFINE_FRAC_BITS + ANGLE_WORD_BITS]
-        m.d.sync += [half_angle.eq(rounded + self.b + self.shift), valid[1].eq(valid[0])]
+        rounded = (product[AFFINE_FRAC_BITS:AFFINE_FRAC_BITS + ANGLE_WORD_BITS]
+                   + product[AFFINE_FRAC_BITS - 1])
+        m.d.sync += half_angle.eq(rounded + self.b + self.shift)
 
         # The sin/cos unit's angle: h, or 2h for P; rounded to its ANGLE_BITS.
         angle = Signal(ANGLE_WORD_BITS)
@@ -82,7 +97,7 @@ class RotationUnit(wiring.Component):
             trig_angle = (angle + (1 << (drop - 1)))[drop:ANGLE_WORD_BITS]
         else:
             trig_angle = Cat(Const(0, -drop), angle)
-        m.d.comb += [trig.i.payload.eq(trig_angle), trig.i.valid.eq(valid[1])]
+        m.d.comb += [trig.i.payload.eq(trig_angle), trig.i.valid.eq(valid[AFFINE_LATENCY])]
 
         # Coefficients from the held (cos, sin).
         c, s = trig.o.payload.cos, trig.o.payload.sin

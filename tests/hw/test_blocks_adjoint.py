@@ -43,6 +43,7 @@ from qfab_hw.model.gradient_memory import GradientMemoryModel, max_post_shift
 from qfab_hw.model.inverse import lane_inverse
 from qfab_hw.model.lambda_prep import LATENCY as LAMBDA_LATENCY
 from qfab_hw.model.lambda_prep import lambda_row, max_scale_shift
+from qfab_hw.params import GRAD_EMIT_CYCLES, GRAD_PRODUCT_LATENCY
 from qfab_hw.program import RotationKind
 from qfab_hw.state_banks import StateBanks
 
@@ -551,6 +552,10 @@ class GradientBench:
             cycles += 1
         return cycles
 
+    async def ticks(self, count):
+        for _ in range(count):
+            await self.tick()
+
     async def tick(self):
         await self.ctx.tick()
         self.overflows += self.ctx.get(self.unit.overflow)
@@ -616,7 +621,7 @@ def gradient_params(max_params=16, **kw):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_gradient_unit_shift_sets_match_the_model(seed):
     """RUN_SHIFT's order: per occurrence K macs (one per shifted replay, at its END), the update
-    two cycles after the last, gaps of replay length; then the 1 + P beats; next set."""
+    GRAD_PRODUCT_LATENCY + 1 cycles after the last, gaps of replay length; then the 1 + P beats; next set."""
     params = gradient_params(max_params=12)
     unit = GradientUnit(params)
     model = GradientMemoryModel(params)
@@ -639,11 +644,11 @@ def test_gradient_unit_shift_sets_match_the_model(seed):
                     bench.mac(value, weight, k == 0)  # the replay's END
                     await bench.tick()
                     await bench.tick()  # the SHIFT_MAC cycle
+                await bench.ticks(GRAD_PRODUCT_LATENCY - 1)  # GRAD_UPDATE: the last d lands
                 a = int(rng.choice([1 << 28, -(1 << 28), rng.integers(-(1 << 31), 1 << 31),
                                     -(1 << 31), (1 << 31) - 1]))
-                bench.update_shift(int(rng.integers(count)), a)  # GRAD_UPDATE 1
-                await bench.tick()
-                await bench.tick()  # GRAD_UPDATE 2
+                bench.update_shift(int(rng.integers(count)), a)  # GRAD_UPDATE's update
+                await bench.ticks(GRAD_EMIT_CYCLES)  # (the next occurrence, or GRAD_EMIT)
             await bench.emit(int(rng.integers(-(1 << 63), 1 << 63, dtype=np.int64)), count, rng)
         assert bench.overflows == 0 or model.overflow
 
@@ -677,8 +682,7 @@ def test_gradient_unit_adjoint_updates_match_the_model(seed, width, max_qubits):
                 bench.update_adjoint(int(rng.integers(count)), mu, kind, a, k)
                 for _ in range(int(rng.integers(1, 4))):  # back to back (II = 1) or spaced
                     await bench.tick()
-            for _ in range(2):
-                await bench.tick()
+            await bench.ticks(GRAD_EMIT_CYCLES)
             await bench.emit(0, count)
         assert model.overflow and bench.overflows > 0  # the extremes saturate
 
@@ -700,19 +704,14 @@ def test_gradient_unit_rounding_and_saturation_corners():
                                (1, RotationKind.P, 1 << 26, 0), (-1, RotationKind.P, 1 << 26, 0),
                                (3, RotationKind.RZ, 1 << 20, 6), (-3, RotationKind.RY, 1 << 20, 6)]:
             bench.update_adjoint(0, mu, kind, a, k)
-            await bench.tick()
-            await bench.tick()
-            await bench.tick()
+            await bench.ticks(GRAD_EMIT_CYCLES)
             await bench.emit(0, 1)
         # Shift: d = 2**29 * value -> round(d / 2**30) = value / 2 (ties for odd values).
         for value in (1, -1, 3, -3):
             bench.mac(value, 1 << 29, True)
-            await bench.tick()
-            await bench.tick()
+            await bench.ticks(GRAD_PRODUCT_LATENCY + 1)
             bench.update_shift(1, 1 << 28)
-            await bench.tick()
-            await bench.tick()
-            await bench.tick()
+            await bench.ticks(GRAD_EMIT_CYCLES)
             await bench.emit(0, 2)
         # Saturation both ways, sticky in the model, pulsed by the RTL per saturated write.
         top = (1 << (accumulator_bits(params) - 1)) - 1
@@ -721,8 +720,7 @@ def test_gradient_unit_rounding_and_saturation_corners():
                 bench.update_adjoint(2, sign * top, RotationKind.RX, (1 << 31) - 1,
                                      max_scale_shift(params))
                 await bench.tick()
-            for _ in range(3):
-                await bench.tick()
+            await bench.ticks(GRAD_EMIT_CYCLES)
             assert model.grads[2] == sign * (1 << 63) - (sign > 0)
             await bench.emit(0, 3)
         assert bench.overflows == 4  # two saturated writes per direction
@@ -731,9 +729,9 @@ def test_gradient_unit_rounding_and_saturation_corners():
 
 
 def test_gradient_unit_tightest_schedule_and_same_index_back_to_back():
-    """The sequencer's tightest order: an update in cycle t, emit in t + 1 (beats from t + 2; the
-    first gradient read sees the write of t + 2, transparent). Updates in consecutive clocks to
-    the same entry accumulate."""
+    """The sequencer's tightest order: an update in cycle t, emit in t + P (beats from t + P + 1;
+    the first gradient read sees the write of t + P + 1, transparent; P = GRAD_PRODUCT_LATENCY).
+    Updates in consecutive clocks to the same entry accumulate."""
     params = gradient_params(max_params=4)
     unit = GradientUnit(params)
     model = GradientMemoryModel(params)
@@ -745,15 +743,15 @@ def test_gradient_unit_tightest_schedule_and_same_index_back_to_back():
             bench.mac(12345678901, shift_model.TWO_TERM[0][1], True)
             await bench.tick()
             bench.mac(-987654321, shift_model.TWO_TERM[1][1], False)
-            await bench.tick()
-            await bench.tick()  # the last mac's d is usable here
+            await bench.ticks(GRAD_PRODUCT_LATENCY + 1)  # the last mac's d is usable here
             bench.update_shift(index, 3 << 27)
-            await bench.tick()
+            await bench.ticks(GRAD_EMIT_CYCLES)
             await bench.emit(7, 4)
         for _ in range(3):
             for value in (1 << 40, -(1 << 33), 5):
                 bench.update_adjoint(0, value, RotationKind.RY, 1 << 28, 0)
                 await bench.tick()
+            await bench.ticks(GRAD_EMIT_CYCLES - 1)
             await bench.emit(-1, 1)
 
     simulate(unit, testbench)
@@ -777,8 +775,7 @@ def test_gradient_unit_reset_sweep():
         for index in range(params.max_params):
             bench.update_adjoint(index, int(rng.integers(1, 1 << 30)), RotationKind.RX, 1 << 28, 0)
             await bench.tick()
-        for _ in range(3):
-            await bench.tick()
+        await bench.ticks(GRAD_PRODUCT_LATENCY + 2)  # the last update's product and write
         assert not bench.ctx.get(unit.busy)
         assert any(model.grads)
 
@@ -937,8 +934,7 @@ def test_blocks_compose_to_run_adjoint(seed):
             model.lam_re, model.lam_im, _ = _lane_pass(model.lam_re, model.lam_im, n, ins.target,
                                                        ins.control, op, coefficients, quarter,
                                                        params.width)
-        for _ in range(3):
-            await bench.tick()
+        await bench.ticks(GRAD_EMIT_CYCLES)
         ctx.set(gradients.emit, 1)
         ctx.set(gradients.emit_count, model.param_memory.count)
         ctx.set(gradients.value, value)
@@ -958,8 +954,8 @@ def test_blocks_compose_to_run_adjoint(seed):
 def test_blocks_compose_to_run_shift(seed):
     """RUN_SHIFT's reduction with the RTL shift-rule table and gradient unit: per occurrence the
     shifted replays' values (CoreModel's replay with the table's sigma) go into the mac with the
-    table's weight, in the sequencer's timing (mac at END, update two cycles later, the beats
-    right after the last update): the beats equal CoreModel's RUN_SHIFT bit for bit."""
+    table's weight, in the sequencer's timing (mac at END, the update when its d has landed, the
+    beats GRAD_EMIT_CYCLES after the last update): the beats equal CoreModel's RUN_SHIFT bit for bit."""
     from amaranth.hdl import Module
 
     from qfab_hw.model.core import RunResult
@@ -990,10 +986,12 @@ def test_blocks_compose_to_run_shift(seed):
                 bench.mac(shifted, weight, term == 0)  # END
                 await bench.tick()
                 await bench.tick()  # SHIFT_MAC
+            await bench.ticks(GRAD_PRODUCT_LATENCY - 1)  # GRAD_UPDATE: the last d lands
             a, _ = split_affine(ins.data[0])
-            bench.update_shift(ins.param, a)  # GRAD_UPDATE 1
+            bench.update_shift(ins.param, a)
             await bench.tick()
-        ctx.set(gradients.emit, 1)  # GRAD_UPDATE 2: the beats start next cycle
+        await bench.ticks(GRAD_EMIT_CYCLES - 1)
+        ctx.set(gradients.emit, 1)  # GRAD_EMIT's last cycle: the beats start next cycle
         ctx.set(gradients.emit_count, model.param_memory.count)
         ctx.set(gradients.value, value)
         ctx.set(gradients.o.ready, 1)

@@ -238,7 +238,8 @@ def test_observable_unit_matches_its_model():
                 ctx.set(unit.i.valid, 1)
                 await ctx.tick()
                 ctx.set(unit.i.valid, 0)
-                await ctx.tick()  # the MAC's second clock (the sequencer's OBS drain)
+                for _ in range(unit.latency - 1):  # the MAC's other clocks (the OBS drain)
+                    await ctx.tick()
             expected, overflow = observable_model.cost_value(total)
             assert ctx.get(unit.value) == expected
             assert ctx.get(unit.overflow) == overflow

@@ -196,7 +196,7 @@ def test_v2_build_parameters():
     from qfab_hw.params import SINCOS_LATENCY
 
     assert SINCOS_LATENCY == trig.LATENCY == trig.latency(params)
-    assert rotation_setup_cycles(params) == params.rotation_setup_cycles == 7
+    assert rotation_setup_cycles(params) == params.rotation_setup_cycles == 10
     for kwargs, message in [
         (dict(max_params=0), "max_params"), (dict(max_params=5000), "max_params"),
         (dict(param_depth=1000), "power of two"), (dict(param_depth=32, max_params=64), "at least one set"),

@@ -363,6 +363,8 @@ class CoreModel:
             gradients[ins.param], overflow = shift.accumulate(gradients[ins.param], contribution)
             result.overflow |= overflow
             result.cycles += GRAD_UPDATE_CYCLES
+        if program.rotation_positions:  # the last update lands before the beats
+            result.cycles += GRAD_EMIT_CYCLES - 1
         self._emit_gradients(value, gradients, result)
 
     def _adjoint_set(self, set_index: int, result: RunResult) -> None:

@@ -42,7 +42,7 @@ MODES = {Opcode.RUN: "run", Opcode.RUN_SHIFT: "shift", Opcode.RUN_ADJOINT: "adjo
 
 
 def rotation_setup_cycles(params: CoreParams) -> int:
-    """R_s (:attr:`CoreParams.rotation_setup_cycles`, 7): parameter-memory read, the affine
+    """R_s (:attr:`CoreParams.rotation_setup_cycles`, 10): parameter-memory read, the affine
     angle, the sin/cos unit, the coefficient load."""
     return params.rotation_setup_cycles
 
@@ -166,8 +166,9 @@ def set_cycles(opcode: Opcode, program, params: CoreParams, param_count: int) ->
     output = 1 + param_count  # the value beat, then one gradient beat per parameter
     if opcode == Opcode.RUN_SHIFT:
         shifted = sum(shift_terms(ins) for ins in rotations)
+        landing = GRAD_EMIT_CYCLES - 1 if rotations else 0  # the last update, before the beats
         return ((1 + shifted) * forward + shifted * SHIFT_MAC_CYCLES
-                + len(rotations) * GRAD_UPDATE_CYCLES + output)
+                + len(rotations) * GRAD_UPDATE_CYCLES + landing + output)
     return forward + backward_cycles(instructions, params) + GRAD_EMIT_CYCLES + output
 
 

@@ -17,14 +17,21 @@ and the 1 + P output beats of a set (clear on read).
 from __future__ import annotations
 
 from qfab_hw.model import adjoint, shift
-from qfab_hw.params import AFFINE_FRAC_BITS, BEAT_BITS, SHIFT_WEIGHT_FRAC_BITS, CoreParams
+from qfab_hw.params import (
+    AFFINE_FRAC_BITS,
+    BEAT_BITS,
+    GRAD_PRODUCT_LATENCY,
+    SHIFT_WEIGHT_FRAC_BITS,
+    CoreParams,
+)
 from qfab_hw.program import RotationKind
 
-#: An ``update`` in cycle t is written by the clock edge ending cycle t + 2 (product, contribution,
-#: read-modify-write); a read issued in that cycle already sees it (transparent read port).
-UPDATE_LATENCY = 3
-#: A ``mac`` in cycle t is in d after the edge ending cycle t + 1: an update may follow in t + 2.
-MAC_LATENCY = 2
+#: An ``update`` in cycle t is written by the clock edge ending cycle t + P + 1 (P =
+#: GRAD_PRODUCT_LATENCY: the product; contribution, read-modify-write); a read issued in that
+#: cycle already sees it (transparent read port).
+UPDATE_LATENCY = GRAD_PRODUCT_LATENCY + 2
+#: A ``mac`` in cycle t is in d after the edge ending cycle t + P: an update may follow in t + P + 1.
+MAC_LATENCY = GRAD_PRODUCT_LATENCY + 1
 #: Terms per occurrence the d accumulator is sized for (the four-term rule).
 MAX_SHIFT_TERMS = 4
 #: The contribution is clamped to this many signed bits before the saturating sum; exact for the
