@@ -10,7 +10,7 @@ import numpy as np
 
 from qfab.backends import Job, best_gradient_method, get_device
 from qfab.backends.job import check_free_memory
-from qfab.core.inputs import as_circuit, as_params
+from qfab.core.inputs import as_circuit, as_dtype, as_params, as_seed, as_shots
 from qfab.core.observables import as_pauli_sums
 from qfab.errors import InputError
 
@@ -37,20 +37,24 @@ def _require_hermitian(sums, what: str) -> None:
 
 def statevector(circuit, params=None, device="cpu", dtype=np.complex128) -> np.ndarray:
     """``U(params)|0...0>`` in Qiskit's little-endian order, global phase included."""
-    circuit = as_circuit(circuit)
+    circuit, dtype = as_circuit(circuit), as_dtype(dtype)
     values, batched = as_params(circuit, params)
     out = _run(device, Job(circuit, values, want_state=True, dtype=dtype)).states
+    if out is None:  # a rank other than 0 of device "mpi": rank 0 returns the result
+        return None
     return out if batched else out[0]
 
 
 def expectation(circuit, observables, params=None, device="cpu", dtype=np.complex128) -> np.ndarray:
     """``<psi|O|psi>`` for one observable -> ``()``/``(B,)``, or a list of K -> ``(K,)``/``(B, K)``."""
-    circuit = as_circuit(circuit)
+    circuit, dtype = as_circuit(circuit), as_dtype(dtype)
     sums, many = as_pauli_sums(observables, circuit.num_qubits)
     _require_hermitian(sums, "its expectation value is not real; split it into Hermitian parts (O + O^dagger)/2 "
                              "and (O - O^dagger)/2i")
     values, batched = as_params(circuit, params)
     out = _run(device, Job(circuit, values, tuple(sums), dtype=dtype)).expectations
+    if out is None:  # a rank other than 0 of device "mpi"
+        return None
     out = out if many else out[:, 0]
     return out if batched else out[0]
 
@@ -62,7 +66,7 @@ def gradient(circuit, observables, params=None, device="cpu", method="best", dty
     or ``"parameter-shift"`` (the rule hardware uses); ``"best"`` (the default): the device's
     best method (``Capabilities.best_gradient_method``), the adjoint wherever it has one.
     """
-    circuit = as_circuit(circuit)
+    circuit, dtype = as_circuit(circuit), as_dtype(dtype)
     sums, many = as_pauli_sums(observables, circuit.num_qubits)
     _require_hermitian(sums, "its gradient is undefined")
     if method == "best":
@@ -71,6 +75,8 @@ def gradient(circuit, observables, params=None, device="cpu", method="best", dty
         raise InputError(f"unknown gradient method {method!r}; use 'best', 'adjoint' or 'parameter-shift'")
     values, batched = as_params(circuit, params)
     out = _run(device, Job(circuit, values, tuple(sums), gradient=method, dtype=dtype)).gradients
+    if out is None:  # a rank other than 0 of device "mpi"
+        return None
     out = out if many else out[:, 0, :]
     return out if batched else out[0]
 
@@ -109,8 +115,7 @@ def sample(circuit, params=None, shots: int = 1024, seed=None, device="cpu"):
     checked against the host's free memory (:class:`~qfab.backends.InsufficientMemoryError`).
     """
     circuit = as_circuit(circuit)
-    if not isinstance(shots, (int, np.integer)) or isinstance(shots, bool) or shots < 1:
-        raise InputError(f"shots must be a positive integer, got {shots!r}")
+    shots, seed = as_shots(shots), as_seed(seed)
     values, batched = as_params(circuit, params)
     job = Job(circuit, values, shots=int(shots), seed=seed)
     auto = isinstance(device, str) and device == "auto"
@@ -126,6 +131,8 @@ def sample(circuit, params=None, shots: int = 1024, seed=None, device="cpu"):
     result = _run(device, job)
     if result.counts is not None:  # shot-based devices count for themselves
         return result.counts if batched else result.counts[0]
+    if result.states is None:  # a rank other than 0 of device "mpi" (rank 0 has the counts)
+        return None
     rng = np.random.default_rng(seed)
     if circuit.measurements:
         pairs = [(m.qubit, m.clbit) for m in circuit.measurements]

@@ -78,3 +78,34 @@ def test_the_error_families_derive_from_the_builtin_types_callers_catch():
 
     assert issubclass(NoLiveDeviceError, DeviceError)
     assert all(issubclass(cls, QfabError) for cls in (InputError, CapacityError, DeviceError))
+
+
+# Found by tests/fuzz/test_fuzz_api.py: each was a raw numpy/Python exception or a silent coercion.
+@pytest.mark.parametrize("params, message", [
+    (np.ma.masked_array(np.zeros(4), mask=[0, 1, 0, 0]), "masked array with 1 masked value"),   # was: the hidden 0.0 used
+    (np.array([0.1, "0.5", 0.2, 0.3], dtype=object), r"got '0.5' \(str\) among them"),        # was: "0.5" read as 0.5
+    (np.array([0.1, None, 0.2, 0.3], dtype=object), r"got None \(NoneType\)"),                 # was: "params[1] is nan"
+    ([10**400, 0, 0, 0], "real numbers; got objects that are not"),                            # was: OverflowError
+])
+def test_parameters_numpy_would_coerce_are_refused(circ, params, message):
+    with pytest.raises(InputError, match=message):
+        qfab.statevector(circ, params)
+
+
+def test_bad_shots_seeds_dtypes_devices_and_observable_coefficients_are_qfab_errors(circ):
+    zeros = np.zeros(4)
+    with pytest.raises(InputError, match=r"shots must be a positive integer \(at most 2\*\*63 - 1\), got 10{30}"):
+        qfab.sample(circ, zeros, shots=10**30)                                                  # was: OverflowError
+    for seed in (-1, 1.5, "seed"):
+        with pytest.raises(InputError, match="seed must be None, a non-negative integer"):
+            qfab.sample(circ, zeros, seed=seed)                                                 # was: numpy's errors
+    with pytest.raises(TypeError, match="dtype must be a numpy dtype") as error:
+        qfab.statevector(circ, zeros, dtype="banana")
+    assert isinstance(error.value, InputError)
+    with pytest.raises(InputError, match="unknown device 'banana'"):
+        qfab.statevector(circ, zeros, device="banana")
+    with pytest.raises(InputError, match=r"observable 0 has a coefficient that is NaN or infinite: \(nan"):
+        qfab.expectation(circ, SparsePauliOp("ZZ", np.nan), zeros)                              # was: "not Hermitian"
+    with pytest.raises(InputError, match=r"observable 1 has a coefficient that is NaN or infinite: \(inf"):
+        qfab.expectation(circ, ["ZZ", SparsePauliOp("XX", np.inf)], zeros)                     # was: inf returned
+    assert qfab.statevector(circ, zeros, dtype="complex64").dtype == np.complex64

@@ -8,10 +8,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, strategies as st
 
 import qfab
 from qfab.errors import InputError
+from tests.fuzz.fuzzing import fuzz_settings
 
 VALID = [
     """OPENQASM 2.0;
@@ -109,8 +110,7 @@ def _mutate(text: str, data) -> str:
     return text
 
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-                database=None)
+FUZZ = fuzz_settings(60)
 
 
 @FUZZ
@@ -139,7 +139,7 @@ def test_the_valid_programs_load_and_are_correct():
         _check_correct(text, circuit)
 
 
-@settings(max_examples=30, deadline=None, database=None)
+@fuzz_settings(30)
 @given(blob=st.binary(max_size=200))
 def test_arbitrary_bytes_are_refused_with_a_qfab_error(blob):
     with tempfile.TemporaryDirectory(prefix="qfab-fuzz-") as folder:

@@ -131,3 +131,42 @@ def test_circuits_without_parameters():
     bell.measure_all()
     counts = SamplerV2(seed=1).run([bell], shots=1000).result()[0].data.meas.get_counts()
     assert set(counts) == {"00", "11"} and sum(counts.values()) == 1000
+
+
+def test_malformed_pubs_and_arguments_are_qfab_errors_before_any_work():
+    """Qiskit's TypeError/ValueError come back as qfab's InputTypeError/InputError (the same
+    built-in types) naming the PUB; what Qiskit lets through (NaN precisions, complex or NaN
+    parameter values, infinite coefficients, shots beyond 2**63) is refused too."""
+    from qfab.errors import InputError, InputTypeError
+
+    circuit = real_amplitudes(2, reps=1)
+    values = _random(circuit.num_parameters)
+    estimator, sampler = EstimatorV2(device="cpu"), SamplerV2(device="cpu")
+    measured = circuit.measure_all(inplace=False)
+    for pubs, precision, error, message in [
+        ([(circuit, "ZZZ", values)], None, InputError, "EstimatorV2 PUB 0: The number of qubits of the circuit"),
+        ([(circuit, "ZZ", values[:3])], None, InputError, "EstimatorV2 PUB 0: Length of .* inconsistent"),
+        ([(circuit, ["ZZ", "XX"], np.tile(values, (3, 1)))], None, InputError, "not broadcastable"),
+        ([(circuit, "ZZ", values + 0.5j)], None, InputError, "PUB 0: parameter values is a complex array"),
+        ([(circuit, "ZZ", values), (circuit, "ZZ", np.full(4, np.nan))], None, InputError, "PUB 1: parameter values contain NaN"),
+        ([(circuit, {"ZZ": np.inf}, values)], None, InputError, "coefficients must be finite"),
+        ([(circuit, "ZZ", values, np.nan)], None, InputError, "PUB 0: precision must be a finite number"),
+        ([(circuit, "ZZ", values)], -0.1, InputError, "run precision must be a finite number >= 0, got -0.1"),
+        ([(circuit, "ZZ", values)], True, InputTypeError, "run precision must be a real number, got True"),
+        ([(circuit,)], None, InputError, "The length of pub must be 2, 3 or 4"),
+        (5, None, InputTypeError, "takes a list of PUBs, got int"),
+    ]:
+        with pytest.raises(error, match=message):
+            estimator.run(pubs, precision=precision)
+    for pubs, shots, error, message in [
+        ([(measured, values, 2**70)], None, InputError, "SamplerV2 PUB 0: shots must be a positive integer"),
+        ([(measured, values)], True, InputError, "SamplerV2.run shots must be a positive integer"),
+        ([(measured, values > 0)], None, InputError, "PUB 0: parameter values must be real numbers; got an array of dtype bool"),
+        ([(measured, values[:2])], None, InputError, "SamplerV2 PUB 0: Length of .* inconsistent"),
+    ]:
+        with pytest.raises(error, match=message):
+            sampler.run(pubs, shots=shots)
+    with pytest.raises(InputError, match="default_precision must be a finite number"):
+        EstimatorV2(default_precision=float("inf"))
+    with pytest.raises(InputError, match="default_shots must be a positive integer"):
+        SamplerV2(default_shots=0)

@@ -17,6 +17,7 @@ from qfab.backends.calibration import fit_rates
 from qfab.backends.costmodel import GenericCostModel
 from qfab.backends.job import (Capabilities, DeviceCapabilityError, DeviceProfile, DeviceUnavailable,
                                InsufficientMemoryError, Job, JobResult)
+from qfab.errors import InputError, InputTypeError
 
 __all__ = ["Capabilities", "DeviceProfile", "Job", "JobResult", "Device", "EngineDevice", "DeviceCapabilityError",
            "DeviceUnavailable", "InsufficientMemoryError", "register_device", "device_kinds", "is_registered_instance", "get_device", "device_status", "available_devices",
@@ -165,9 +166,9 @@ def get_device(device) -> Device:
     if isinstance(device, Device):
         return device
     if not isinstance(device, str):
-        raise TypeError(f"device must be a name or a qfab Device, got {type(device).__name__}")
+        raise InputTypeError(f"device must be a name or a qfab Device, got {type(device).__name__}")
     if device not in _FACTORIES:
-        raise ValueError(f"unknown device {device!r}; available: {sorted(_FACTORIES)}")
+        raise InputError(f"unknown device {device!r}; available: {sorted(_FACTORIES)}")
     if device not in _INSTANCES:
         _INSTANCES[device] = _factory(device)()
     return _INSTANCES[device]

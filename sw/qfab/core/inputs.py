@@ -10,7 +10,10 @@ from qfab.core.frontend import from_qiskit
 from qfab.core.ir import Circuit
 from qfab.errors import InputError, InputTypeError
 
-__all__ = ["as_circuit", "as_params"]
+__all__ = ["as_circuit", "as_params", "real_values", "as_shots", "as_seed", "as_dtype"]
+
+#: The most shots a call takes: numpy's random generator counts them in a signed 64-bit integer.
+MAX_SHOTS = 2**63 - 1
 
 
 def as_circuit(circuit) -> Circuit:
@@ -22,33 +25,39 @@ def as_circuit(circuit) -> Circuit:
     return circuit
 
 
-def _real_values(params) -> np.ndarray:
-    """``params`` as a float64 array; no silent coercion of complex, boolean or text values."""
+def real_values(params, what: str = "params") -> np.ndarray:
+    """``params`` as a float64 array of any shape; no silent coercion of complex, boolean or text
+    values, and no masked entries silently taken at their hidden values. ``what`` names the
+    argument in the messages (a PUB's parameter values, say)."""
+    if np.ma.is_masked(params):
+        raise InputError(f"{what} is a masked array with {int(np.ma.count_masked(params))} masked value(s); "
+                         "fill them (params.filled(value)) or drop them first")
     try:
         raw = np.asarray([] if params is None else params)
-    except (ValueError, TypeError) as err:  # ragged nesting, objects numpy cannot hold
-        raise InputError(f"params must be a (P,) or (B, P) array of real numbers; got {type(params).__name__} ({err})") from err
+    except (ValueError, TypeError, OverflowError) as err:  # ragged nesting, objects numpy cannot hold
+        raise InputError(f"{what} must be an array of real numbers; got {type(params).__name__} ({err})") from err
     kind = raw.dtype.kind
     if kind == "c":
         imaginary = np.abs(np.imag(raw))
-        raise InputError(f"params is a complex array ({raw.dtype}, largest imaginary part {imaginary.max(initial=0.0):.3g}); "
-                         "parameters are real angles: pass params.real if the imaginary parts are to be dropped")
+        raise InputError(f"{what} is a complex array ({raw.dtype}, largest imaginary part {imaginary.max(initial=0.0):.3g}); "
+                         "parameters are real angles: pass their .real if the imaginary parts are to be dropped")
     if kind in "fiu":
         return raw.astype(np.float64, copy=False)
     if kind == "O":
+        odd = [v for v in raw.ravel() if v is None or isinstance(v, (complex, np.complexfloating, bool, np.bool_, str, bytes))]
+        if odd:  # float() would take "4" and True, and None becomes NaN
+            raise InputError(f"{what} must be real numbers; got {odd[0]!r} ({type(odd[0]).__name__}) among them")
         try:
             values = raw.astype(np.float64)
-        except (ValueError, TypeError) as err:
-            raise InputError(f"params must be real numbers; got objects that are not ({err})") from err
-        if any(isinstance(v, (complex, np.complexfloating, bool, np.bool_)) for v in raw.ravel()):
-            raise InputError("params must be real numbers; got complex or boolean values among them")
+        except (ValueError, TypeError, OverflowError) as err:  # containers, ints beyond a float
+            raise InputError(f"{what} must be real numbers; got objects that are not ({err})") from err
         return values
-    raise InputError(f"params must be real numbers; got an array of dtype {raw.dtype} ({'booleans' if kind == 'b' else 'not numbers'})")
+    raise InputError(f"{what} must be real numbers; got an array of dtype {raw.dtype} ({'booleans' if kind == 'b' else 'not numbers'})")
 
 
 def as_params(circuit: Circuit, params) -> tuple[np.ndarray, bool]:
     """Parameters as a (B, P) float array, and whether the caller gave a batch."""
-    values = _real_values(params)
+    values = real_values(params)
     if values.ndim == 1 and values.size == 0 and circuit.num_parameters > 0:
         raise InputError(f"the circuit has {circuit.num_parameters} parameters {list(circuit.parameters)[:8]}; no values given")
     batched = values.ndim == 2
@@ -65,3 +74,30 @@ def as_params(circuit: Circuit, params) -> tuple[np.ndarray, bool]:
         where = f"params[{row}, {column}]" if batched else f"params[{column}]"
         raise InputError(f"params contain NaN or infinity: {where} ({circuit.parameters[column]!r}) is {values[row, column]}")
     return np.ascontiguousarray(values), batched
+
+
+def as_shots(shots, what: str = "shots") -> int:
+    """``shots`` as an int: a positive integer (not a boolean, not 2.0), at most :data:`MAX_SHOTS`."""
+    if isinstance(shots, (bool, np.bool_)) or not isinstance(shots, (int, np.integer)) or not 1 <= shots <= MAX_SHOTS:
+        raise InputError(f"{what} must be a positive integer (at most 2**63 - 1), got {shots!r}")
+    return int(shots)
+
+
+def as_seed(seed):
+    """``seed`` if numpy's ``default_rng`` takes it (None, a non-negative integer or a sequence of
+    them, a ``SeedSequence``, ``BitGenerator`` or ``Generator``), checked before any work."""
+    try:
+        np.random.default_rng(seed)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"seed must be None, a non-negative integer or a numpy SeedSequence/Generator, "
+                         f"got {seed!r} ({err})") from err
+    return seed
+
+
+def as_dtype(dtype) -> type:
+    """``dtype`` as numpy's scalar type (``np.complex128``); anything numpy cannot read as a dtype is
+    refused here (which dtypes a device runs, its capabilities say)."""
+    try:
+        return np.dtype(dtype).type
+    except TypeError as err:
+        raise InputTypeError(f"dtype must be a numpy dtype such as np.complex128 or np.complex64, got {dtype!r}") from err

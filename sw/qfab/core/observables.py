@@ -61,6 +61,9 @@ def as_pauli_sums(obs, num_qubits: int) -> tuple[list[PauliSum], bool]:
                 item = SparsePauliOp(item)
             except Exception as err:
                 raise InputTypeError(f"observable {position} is a {type(item).__name__}; give a qiskit SparsePauliOp") from err
+        if not np.all(np.isfinite(item.coeffs)):  # else NaN results, or a NaN read as "not Hermitian"
+            raise InputError(f"observable {position} has a coefficient that is NaN or infinite: "
+                             f"{item.coeffs[~np.isfinite(item.coeffs)][0]}")
         if item.num_qubits != num_qubits:
             raise InputError(f"observable {position} acts on {item.num_qubits} qubits, the circuit has {num_qubits}")
         sums.append(PauliSum.from_sparse_pauli_op(item))

@@ -9,23 +9,36 @@ exact default is what makes its gradients match qfab's adjoint ones.
 """
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from numbers import Real
 
 import numpy as np
-from qiskit import QuantumCircuit
 from qiskit.primitives import BaseEstimatorV2, DataBin, PrimitiveJob, PrimitiveResult, PubResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.quantum_info import SparsePauliOp
 
 from qfab.backends import Job
+from qfab.core.inputs import as_seed
 from qfab.core.observables import PauliSum
-from qfab.qiskit.pubs import pub_rows, run_jobs, static_prepared
+from qfab.errors import InputError, InputTypeError
+from qfab.qiskit.pubs import coerce_pubs, pub_rows, run_jobs, static_prepared
 
 __all__ = ["EstimatorV2"]
 
 
 def _observable_key(observable: dict) -> tuple:
     return tuple(sorted(observable.items()))
+
+
+def _precision(value, where: str) -> float:
+    """A precision: a real number (not a boolean), finite and non-negative (Qiskit lets NaN and
+    infinity through)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+        raise InputTypeError(f"{where} must be a real number, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(value) or value < 0:
+        raise InputError(f"{where} must be a finite number >= 0, got {value!r}")
+    return value
 
 
 class EstimatorV2(BaseEstimatorV2):
@@ -54,22 +67,25 @@ class EstimatorV2(BaseEstimatorV2):
                  options: dict | None = None):
         unknown = set(options or {}) - set(self.OPTIONS)
         if unknown:
-            raise ValueError(f"unknown EstimatorV2 option(s) {sorted(unknown)}; qfab takes {list(self.OPTIONS)}")
+            raise InputError(f"unknown EstimatorV2 option(s) {sorted(unknown)}; qfab takes {list(self.OPTIONS)}")
         options = options or {}
         default_precision = options.get("default_precision", default_precision)
         emulate_shot_noise = options.get("emulate_shot_noise", emulate_shot_noise)
         seed = options.get("seed", seed)
         self.device = device
-        self.default_precision = default_precision
+        self.default_precision = _precision(default_precision, "EstimatorV2 default_precision")
         self.emulate_shot_noise = emulate_shot_noise
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(as_seed(seed))
 
     def run(self, pubs, *, precision: float | None = None) -> PrimitiveJob[PrimitiveResult[PubResult]]:
-        if precision is None:
-            precision = self.default_precision
-        if isinstance(pubs, QuantumCircuit):
-            raise ValueError("run() takes a list of PUBs; wrap a single circuit as [(circuit, ...)]")
-        coerced = [EstimatorPub.coerce(pub, precision) for pub in pubs]
+        precision = self.default_precision if precision is None else _precision(precision, "EstimatorV2.run precision")
+        coerced = coerce_pubs(pubs, EstimatorPub.coerce, precision, "EstimatorV2", values_at=2)
+        for index, pub in enumerate(coerced):
+            _precision(pub.precision, f"EstimatorV2 PUB {index}: precision")
+            for observable in pub.observables.ravel().tolist():
+                bad = {label: c for label, c in observable.items() if not math.isfinite(c)}
+                if bad:
+                    raise InputError(f"EstimatorV2 PUB {index}: observable coefficients must be finite, got {bad}")
         job = PrimitiveJob(self._run, coerced)
         job._submit()
         return job

@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping
 
 import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter, ParameterExpression
+from qiskit.exceptions import QiskitError
+from qiskit.primitives.containers.bindings_array import BindingsArray
 
 from qfab.backends import Job, JobResult, get_device
 from qfab.core.dynamic import dynamic_from_qiskit, is_dynamic
 from qfab.core.frontend import UnsupportedInstruction, from_qiskit
+from qfab.core.inputs import real_values
 from qfab.core.ir import Circuit
+from qfab.errors import InputError, InputTypeError
 
 class Prepared:
     """A Qiskit circuit as qfab runs it, and how to turn its parameter rows into qfab's.
@@ -156,6 +161,41 @@ def static_prepared(circuit: QuantumCircuit) -> Prepared:
 def translated(circuit: QuantumCircuit) -> Circuit:
     """The qfab circuit of a Qiskit circuit whose parameters qfab takes as they are."""
     return static_prepared(circuit).circuit
+
+
+def coerce_pubs(pubs, coerce, default, primitive: str, values_at: int) -> list:
+    """``pubs`` through Qiskit's ``coerce`` (``EstimatorPub.coerce`` or ``SamplerPub.coerce``, with
+    the run's ``default`` precision or shots), every problem a qfab error naming the PUB before any
+    work: Qiskit's own ``TypeError``/``ValueError`` become :class:`~qfab.errors.InputTypeError` /
+    :class:`~qfab.errors.InputError` (still a ``TypeError``/``ValueError``), and what Qiskit lets
+    through is refused too: parameter values (element ``values_at`` of a tuple PUB) that are
+    complex, boolean or text (Qiskit casts them to float, dropping imaginary parts), NaN or
+    infinite."""
+    if isinstance(pubs, QuantumCircuit):
+        raise InputError(f"{primitive}.run() takes a list of PUBs; wrap a single circuit as [(circuit, ...)]")
+    try:
+        pubs = list(pubs)
+    except TypeError as err:
+        raise InputTypeError(f"{primitive}.run() takes a list of PUBs, got {type(pubs).__name__}") from err
+    coerced = []
+    for index, pub in enumerate(pubs):
+        where = f"{primitive} PUB {index}"
+        if isinstance(pub, (tuple, list)) and len(pub) > values_at:
+            values = pub[values_at]
+            if values is not None and not isinstance(values, (BindingsArray, Mapping)):
+                real_values(values, f"{where}: parameter values")
+        try:
+            pub = coerce(pub, default)
+        except TypeError as err:
+            raise InputTypeError(f"{where}: {err}") from err
+        except (ValueError, QiskitError) as err:
+            raise InputError(f"{where}: {err}") from err
+        values = pub.parameter_values.as_array(pub.circuit.parameters)
+        if not np.all(np.isfinite(values)):
+            raise InputError(f"{where}: parameter values contain NaN or infinity "
+                             f"(at index {tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])})")
+        coerced.append(pub)
+    return coerced
 
 
 def pub_rows(pub) -> np.ndarray:

@@ -8,15 +8,16 @@ CPU engine branch by branch (``qfab.backends.cpu.dynamic``), the shots split ove
 from __future__ import annotations
 
 import numpy as np
-from qiskit import QuantumCircuit
 from qiskit.primitives import BaseSamplerV2, DataBin, PrimitiveJob, PrimitiveResult, SamplerPubResult
 from qiskit.primitives.containers import BitArray
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qfab.backends import Job
 from qfab.backends.cpu.dynamic import dynamic_clbits
+from qfab.backends.job import check_free_memory
+from qfab.core.inputs import as_seed, as_shots
 from qfab.core.ir import Circuit
-from qfab.qiskit.pubs import prepared, pub_rows, run_jobs
+from qfab.qiskit.pubs import coerce_pubs, prepared, pub_rows, run_jobs
 
 __all__ = ["SamplerV2", "draw_clbits"]
 
@@ -33,15 +34,18 @@ class SamplerV2(BaseSamplerV2):
 
     def __init__(self, *, device="auto", default_shots: int = 1024, seed=None):
         self.device = device
-        self.default_shots = default_shots
-        self._rng = np.random.default_rng(seed)
+        self.default_shots = as_shots(default_shots, "SamplerV2 default_shots")
+        self._rng = np.random.default_rng(as_seed(seed))
 
     def run(self, pubs, *, shots: int | None = None) -> PrimitiveJob[PrimitiveResult[SamplerPubResult]]:
-        if shots is None:
-            shots = self.default_shots
-        if isinstance(pubs, QuantumCircuit):
-            raise ValueError("run() takes a list of PUBs; wrap a single circuit as [(circuit, ...)]")
-        coerced = [SamplerPub.coerce(pub, shots) for pub in pubs]
+        shots = self.default_shots if shots is None else as_shots(shots, "SamplerV2.run shots")
+        coerced = coerce_pubs(pubs, SamplerPub.coerce, shots, "SamplerV2", values_at=1)
+        need = 0
+        for index, pub in enumerate(coerced):
+            as_shots(pub.shots, f"SamplerV2 PUB {index}: shots")
+            # the clbit table of every row (a byte a clbit) and one row's outcomes drawn (int64)
+            need += int(np.prod(pub.shape, dtype=np.int64)) * pub.shots * pub.circuit.num_clbits + pub.shots * 8
+        check_free_memory(need, "SamplerV2.run", "the shots' clbits and outcomes of every PUB")
         job = PrimitiveJob(self._run, coerced)
         job._submit()
         return job

@@ -168,6 +168,9 @@ def read_cache(path: Path, validate: Validator, *, current: Callable[[dict], boo
     except ValueError as err:  # json.JSONDecodeError, and the NaN/Infinity constants refused below
         quarantine(path, f"not valid JSON: {err}", what, fallback)
         return None
+    except RecursionError:  # "[[[[..." thousands deep: the decoder recurses per level
+        quarantine(path, "not a cache file: JSON nested too deeply to read", what, fallback)
+        return None
     if isinstance(data, dict) and not current(data):
         return None
     try:

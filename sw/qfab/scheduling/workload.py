@@ -10,11 +10,13 @@ accepts any error. ``after`` names earlier jobs whose results this one waits for
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from qfab.backends.base import Device, Job
+from qfab.errors import InputError, InputTypeError
 
 __all__ = ["Workload", "WorkItem", "EXACT", "exact_accuracy"]
 
@@ -29,7 +31,17 @@ def exact_accuracy(job: Job) -> float:
 
 
 def _resolve(accuracy, job: Job) -> float | None:
-    return exact_accuracy(job) if accuracy == EXACT else accuracy
+    """``accuracy`` as the planner reads it: ``"exact"`` resolved for ``job``, None (any error), or a
+    finite number > 0 (checked: a NaN would exclude every device, a string would fail mid-plan)."""
+    if isinstance(accuracy, str) and accuracy == EXACT:
+        return exact_accuracy(job)
+    if accuracy is None:
+        return None
+    if isinstance(accuracy, (bool, np.bool_)) or not isinstance(accuracy, (int, float, np.integer, np.floating)):
+        raise InputTypeError(f"accuracy must be {EXACT!r}, None or a number > 0, got {accuracy!r}")
+    if not (math.isfinite(accuracy) and accuracy > 0):
+        raise InputError(f"accuracy must be a finite number > 0 (or {EXACT!r}, or None), got {accuracy!r}")
+    return float(accuracy)
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,7 @@ class Workload:
         work = cls()
         for job in jobs:
             if not isinstance(job, Job):
-                raise TypeError(f"from_jobs takes qfab.backends.Job objects, got {type(job).__name__}")
+                raise InputTypeError(f"from_jobs takes qfab.backends.Job objects, got {type(job).__name__}")
             work.items.append(WorkItem(job, _resolve(accuracy, job)))
         return work
 
@@ -71,10 +83,11 @@ class Workload:
         ``gradient``: True (exact, any method), False/None (values only), or "adjoint" /
         "parameter-shift" to insist on one.
         """
-        from qfab.core.inputs import as_circuit, as_params
+        from qfab.core.inputs import as_circuit, as_dtype, as_params, as_shots
         from qfab.core.observables import as_pauli_sums
 
-        circuit = as_circuit(circuit)
+        circuit, dtype = as_circuit(circuit), as_dtype(dtype)
+        shots = None if shots is None else as_shots(shots)
         sums = tuple(as_pauli_sums(observables, circuit.num_qubits)[0]) if observables is not None else ()
         values, _ = as_params(circuit, params_batch)
         if gradient is True:
@@ -84,12 +97,18 @@ class Workload:
         elif gradient in ("adjoint", "parameter-shift"):
             method, flexible = gradient, False
         else:
-            raise ValueError(f"gradient must be True, False, 'adjoint' or 'parameter-shift', got {gradient!r}")
+            raise InputError(f"gradient must be True, False, 'adjoint' or 'parameter-shift', got {gradient!r}")
         if method and not sums:
-            raise ValueError("a gradient needs observables")
+            raise InputError("a gradient needs observables")
+        try:
+            after = tuple(after)
+        except TypeError as err:
+            raise InputTypeError(f"after must be a sequence of job indices, got {after!r}") from err
+        if any(isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)) for a in after):
+            raise InputTypeError(f"after={after!r} must hold job indices (integers; 1.5 is not truncated)")
         after = tuple(int(a) for a in after)
         if any(not 0 <= a < len(self.items) for a in after):
-            raise ValueError(f"after={after} must name jobs already added (0..{len(self.items) - 1})")
+            raise InputError(f"after={after} must name jobs already added (0..{len(self.items) - 1})")
         job = Job(circuit, values, sums, gradient=method, shots=shots, want_state=not sums and not shots, dtype=dtype)
         self.items.append(WorkItem(job, _resolve(accuracy, job), after, flexible))
         return len(self.items) - 1
