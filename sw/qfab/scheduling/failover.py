@@ -66,8 +66,9 @@ class TaskRecord:
 @dataclass(frozen=True)
 class Mark:
     """An event with its time (seconds from the run's start) and kind (``"retired"``,
-    ``"moved"``, ``"lost"``, ``"stolen"``, ``"re-planned"``, ``"rate"``): what the report and the
-    Gantt chart of a run show."""
+    ``"moved"``, ``"lost"``, ``"stolen"``, ``"re-planned"``, ``"rate"``, ``"device"``: what a
+    device adapted itself, such as a QPU's re-mapping): what the report and the Gantt chart of a
+    run show."""
 
     at_s: float | None
     kind: str
@@ -239,6 +240,8 @@ class Failover:
         self.events: list[str] = []
         self.marks: list[Mark] = []
         self.clock0: float | None = None  # perf_counter at the run's start (:meth:`begin`)
+        # what a device adapts on its own (a QPU re-mapping after calibration drift: its ``events``)
+        self.device_events_seen = {name: len(getattr(device, "events", None) or ()) for name, device in plan.devices.items()}
         resources = plan.resources
         self.peers = {name: [d for d in plan.devices if d != name and resources[d] == resources[name]]
                       for name in plan.devices}
@@ -398,9 +401,29 @@ class Failover:
         record = TaskRecord(task.id, task.job_index, task.rows, device, self.expected(task, device), seconds,
                             tuple(self.moved.get(task.id, ())), self.since_start(started), self.origin(task))
         self.done[task.id] = (record, result)
+        self.collect_device_events(device)
         estimator = self.plan.estimator
         estimator.history.record(device, job, seconds, estimator.modelled(device, job), estimator.model_id(device))
         return True
+
+    def collect_device_events(self, device: str) -> None:
+        """Add what ``device`` reported adapting since the last look (its ``events`` list of dicts,
+        e.g. a QPU's re-mapping: ``kind="qpu_remap"`` with the success probabilities) to the run's
+        events, so the report and the Gantt chart show it beside the runtime's own adaptations."""
+        events = getattr(self.plan.devices[device], "events", None)
+        if not isinstance(events, list):
+            return
+        for event in events[self.device_events_seen.get(device, 0):]:
+            if event.get("kind") == "qpu_remap":
+                text = (f"{device} re-mapped after calibration drift: estimated success {event['esp_mapped']:.3f} "
+                        f"-> {event['esp_drifted']:.3f}, layout {event['layout_before']} -> {event['layout_after']} "
+                        f"({event['esp_remapped']:.3f})" if event.get("remapped") else
+                        f"{device} saw calibration drift (estimated success {event['esp_mapped']:.3f} -> "
+                        f"{event['esp_drifted']:.3f}); no better layout found")
+            else:
+                text = f"{device}: " + ", ".join(f"{k}={v}" for k, v in event.items())
+            self.note("device", text)
+        self.device_events_seen[device] = len(events)
 
     def origin(self, task: Task) -> str:
         """How ``task`` came to its device (:attr:`TaskRecord.origin`): here, always planned."""

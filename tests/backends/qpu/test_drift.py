@@ -11,6 +11,7 @@ from qiskit.circuit.library import real_amplitudes  # noqa: E402
 import qfab  # noqa: E402
 from qfab.backends import QPU  # noqa: E402
 from qfab.backends.qpu import calibration_snapshot, scale_errors  # noqa: E402
+from qfab.scheduling import History  # noqa: E402
 
 
 def _success_by_hand(mapped, target) -> float:
@@ -90,3 +91,17 @@ def test_drift_tracking_can_be_turned_off_and_bad_thresholds_are_refused():
     for threshold in (-0.1, 1.0):
         with pytest.raises(ValueError, match="drift_threshold"):
             QPU(fake_provider.FakeManilaV2(), drift_threshold=threshold)
+
+
+def test_a_remapping_during_a_run_appears_in_the_run_report(running_qpu, tmp_path):
+    device, circuit, theta, _ = running_qpu
+    before = device.map(circuit)[1]
+    scale_errors(device.backend.target, set(before.layout) | set(before.final_layout), 8.0)
+    work = qfab.Workload()
+    work.add(circuit, "ZZI", theta[None, :], gradient=False, accuracy=None)
+    result = qfab.run(qfab.plan(work, devices=[device], history=History(tmp_path / "h.json")),
+                      progress=False, save_history=False)
+    [event] = device.events
+    [mark] = [m for m in result.marks if m.kind == "device"]
+    assert mark.text in result.events and mark.text in result.report()
+    assert f"{event['esp_drifted']:.3f}" in mark.text and str(event["layout_after"]) in mark.text
