@@ -15,12 +15,12 @@ from qfab.backends.base import (Capabilities, Device, DeviceCapabilityError, Dev
 
 __all__ = [
     "Capabilities", "Device", "DeviceCapabilityError", "DeviceProfile", "DeviceUnavailable", "InsufficientMemoryError", "Job", "JobResult",
-    "CPUDevice", "FPGADevice", "GPUDevice", "QPU", "get_device", "available_devices", "device_status",
+    "CPUDevice", "FPGADevice", "GPUDevice", "MPIDevice", "QPU", "get_device", "available_devices", "device_status",
     "device_kinds", "register_device", "best_gradient_method",
 ]
 
 # Device classes by the backend package that defines them, loaded on first use.
-_DEVICE_CLASSES = {"CPUDevice": "cpu", "FPGADevice": "fpga", "GPUDevice": "gpu", "QPU": "qpu"}
+_DEVICE_CLASSES = {"CPUDevice": "cpu", "FPGADevice": "fpga", "GPUDevice": "gpu", "MPIDevice": "mpi", "QPU": "qpu"}
 
 
 def __getattr__(name):

@@ -128,6 +128,7 @@ _FACTORIES: dict[str, str | type] = {
     "cpu": "qfab.backends.cpu.device:CPUDevice",
     "fpga": "qfab.backends.fpga.device:FPGADevice",
     "gpu": "qfab.backends.gpu.device:GPUDevice",
+    "mpi": "qfab.backends.mpi.device:launched_device",
 }
 _INSTANCES: dict[str, Device] = {}
 

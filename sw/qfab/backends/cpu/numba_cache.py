@@ -25,7 +25,7 @@ import platformdirs
 
 
 # The files whose numba functions are cached (and whatever they inline from each other).
-CACHED_SOURCES = ("fusion.py", "kernels.py", "program.py", "simulator.py", "warmup.py")
+CACHED_SOURCES = ("blocking.py", "fusion.py", "kernels.py", "program.py", "simulator.py", "warmup.py")
 
 
 def _source_digest() -> str:

@@ -14,14 +14,15 @@ derivative then costs a few ``2**k x 2**k`` products on ``R`` (moving the gate f
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit, prange
 
 from qfab.core import gates
 from qfab.core.ir import Circuit
-from qfab.backends.cpu import kernels
+from qfab.backends.cpu import blocking, kernels
+from qfab.backends.cpu.blocking import Regions, plan_regions
 from qfab.backends.cpu.fusion import fuse
 
 _opts = dict(cache=True, nogil=True)
@@ -40,6 +41,18 @@ class Program:
     width: int
     block_qubits: tuple[tuple[int, ...], ...]
     block_kinds: tuple[int, ...]
+    # per block, a mask over its block-local bits: the qubits every gate of the block is
+    # block-diagonal in (controls, diagonal gates), which the chunk kernels do not mix
+    block_select: tuple[int, ...] = ()
+    region_plans: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def regions(self, chunk_qubits: int) -> Regions:
+        """The blocks grouped for cache blocking with chunks of ``2**chunk_qubits`` amplitudes
+        (planned once per chunk size)."""
+        if chunk_qubits not in self.region_plans:
+            self.region_plans[chunk_qubits] = plan_regions(self.block_qubits, self.block_select,
+                                                           self.num_qubits, chunk_qubits)
+        return self.region_plans[chunk_qubits]
 
     @property
     def block_num_qubits(self) -> np.ndarray:
@@ -71,6 +84,23 @@ def _block_kind(matrices: list[np.ndarray]) -> int:
     return kernels.DENSE
 
 
+def _block_diagonal_in(matrix: np.ndarray, bit: int) -> bool:
+    """Whether ``matrix`` never mixes amplitudes that differ in local bit ``bit``."""
+    rows = np.arange(matrix.shape[0])
+    mixes = ((rows[:, None] ^ rows[None, :]) >> bit) & 1
+    return not np.any(np.abs(matrix[mixes == 1]) > 1e-14)
+
+
+def _select_mask(gate_matrices: list[np.ndarray], gate_positions: list[list[int]], k: int) -> int:
+    """Block-local bits in which every gate touching them is block-diagonal."""
+    mask = (1 << k) - 1
+    for matrix, positions in zip(gate_matrices, gate_positions):
+        for j, p in enumerate(positions):
+            if not _block_diagonal_in(matrix, j):
+                mask &= ~(1 << p)
+    return mask
+
+
 def compile_program(circuit: Circuit, width: int) -> Program:
     ops = circuit.operations
     blocks = fuse(ops, circuit.num_qubits, width)
@@ -98,6 +128,7 @@ def compile_program(circuit: Circuit, width: int) -> Program:
     block_mat_size = 0
     probe = np.random.default_rng(0).uniform(-np.pi, np.pi, circuit.num_parameters)
     slot = 0
+    selects = []
     for bi, block in enumerate(blocks):
         qubits = sorted(block.qubits)
         local = {q: j for j, q in enumerate(qubits)}
@@ -121,7 +152,9 @@ def compile_program(circuit: Circuit, width: int) -> Program:
                 gate_mat_size += op.matrix.size
             slot += 1
         b_gend[bi] = slot
-        b_kind[bi] = _block_kind([ops[gi].unitary(probe) for gi in block.gates])
+        probed = [ops[gi].unitary(probe) for gi in block.gates]
+        b_kind[bi] = _block_kind(probed)
+        selects.append(_select_mask(probed, [[local[q] for q in ops[gi].qubits] for gi in block.gates], k))
         if not b_param[bi]:
             b_fixed[bi] = block_mat_size  # filled by _fill_fixed_blocks once the arrays exist
             block_mat_size += 1 << (2 * k)
@@ -141,6 +174,7 @@ def compile_program(circuit: Circuit, width: int) -> Program:
         width=width,
         block_qubits=tuple(tuple(sorted(b.qubits)) for b in blocks),
         block_kinds=tuple(int(x) for x in b_kind),
+        block_select=tuple(selects),
     )
 
 
@@ -283,44 +317,53 @@ def expectations(psi, x_all, z_all, pre_all, starts, out, parallel):
 @njit(**_opts)
 def adjoint(arrays, theta, psi, lams, x_all, z_all, pre_all, starts, grad, parallel):
     """Gradient of every observable by every parameter; ``psi`` holds ``U(theta)|0>`` on entry."""
-    b_nq, b_qubits, b_offsets, b_gstart, b_gend, b_param = arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[7]
-    g_nq, g_pos, g_param, g_a, g_kind = arrays[9], arrays[10], arrays[11], arrays[12], arrays[8]
-    num_obs = starts.shape[0] - 1
-    for o in range(num_obs):
+    for o in range(starts.shape[0] - 1):
         s, e = starts[o], starts[o + 1]
         kernels.apply_pauli_sum(psi, lams[o], x_all[s:e], z_all[s:e], pre_all[s:e], parallel)
     grad[:, :] = 0.0
+    adjoint_sweep(arrays, theta, psi, lams, grad, parallel)
+
+
+@njit(**_opts)
+def adjoint_sweep(arrays, theta, psi, lams, grad, parallel):
+    """The backward sweep: un-apply the program from ``psi`` and every ``lams[o]`` and *add* each
+    parameter's gradient into ``grad`` (a distributed run sweeps one segment at a time, on
+    one slice of the state, and sums the slices' gradients)."""
+    b_nq, b_qubits, b_offsets, b_gstart, b_gend, b_param = arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[7]
+    g_nq, g_pos, g_param, g_a, g_kind = arrays[9], arrays[10], arrays[11], arrays[12], arrays[8]
+    num_obs = lams.shape[0]
     for bi in range(b_nq.shape[0] - 1, -1, -1):
         mat = block_matrix(arrays, bi, theta)
         mat_adj = np.ascontiguousarray(mat.conj().T)
         reduce = b_param[bi] == 1
         trans = kernels.unapply_and_reduce(psi, lams, mat_adj, b_qubits[bi], b_nq[bi], b_offsets[bi], reduce, parallel)
-        if not reduce:
-            continue
-        for gi in range(b_gend[bi] - 1, b_gstart[bi] - 1, -1):
-            u = gate_matrix(arrays, gi, theta, False)
-            u_adj = np.ascontiguousarray(u.conj().T)
-            u_t = np.ascontiguousarray(u.T)
-            for o in range(num_obs):
-                apply_to_rows(trans[o].T, u_adj, g_pos[gi], g_nq[gi])  # R <- R conj(U): U leaves "before"
-            if g_kind[gi] >= 0:
-                du = gate_matrix(arrays, gi, theta, True)
-                for o in range(num_obs):
-                    grad[o, g_param[gi]] += 2.0 * g_a[gi] * embedded_trace(du, trans[o], g_pos[gi], g_nq[gi]).real
-            for o in range(num_obs):
-                apply_to_rows(trans[o], u_t, g_pos[gi], g_nq[gi])  # R <- U^T R: U joins "after"
-
-
-@njit(parallel=True, **_opts)
-def forward_batch_over_sets(arrays, thetas, out):
-    for b in prange(thetas.shape[0]):
-        forward(arrays, thetas[b], out[b], False)
+        if reduce:
+            block_gradients(arrays, bi, theta, trans, grad)
 
 
 @njit(**_opts)
-def forward_batch_over_amplitudes(arrays, thetas, out):
-    for b in range(thetas.shape[0]):
-        forward(arrays, thetas[b], out[b], True)
+def block_gradients(arrays, bi, theta, trans, grad):
+    """Add block ``bi``'s gates' derivatives to ``grad[o, p]`` from its transition matrices
+    ``trans[o]`` (taken at the block's output; consumed): walking the gates backwards, each
+    moves from the "before" to the "after" side of ``R``, a rotation's derivative a trace
+    against ``R`` in between."""
+    b_gstart, b_gend = arrays[3], arrays[4]
+    g_nq, g_pos, g_param, g_a, g_kind = arrays[9], arrays[10], arrays[11], arrays[12], arrays[8]
+    num_obs = trans.shape[0]
+    for gi in range(b_gend[bi] - 1, b_gstart[bi] - 1, -1):
+        u = gate_matrix(arrays, gi, theta, False)
+        u_adj = np.ascontiguousarray(u.conj().T)
+        u_t = np.ascontiguousarray(u.T)
+        for o in range(num_obs):
+            apply_to_rows(trans[o].T, u_adj, g_pos[gi], g_nq[gi])  # R <- R conj(U): U leaves "before"
+        if g_kind[gi] >= 0:
+            du = gate_matrix(arrays, gi, theta, True)
+            for o in range(num_obs):
+                grad[o, g_param[gi]] += 2.0 * g_a[gi] * embedded_trace(du, trans[o], g_pos[gi], g_nq[gi]).real
+        for o in range(num_obs):
+            apply_to_rows(trans[o], u_t, g_pos[gi], g_nq[gi])  # R <- U^T R: U joins "after"
+
+
 
 
 @njit(**_opts)
@@ -331,22 +374,6 @@ def evolve_batch(arrays, thetas, states):
         evolve(arrays, thetas[b], states[b], True)
 
 
-@njit(parallel=True, **_opts)
-def expect_batch_over_sets(arrays, thetas, work, x_all, z_all, pre_all, starts, out):
-    """``work[w]`` is worker w's state; workers take contiguous slices of the batch (buffers are
-    passed in, not allocated inside ``prange``, where numba may hoist them into one shared array)."""
-    workers, batch = work.shape[0], thetas.shape[0]
-    for w in prange(workers):
-        for b in range(w * batch // workers, (w + 1) * batch // workers):
-            forward(arrays, thetas[b], work[w], False)
-            expectations(work[w], x_all, z_all, pre_all, starts, out[b], False)
-
-
-@njit(**_opts)
-def expect_batch_over_amplitudes(arrays, thetas, psi, x_all, z_all, pre_all, starts, out):
-    for b in range(thetas.shape[0]):
-        forward(arrays, thetas[b], psi, True)
-        expectations(psi, x_all, z_all, pre_all, starts, out[b], True)
 
 
 @njit(parallel=True, **_opts)
@@ -363,3 +390,116 @@ def gradient_batch_over_amplitudes(arrays, thetas, psi, lams, x_all, z_all, pre_
     for b in range(thetas.shape[0]):
         forward(arrays, thetas[b], psi, True)
         adjoint(arrays, thetas[b], psi, lams, x_all, z_all, pre_all, starts, grads[b], True)
+
+
+# ----------------------------------------------------------------------------- cache-blocked drivers
+#
+# ``rg`` is a :class:`~qfab.backends.cpu.blocking.Regions`' arrays; ``sub_re``/``sub_im`` hold its
+# entries' select-wise products (``Regions.arrays[13][-1]`` reals); ``work_re[w]``/``work_im[w]``
+# are worker w's chunk buffers (one worker: serial kernels).
+
+
+@njit(**_opts)
+def fill_all_submatrices(arrays, rg, theta, adjoint, sub_re, sub_im):
+    e_block = rg[4]
+    for e in range(e_block.shape[0]):
+        blocking.fill_submatrices(rg, e, block_matrix(arrays, e_block[e], theta), adjoint, sub_re, sub_im)
+
+
+@njit(**_opts)
+def forward_blocked(arrays, rg, theta, psi, sub_re, sub_im, work_re, work_im):
+    """``psi <- U(theta)|0>`` (without the global phase), region by region."""
+    fill_all_submatrices(arrays, rg, theta, False, sub_re, sub_im)
+    psi[:] = 0
+    psi[0] = 1
+    blocking.evolve_blocked(psi, rg, sub_re, sub_im, work_re, work_im)
+
+
+@njit(**_opts)
+def adjoint_blocked(arrays, rg, theta, psi, lams, x_all, z_all, pre_all, starts, grad,
+                    sub_re, sub_im, work_re, work_im, lam_re, lam_im):
+    """:func:`adjoint`, region by region: one gather of ``psi`` and every ``lambda`` per region
+    and chunk, then every block of the region (last first) reduced and un-applied in cache."""
+    b_nq, b_param = arrays[0], arrays[7]
+    num_obs = starts.shape[0] - 1
+    workers = work_re.shape[0]
+    parallel = workers > 1
+    for o in range(num_obs):
+        s, e = starts[o], starts[o + 1]
+        kernels.apply_pauli_sum(psi, lams[o], x_all[s:e], z_all[s:e], pre_all[s:e], parallel)
+    grad[:, :] = 0.0
+    fill_all_submatrices(arrays, rg, theta, True, sub_re, sub_im)
+    r_start, e_block = rg[0], rg[4]
+    kdim = 1 << rg[7].shape[1]
+    chunks = psi.shape[0] >> rg[1].shape[1]
+    for r in range(r_start.shape[0] - 2, -1, -1):
+        first, last = r_start[r], r_start[r + 1]
+        partial = np.zeros((workers, last - first, num_obs, kdim, kdim), np.complex128)
+        if parallel:
+            blocking.backward_region_par(psi, lams, rg, r, sub_re, sub_im, b_param, work_re, work_im,
+                                         lam_re, lam_im, partial)
+        else:
+            blocking.backward_region_chunks(psi, lams, rg, r, sub_re, sub_im, b_param, work_re[0], work_im[0],
+                                            lam_re[0], lam_im[0], partial[0], 0, chunks)
+        for e in range(first, last):
+            bi = e_block[e]
+            if b_param[bi]:
+                dim = 1 << b_nq[bi]
+                trans = np.zeros((num_obs, dim, dim), np.complex128)
+                for w in range(workers):
+                    trans += partial[w, e - first, :, :dim, :dim]
+                block_gradients(arrays, bi, theta, trans, grad)
+
+
+@njit(parallel=True, **_opts)
+def forward_blocked_over_sets(arrays, rg, thetas, out, sub_re, sub_im, work_re, work_im):
+    """One parameter set per thread, each a single chunk on serial kernels (worker w owns
+    ``sub_*[w]``, ``work_*[w : w + 1]``)."""
+    workers, batch = work_re.shape[0], thetas.shape[0]
+    for w in prange(workers):
+        for b in range(w * batch // workers, (w + 1) * batch // workers):
+            forward_blocked(arrays, rg, thetas[b], out[b], sub_re[w], sub_im[w], work_re[w:w + 1], work_im[w:w + 1])
+
+
+@njit(**_opts)
+def forward_blocked_over_amplitudes(arrays, rg, thetas, out, sub_re, sub_im, work_re, work_im):
+    for b in range(thetas.shape[0]):
+        forward_blocked(arrays, rg, thetas[b], out[b], sub_re, sub_im, work_re, work_im)
+
+
+@njit(parallel=True, **_opts)
+def expect_blocked_over_sets(arrays, rg, thetas, work, x_all, z_all, pre_all, starts, out,
+                             sub_re, sub_im, work_re, work_im):
+    workers, batch = work.shape[0], thetas.shape[0]
+    for w in prange(workers):
+        for b in range(w * batch // workers, (w + 1) * batch // workers):
+            forward_blocked(arrays, rg, thetas[b], work[w], sub_re[w], sub_im[w], work_re[w:w + 1], work_im[w:w + 1])
+            expectations(work[w], x_all, z_all, pre_all, starts, out[b], False)
+
+
+@njit(**_opts)
+def expect_blocked_over_amplitudes(arrays, rg, thetas, psi, x_all, z_all, pre_all, starts, out,
+                                   sub_re, sub_im, work_re, work_im):
+    for b in range(thetas.shape[0]):
+        forward_blocked(arrays, rg, thetas[b], psi, sub_re, sub_im, work_re, work_im)
+        expectations(psi, x_all, z_all, pre_all, starts, out[b], True)
+
+
+@njit(parallel=True, **_opts)
+def gradient_blocked_over_sets(arrays, rg, thetas, work, lam_work, x_all, z_all, pre_all, starts, grads,
+                               sub_re, sub_im, work_re, work_im, lam_re, lam_im):
+    workers, batch = work.shape[0], thetas.shape[0]
+    for w in prange(workers):
+        for b in range(w * batch // workers, (w + 1) * batch // workers):
+            forward_blocked(arrays, rg, thetas[b], work[w], sub_re[w], sub_im[w], work_re[w:w + 1], work_im[w:w + 1])
+            adjoint_blocked(arrays, rg, thetas[b], work[w], lam_work[w], x_all, z_all, pre_all, starts, grads[b],
+                            sub_re[w], sub_im[w], work_re[w:w + 1], work_im[w:w + 1], lam_re[w:w + 1], lam_im[w:w + 1])
+
+
+@njit(**_opts)
+def gradient_blocked_over_amplitudes(arrays, rg, thetas, psi, lams, x_all, z_all, pre_all, starts, grads,
+                                     sub_re, sub_im, work_re, work_im, lam_re, lam_im):
+    for b in range(thetas.shape[0]):
+        forward_blocked(arrays, rg, thetas[b], psi, sub_re, sub_im, work_re, work_im)
+        adjoint_blocked(arrays, rg, thetas[b], psi, lams, x_all, z_all, pre_all, starts, grads[b],
+                        sub_re, sub_im, work_re, work_im, lam_re, lam_im)

@@ -41,8 +41,20 @@ PER_CORE_CACHE_BYTES = _per_core_cache_bytes()
 
 
 def fusion_width(num_qubits: int) -> int:
-    """Qubits per fused block: wide blocks cut passes over large states, narrow ones keep
-    per-parameter-set matrix building cheap for small states (see docs/performance.md)."""
+    """Qubits per fused block. Cache blocking (:mod:`.blocking`) makes a pass over memory per
+    region, not per block, so past 12 qubits blocks are as narrow as the register kernels'
+    4x4 products (2 qubits: a quarter of a 4-qubit block's flops per amplitude, measured 1.4x
+    faster at n = 20 and 3.5x at n = 14, one thread); up to 12, 3 qubits keep the per-set
+    matrix building of large batches cheap (see docs/performance.md)."""
+    if num_qubits <= 6 or num_qubits > 12:
+        return 2
+    return 3
+
+
+def gradient_fusion_width(num_qubits: int) -> int:
+    """Qubits per fused block of the adjoint gradient, which still runs a pass per block
+    (``program.adjoint``): the blocked sweep (``program.adjoint_blocked``, tested, not yet
+    faster: its transition-matrix reduction is not vectorised on short runs) waits."""
     if num_qubits <= 6:
         return 2
     if num_qubits <= 12:
@@ -99,6 +111,37 @@ def runs_over_sets(num_qubits: int, batch: int, vectors: int = 1, itemsize: int 
     return num_qubits <= _SETS_PARALLEL_MAX_QUBITS or fits
 
 
+def chunk_qubits(num_qubits: int, vectors: int, workers: int) -> int:
+    """Qubits of a cache-blocking chunk: the ``vectors`` chunk buffers a worker streams through
+    (16 B per amplitude, real and imaginary parts) fill at most half the per-core cache, and
+    there is a chunk for every worker."""
+    fit = int(np.log2(PER_CORE_CACHE_BYTES / 2 / (16 * vectors)))
+    spread = int(np.ceil(np.log2(workers))) if workers > 1 else 0
+    return max(1, min(fit, num_qubits - spread))
+
+
+class _Buffers:
+    """A call's cache-blocking plan and scratch: the regions for its chunk size, the select-wise
+    block products and the chunk buffers, per worker (over sets: each worker one whole state
+    as a single chunk, serial kernels; over amplitudes: the workers share one set's chunks)."""
+
+    def __init__(self, program: Program, num_qubits: int, workers: int, observables: int, over_sets: bool):
+        vectors = 1 + observables
+        bits = num_qubits if over_sets else chunk_qubits(num_qubits, vectors, workers)
+        plan = program.regions(bits)
+        self.regions = plan.arrays
+        bits = plan.chunk_qubits
+        chunks = 1 << (num_qubits - bits)
+        workers = workers if over_sets else max(1, min(workers, chunks))
+        sub = int(self.regions[13][-1])
+        size = 1 << bits
+        if over_sets:
+            sub_re, sub_im = np.empty((workers, sub)), np.empty((workers, sub))
+        else:
+            sub_re, sub_im = np.empty(sub), np.empty(sub)
+        self.forward = (sub_re, sub_im, np.empty((workers, size)), np.empty((workers, size)))
+
+
 class CPUEngine:
     """Exact state-vector simulation on this machine's cores."""
 
@@ -107,9 +150,11 @@ class CPUEngine:
     def __init__(self, width: int | None = None):
         self.width = width
 
-    def program(self, circuit: Circuit) -> Program:
+    def program(self, circuit: Circuit, gradient: bool = False) -> Program:
+        """The circuit's fused program (cached on it): the forward's width, or the adjoint
+        gradient's (:func:`gradient_fusion_width`) when ``gradient``."""
         warm_up(CPUEngine)  # first use in this process: compile everything under the lock
-        width = self.width or fusion_width(circuit.num_qubits)
+        width = self.width or (gradient_fusion_width if gradient else fusion_width)(circuit.num_qubits)
         cache = circuit.__dict__.setdefault("_qfab_programs", {})
         if width not in cache:
             cache[width] = compile_program(circuit, width)
@@ -120,18 +165,23 @@ class CPUEngine:
         batch = thetas.shape[0]
         check_memory(circuit.num_qubits, batch, dtype, "statevector")
         program = self.program(circuit)
-        out = np.empty((batch, 2**circuit.num_qubits), dtype)
-        if runs_over_sets(circuit.num_qubits, batch, 1, np.dtype(dtype).itemsize):
-            prog.forward_batch_over_sets(program.arrays, thetas, out)
+        n = circuit.num_qubits
+        out = np.empty((batch, 2**n), dtype)
+        if runs_over_sets(n, batch, 1, np.dtype(dtype).itemsize):
+            # one whole-state chunk buffer per thread, not per slice: the slices run a thread each
+            b = _Buffers(program, n, min(batch, numba.get_num_threads()), 0, over_sets=True)
+            prog.forward_blocked_over_sets(program.arrays, b.regions, thetas, out, *b.forward)
         else:
-            prog.forward_batch_over_amplitudes(program.arrays, thetas, out)
+            b = _Buffers(program, n, numba.get_num_threads(), 0, over_sets=False)
+            prog.forward_blocked_over_amplitudes(program.arrays, b.regions, thetas, out, *b.forward)
         apply_global_phase(out, circuit, thetas)
         return out
 
     def evolve(self, circuit: Circuit, thetas: np.ndarray, states: np.ndarray) -> None:
         """``states[b] <- U(thetas[b]) states[b]`` in place, global phase included: a unitary
-        segment of a dynamic circuit applied to its branches (complex128 rows)."""
-        program = self.program(circuit)
+        segment of a dynamic circuit applied to its branches (complex128 rows; a pass per block,
+        so the wider blocks of :func:`gradient_fusion_width`)."""
+        program = self.program(circuit, gradient=True)
         prog.evolve_batch(program.arrays, np.ascontiguousarray(thetas, dtype=np.float64), states)
         apply_global_phase(states, circuit, thetas)
 
@@ -142,20 +192,24 @@ class CPUEngine:
         x_all, z_all, pre_all, starts = pack_observables(sums)
         out = np.empty((batch, len(sums)))
         if runs_over_sets(n, batch, 1, np.dtype(dtype).itemsize):
-            workers = _workers(batch)
+            workers = min(batch, numba.get_num_threads())  # a state and a chunk buffer per thread
             check_memory(n, workers, dtype, "expectation")
             work = np.empty((workers, 2**n), dtype)
-            prog.expect_batch_over_sets(program.arrays, thetas, work, x_all, z_all, pre_all, starts, out)
+            b = _Buffers(program, n, workers, 0, over_sets=True)
+            prog.expect_blocked_over_sets(program.arrays, b.regions, thetas, work, x_all, z_all, pre_all, starts, out,
+                                          *b.forward)
         else:
             check_memory(n, 1, dtype, "expectation")
             psi = np.empty(2**n, dtype)
-            prog.expect_batch_over_amplitudes(program.arrays, thetas, psi, x_all, z_all, pre_all, starts, out)
+            b = _Buffers(program, n, numba.get_num_threads(), 0, over_sets=False)
+            prog.expect_blocked_over_amplitudes(program.arrays, b.regions, thetas, psi, x_all, z_all, pre_all, starts,
+                                                out, *b.forward)
         return out
 
     def adjoint_gradient(self, circuit: Circuit, sums: list[PauliSum], thetas: np.ndarray, dtype=np.complex128) -> np.ndarray:
         dtype = _DTYPES[np.dtype(dtype)]
         batch, n = thetas.shape[0], circuit.num_qubits
-        program = self.program(circuit)
+        program = self.program(circuit, gradient=True)
         x_all, z_all, pre_all, starts = pack_observables(sums)
         grads = np.empty((batch, len(sums), circuit.num_parameters))
         vectors = 1 + len(sums)
