@@ -72,3 +72,22 @@ def test_demo_trains_what_recommend_chose(tmp_path, capsys):
     page = (tmp_path / "index.html").read_text()
     assert "predicted makespan" in page and "demo_plan.png" in page and (tmp_path / "demo_plan.png").exists()
     assert "forecast test accuracy" in page and chosen in page
+
+def test_mpi_plan_answers_nodes_and_time_for_a_stated_cluster(capsys):
+    """The smallest power-of-two launch whose ranks hold the state in 90 % of a node's memory."""
+    from qfab.backends import Job
+    from qfab.backends.calibration import benchmark_circuit
+    from qfab.backends.mpi.costmodel import state_bytes_per_rank
+    from qfab.core.observables import as_pauli_sums
+
+    assert main(["mpi-plan", "--qubits", "34", "--node-memory-gib", "256", "--ranks-per-node", "4"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.split()[:1] == ["34"]]
+    assert [r[1] for r in rows] == ["expectation", "adjoint"]
+    circuit = benchmark_circuit(34, 2)
+    sums, _ = as_pauli_sums(["I" * 33 + "Z"], 34)
+    for row, gradient in zip(rows, (None, "adjoint")):
+        job = Job(circuit, np.zeros((1, circuit.num_parameters)), tuple(sums), gradient=gradient)
+        ranks = int(row[-6])
+        g = ranks.bit_length() - 1
+        assert ranks == 2**g and state_bytes_per_rank(job, g) <= 0.9 * 256 * 2**30 / 4 < state_bytes_per_rank(job, g - 1)
+        assert int(row[-5]) == max(1, ranks // 4) and float(row[-1].rstrip("s")) > 0

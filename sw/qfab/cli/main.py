@@ -19,6 +19,8 @@ __all__ = ["main"]
 DELEGATED = {
     "plateau": ("qfab.qml.trainability", "cli_main", "trainability report: gradient variance against qubits and depth"),
     "codesign": ("qfab.cli.codesign", "cli_main", "choose board, core build, device mix and circuit for a QML workload"),
+    "mpi-plan": ("qfab.cli.mpi_plan", "cli_main",
+                 "how many nodes and how long one state vector over MPI takes on a stated cluster"),
     "recommend": ("qfab.cli.recommend", "cli_main",
                   "race classifier set-ups on a CSV file, recommend one and forecast its test accuracy"),
 }
