@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 import os
+from typing import NamedTuple
 
 import numpy as np
 
 from qfab.backends.base import Job
 from qfab.backends.costmodel import CostModel
 from qfab.backends.cpu import kernels
-from qfab.backends.cpu.simulator import runs_over_sets
+from qfab.backends.cpu.simulator import chunk_qubits, runs_over_sets
 from qfab.core.shift import shifted_circuit_count
 
 __all__ = ["CPUCostModel", "BYTE_KNOTS"]
@@ -108,63 +109,100 @@ class CPUCostModel(CostModel):
         """The job's counts, one per entry of :attr:`FEATURES`: the prediction is their dot
         product with the parameters."""
         circuit = job.circuit
-        program = self.device.engine.program(circuit)
-        blocks = program.num_blocks
-        # per amplitude, a dense k-qubit block multiplies by a 2**k x 2**k matrix: 2**k
-        # multiply-adds (diagonal and permutation blocks: one, in the pass itself)
-        dense = float(sum(2 ** len(qubits) for kind, qubits in zip(program.block_kinds, program.block_qubits)
-                          if kind == kernels.DENSE))
-        forward = blocks + 0.5  # a pass per block, after writing |0> over the whole state
-        # gates x matrix elements of the blocks rebuilt per set (those with a rotation)
-        build = float(sum(int(gates) * 4 ** int(k) for gates, k, rotating in
-                          zip(program.block_gate_counts, program.block_num_qubits, program.block_has_rotation)
-                          if rotating))
+        engine = self.device.engine
+        program = engine.program(circuit)  # the forward's (values, states, expectations)
         observables = len(job.observables)
         terms = sum(len(s.x_masks) for s in job.observables)
-        state_bytes = np.dtype(job.dtype).itemsize * 2 ** circuit.num_qubits
-        calls = passes = flops = launches = matrix = 0.0
-        rows = 1  # parameter sets per set of the job (parameter shift multiplies them)
-        vectors = 1
-        if job.want_state or job.shots:
-            calls, passes, flops, launches, matrix = calls + 1, passes + forward, flops + dense, launches + blocks, matrix + build
-        if observables:
-            calls += 1
-            passes += forward + 0.5 * terms  # forward, then each term reads the state
-            flops += dense
-            launches += blocks + observables
-            matrix += build
-            if job.gradient == "adjoint":
-                # a second call: forward again, each observable applied into its lambda, then
-                # every block un-applied on psi and each lambda with the transition-matrix read
-                calls += 1
-                backward = (1 + observables) * self.parameters["backward_weight"]
-                passes += forward + terms + backward * blocks
-                flops += dense + backward * dense
-                launches += 2 * blocks + observables
-                matrix += build * (2 + 2 * observables)
-                vectors = 1 + observables
-            elif job.gradient == "parameter-shift":
-                calls += 1
-                rows = 1 + shifted_circuit_count(circuit)
-        sets = job.batch * rows
+        itemsize = np.dtype(job.dtype).itemsize
+        state_bytes = itemsize * 2 ** circuit.num_qubits
         threads = max(1, int(self.parameters["threads"]))
-        over_sets = runs_over_sets(circuit.num_qubits, sets, vectors, np.dtype(job.dtype).itemsize)
+        rows = 1 + (shifted_circuit_count(circuit) if observables and job.gradient == "parameter-shift" else 0)
+        vectors = 1 + observables if job.gradient == "adjoint" and observables else 1
+        sets = job.batch * rows
+        over_sets = runs_over_sets(circuit.num_qubits, sets, vectors, itemsize)
+        forward = _forward_counts(program, circuit.num_qubits, over_sets, threads)
+        calls = passes = cached = flops = launches = matrix = 0.0
+        forwards = (1 if job.want_state or job.shots else 0) + (1 if observables else 0)
+        calls += forwards
+        passes += forwards * forward.passes + (0.5 * terms if observables else 0.0)  # each term reads the state
+        cached += forwards * forward.cached
+        flops += forwards * forward.flops
+        launches += forwards * forward.launches + (observables if observables else 0)
+        matrix += forwards * forward.matrix
+        if observables and job.gradient == "adjoint":
+            # a second call on the adjoint's own (wider-block, unblocked) program: forward again,
+            # each observable applied into its lambda, then every block un-applied on psi and
+            # each lambda with the transition-matrix read
+            sweep = _unblocked_counts(engine.program(circuit, gradient=True))
+            backward = (1 + observables) * self.parameters["backward_weight"]
+            calls += 1
+            passes += sweep.passes + terms + backward * sweep.blocks
+            flops += sweep.flops + backward * sweep.flops
+            launches += 2 * sweep.blocks + observables
+            matrix += sweep.matrix * (2 + 2 * observables)
+        elif observables and job.gradient == "parameter-shift":
+            calls += 1
         amplitudes = 2 ** circuit.num_qubits
         if over_sets:  # one set per thread, serial kernels: no launches, full work per set
             rounds = math.ceil(sets / threads)
-            launches, per_round_bytes, per_round_flops = 0.0, 2 * state_bytes * passes, amplitudes * flops
+            launches, per_round_bytes, per_round_flops = 0.0, 2 * state_bytes * (passes + cached), amplitudes * flops
+            per_round_cached = 0.0
         else:  # one set at a time, every kernel over all threads
             rounds = sets
             per_round_bytes = 2 * state_bytes * passes / threads
+            per_round_cached = 2 * state_bytes * cached / threads
             per_round_flops = amplitudes * flops / threads
         weights = _knot_weights(vectors * state_bytes)
         moved = rounds * per_round_bytes
         # serial kernels on a thread's own state (over sets) stream faster than the same bytes
         # cut into chunks over threads: their own time per byte, at the two knots they reach
         chunked = [0.0 if over_sets else moved * w for w in weights]
+        if per_round_cached:  # blocks run on chunks in the per-core cache: bytes at the chunk's size
+            chunk_weights = _knot_weights(itemsize * 2 ** forward.chunk_qubits)
+            chunked = [c + rounds * per_round_cached * w for c, w in zip(chunked, chunk_weights)]
         serial = [moved * w for w in weights[:3]] if over_sets else [0.0, 0.0, 0.0]
         serial[2] += sum(weights[3:]) * moved if over_sets else 0.0
         return (calls, float(rounds), rounds * launches, rounds * matrix, *chunked, *serial, rounds * per_round_flops)
 
     def predict(self, job: Job) -> float:
         return float(sum(f * self.parameters[name] for f, name in zip(self.features(job), self.FEATURES)))
+
+
+class _Counts(NamedTuple):
+    """Per parameter set: passes over the whole state, passes over in-cache chunks, dense
+    multiply-adds per amplitude, kernel launches, matrix elements rebuilt, blocks, chunk qubits."""
+
+    passes: float
+    cached: float
+    flops: float
+    launches: float
+    matrix: float
+    blocks: int
+    chunk_qubits: int
+
+
+def _unblocked_counts(program) -> _Counts:
+    """A pass over the state per block (the adjoint's program and sweep); per amplitude a dense
+    k-qubit block multiplies by a ``2**k x 2**k`` matrix: ``2**k`` multiply-adds (diagonal and
+    permutation blocks: one, in the pass itself)."""
+    dense = float(sum(2 ** len(qubits) for kind, qubits in zip(program.block_kinds, program.block_qubits)
+                      if kind == kernels.DENSE))
+    # gates x matrix elements of the blocks rebuilt per set (those with a rotation)
+    build = float(sum(int(gates) * 4 ** int(k) for gates, k, rotating in
+                      zip(program.block_gate_counts, program.block_num_qubits, program.block_has_rotation)
+                      if rotating))
+    blocks = program.num_blocks
+    return _Counts(blocks + 0.5, 0.0, dense, float(blocks), build, blocks, program.num_qubits)
+
+
+def _forward_counts(program, num_qubits: int, over_sets: bool, threads: int) -> _Counts:
+    """The cache-blocked forward (``CPUEngine.statevector``/``expectation``): over sets a set is
+    one chunk per thread, a pass per block over a state in cache; otherwise a read and write of
+    the whole state per region (plus writing |0>), every block of the region on chunks in the
+    per-core cache, a parallel launch per region."""
+    base = _unblocked_counts(program)
+    if over_sets:
+        return base
+    plan = program.regions(chunk_qubits(num_qubits, 1, threads))
+    return base._replace(passes=plan.num_regions + 0.5, cached=float(base.blocks), launches=float(plan.num_regions),
+                         chunk_qubits=plan.chunk_qubits)
