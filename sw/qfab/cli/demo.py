@@ -123,7 +123,7 @@ def run_demo(qubits: int = 8, layers: int = 2, epochs: int = 40, learning_rate: 
 
     start = time.perf_counter()
     probe = QuantumClassifier(layers=layers, encoding="angle")
-    probe.prepare(x_train[:4], y_train[:4])
+    probe.prepare(x_train, y_train)
     api.gradient(probe.circuit_, probe.observables_, np.zeros((2, probe.circuit_.num_parameters)))  # numba compiles (or loads its cache)
     compile_seconds = time.perf_counter() - start
 
