@@ -125,9 +125,8 @@ class _Buffers:
     block products and the chunk buffers, per worker (over sets: each worker one whole state
     as a single chunk, serial kernels; over amplitudes: the workers share one set's chunks)."""
 
-    def __init__(self, program: Program, num_qubits: int, workers: int, observables: int, over_sets: bool):
-        vectors = 1 + observables
-        bits = num_qubits if over_sets else chunk_qubits(num_qubits, vectors, workers)
+    def __init__(self, program: Program, num_qubits: int, workers: int, over_sets: bool):
+        bits = num_qubits if over_sets else chunk_qubits(num_qubits, 1, workers)
         plan = program.regions(bits)
         self.regions = plan.arrays
         bits = plan.chunk_qubits
@@ -169,10 +168,10 @@ class CPUEngine:
         out = np.empty((batch, 2**n), dtype)
         if runs_over_sets(n, batch, 1, np.dtype(dtype).itemsize):
             # one whole-state chunk buffer per thread, not per slice: the slices run a thread each
-            b = _Buffers(program, n, min(batch, numba.get_num_threads()), 0, over_sets=True)
+            b = _Buffers(program, n, min(batch, numba.get_num_threads()), over_sets=True)
             prog.forward_blocked_over_sets(program.arrays, b.regions, thetas, out, *b.forward)
         else:
-            b = _Buffers(program, n, numba.get_num_threads(), 0, over_sets=False)
+            b = _Buffers(program, n, numba.get_num_threads(), over_sets=False)
             prog.forward_blocked_over_amplitudes(program.arrays, b.regions, thetas, out, *b.forward)
         apply_global_phase(out, circuit, thetas)
         return out
@@ -195,13 +194,13 @@ class CPUEngine:
             workers = min(batch, numba.get_num_threads())  # a state and a chunk buffer per thread
             check_memory(n, workers, dtype, "expectation")
             work = np.empty((workers, 2**n), dtype)
-            b = _Buffers(program, n, workers, 0, over_sets=True)
+            b = _Buffers(program, n, workers, over_sets=True)
             prog.expect_blocked_over_sets(program.arrays, b.regions, thetas, work, x_all, z_all, pre_all, starts, out,
                                           *b.forward)
         else:
             check_memory(n, 1, dtype, "expectation")
             psi = np.empty(2**n, dtype)
-            b = _Buffers(program, n, numba.get_num_threads(), 0, over_sets=False)
+            b = _Buffers(program, n, numba.get_num_threads(), over_sets=False)
             prog.expect_blocked_over_amplitudes(program.arrays, b.regions, thetas, psi, x_all, z_all, pre_all, starts,
                                                 out, *b.forward)
         return out
