@@ -185,7 +185,13 @@ def test_verilator_gradients_are_the_models_bits(rtl_adjoint, qc, seed):
     values = np.random.default_rng(seed).uniform(-np.pi, np.pi, (2, circ.num_parameters))
     obs = SparsePauliOp(["Z" + "I" * (qc.num_qubits - 1), "X" * qc.num_qubits], [0.8, -0.3])
     for method in ("adjoint", "parameter-shift"):
-        model = qfab.gradient(circ, obs, values, device=FPGADevice("model", ADJOINT_SIM_PARAMS), method=method)
+        try:
+            model = qfab.gradient(circ, obs, values, device=FPGADevice("model", ADJOINT_SIM_PARAMS), method=method)
+        except DeviceCapabilityError as refusal:  # synthesised multi-controlled gates can outgrow the program memory
+            assert "program_depth" in str(refusal)
+            with pytest.raises(DeviceCapabilityError, match="program_depth"):  # the RTL's driver refuses alike
+                qfab.gradient(circ, obs, values, device=FPGADevice(rtl_adjoint), method=method)
+            reject()
         simulated = qfab.gradient(circ, obs, values, device=FPGADevice(rtl_adjoint), method=method)
         assert np.array_equal(model, simulated), method
 
