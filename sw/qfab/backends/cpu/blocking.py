@@ -353,35 +353,74 @@ def apply_entry(rg, e, sub_re, sub_im, re, im, idx, xr, xi, yr, yi):
             o += dt * dt
 
 
+@njit(inline="always", **_opts)
+def dots1(y_r, y_i, x_r, x_i, count):
+    """``sum_j conj(y[j]) x[j]`` over ``count`` contiguous amplitudes (scalar accumulators, which
+    LLVM turns into packed ones: a long dot product runs at FMA speed)."""
+    a_r = a_i = 0.0
+    for j in range(count):
+        a_r += y_r[j] * x_r[j] + y_i[j] * x_i[j]
+        a_i += y_r[j] * x_i[j] - y_i[j] * x_r[j]
+    return a_r, a_i
+
+
+@njit(inline="always", **_opts)
+def dots2(y_r, y_i, x0r, x0i, x1r, x1i, count):
+    """:func:`dots1` against two ``x`` at once: ``y`` is read once for both."""
+    a0r = a0i = a1r = a1i = 0.0
+    for j in range(count):
+        yr, yi = y_r[j], y_i[j]
+        a0r += yr * x0r[j] + yi * x0i[j]
+        a0i += yr * x0i[j] - yi * x0r[j]
+        a1r += yr * x1r[j] + yi * x1i[j]
+        a1i += yr * x1i[j] - yi * x1r[j]
+    return a0r, a0i, a1r, a1i
+
+
+@njit(**_opts)
+def reduce_entry_runs(rg, e, phi_re, phi_im, lam_re, lam_im, out):
+    """:func:`reduce_entry` on runs of at least ``TILE`` contiguous groups: per run, each row's
+    products with every column are dot products over the run (y read once per pair of columns),
+    summed in registers; the lanes are added up once per run, not once per ``TILE`` groups."""
+    k, t = rg[5][e], rg[6][e]
+    sel_off, sel_idx, tgt_off, tgt_idx, zero, run = rg[9][e], rg[10][e], rg[11][e], rg[12][e], rg[7][e], rg[8][e]
+    dt = 1 << t
+    groups = phi_re.shape[0] >> k
+    for g in range(0, groups, run):
+        first = insert_zeros(g, zero, k)
+        for s in range(1 << (k - t)):
+            so, si = first + sel_off[s], sel_idx[s]
+            for o in range(lam_re.shape[0]):
+                for r in range(dt):
+                    ro = so + tgt_off[r]
+                    y_r, y_i = lam_re[o, ro:ro + run], lam_im[o, ro:ro + run]
+                    row = si + tgt_idx[r]
+                    c = 0
+                    while c + 1 < dt:
+                        c0, c1 = so + tgt_off[c], so + tgt_off[c + 1]
+                        a0r, a0i, a1r, a1i = dots2(y_r, y_i, phi_re[c0:c0 + run], phi_im[c0:c0 + run],
+                                                   phi_re[c1:c1 + run], phi_im[c1:c1 + run], run)
+                        out[o, row, si + tgt_idx[c]] += a0r + 1j * a0i
+                        out[o, row, si + tgt_idx[c + 1]] += a1r + 1j * a1i
+                        c += 2
+                    if c < dt:
+                        c0 = so + tgt_off[c]
+                        a_r, a_i = dots1(y_r, y_i, phi_re[c0:c0 + run], phi_im[c0:c0 + run], run)
+                        out[o, row, si + tgt_idx[c]] += a_r + 1j * a_i
+
+
 @njit(**_opts)
 def reduce_entry(rg, e, phi_re, phi_im, lam_re, lam_im, out, idx):
     """``out[o, r, c] += sum_g conj(lam_o[g, r]) phi[g, c]`` over the chunk, for the entries
     ``r``, ``c`` with equal select bits (the only ones a block-diagonal block's gradient reads;
     block-local indices)."""
+    if rg[8][e] >= TILE:
+        reduce_entry_runs(rg, e, phi_re, phi_im, lam_re, lam_im, out)
+        return
     k, t = rg[5][e], rg[6][e]
     sel_off, sel_idx, tgt_off, tgt_idx = rg[9][e], rg[10][e], rg[11][e], rg[12][e]
     dt = 1 << t
     groups = phi_re.shape[0] >> k
-    if rg[8][e] >= TILE:  # contiguous lanes: vectorised dot products over slices
-        zero = rg[7][e]
-        for g in range(0, groups, TILE):
-            first = insert_zeros(g, zero, k)
-            for s in range(1 << (k - t)):
-                so, si = first + sel_off[s], sel_idx[s]
-                for o in range(lam_re.shape[0]):
-                    for r in range(dt):
-                        ro = so + tgt_off[r]
-                        y_r, y_i = lam_re[o, ro:ro + TILE], lam_im[o, ro:ro + TILE]
-                        for c in range(dt):
-                            co = so + tgt_off[c]
-                            x_r, x_i = phi_re[co:co + TILE], phi_im[co:co + TILE]
-                            acc_r = 0.0
-                            acc_i = 0.0
-                            for j in range(TILE):
-                                acc_r += y_r[j] * x_r[j] + y_i[j] * x_i[j]
-                                acc_i += y_r[j] * x_i[j] - y_i[j] * x_r[j]
-                            out[o, si + tgt_idx[r], si + tgt_idx[c]] += acc_r + 1j * acc_i
-        return
     for g in range(0, groups, TILE):
         count = min(TILE, groups - g)
         lane_indices(rg, e, g, count, idx)

@@ -14,7 +14,7 @@ from qfab.backends.cpu.costmodel import CPUCostModel
 
 __all__ = ["calibration_jobs", "fit_cpu", "calibrate_cpu", "BACKWARD_WEIGHTS"]
 
-BACKWARD_WEIGHTS = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0)  # the line search of CPUCostModel's backward_weight
+BACKWARD_WEIGHTS = (0.6, 0.8, 1.0, 1.2, 1.5, 2.0)  # the line search of CPUCostModel's backward_weight
 
 
 def calibration_jobs():

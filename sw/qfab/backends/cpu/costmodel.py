@@ -93,10 +93,10 @@ class CPUCostModel(CostModel):
         "set_byte_s_ws18": 1.35e-10,
         "set_byte_s_ws21": 1.35e-10,  # sets per thread past 14 qubits (L2-sized states): a fit at load 1
         "flop_s": 1.9e-10,  # one complex multiply-add of a dense block, per amplitude
-        # passes per vector per block of the adjoint's backward sweep: the un-apply, and the
-        # transition-matrix accumulation, which is as many flops again (not linear: calibration
-        # picks it by a line search)
-        "backward_weight": 3.5,
+        # the adjoint's backward sweep against (1 + 2 x observables) forward passes' work in
+        # cache: psi and every lambda un-applied, every transition matrix summed (not linear:
+        # calibration picks it by a line search)
+        "backward_weight": 1.0,
         "threads": os.cpu_count() or 1,
     }
 
@@ -130,16 +130,17 @@ class CPUCostModel(CostModel):
         launches += forwards * forward.launches + (observables if observables else 0)
         matrix += forwards * forward.matrix
         if observables and job.gradient == "adjoint":
-            # a second call on the adjoint's own (wider-block, unblocked) program: forward again,
-            # each observable applied into its lambda, then every block un-applied on psi and
-            # each lambda with the transition-matrix read
-            sweep = _unblocked_counts(engine.program(circuit, gradient=True))
-            backward = (1 + observables) * self.parameters["backward_weight"]
+            # a second call on the same program and regions: forward again, each observable
+            # applied into its lambda, then per region a read and write of psi and every lambda,
+            # and per block psi and every lambda un-applied in cache with each lambda's
+            # transition matrix summed (as many flops again as an un-apply)
+            backward = (1 + 2 * observables) * self.parameters["backward_weight"]
             calls += 1
-            passes += sweep.passes + terms + backward * sweep.blocks
-            flops += sweep.flops + backward * sweep.flops
-            launches += 2 * sweep.blocks + observables
-            matrix += sweep.matrix * (2 + 2 * observables)
+            passes += (2 + observables) * forward.passes + terms
+            cached += (1 + backward) * forward.cached
+            flops += (1 + backward) * forward.flops
+            launches += 2 * forward.launches + observables
+            matrix += forward.matrix * (2 + 2 * observables)
         elif observables and job.gradient == "parameter-shift":
             calls += 1
         amplitudes = 2 ** circuit.num_qubits
@@ -182,7 +183,7 @@ class _Counts(NamedTuple):
 
 
 def _unblocked_counts(program) -> _Counts:
-    """A pass over the state per block (the adjoint's program and sweep); per amplitude a dense
+    """A pass over the state per block (a set run over its whole state in cache); per amplitude a dense
     k-qubit block multiplies by a ``2**k x 2**k`` matrix: ``2**k`` multiply-adds (diagonal and
     permutation blocks: one, in the pass itself)."""
     dense = float(sum(2 ** len(qubits) for kind, qubits in zip(program.block_kinds, program.block_qubits)

@@ -6,11 +6,13 @@ whose gates are all fixed get their matrix once, here; blocks with rotations are
 parameter set inside numba, from the rotation's eigen-decomposition, so a batch of thousands of
 parameter sets never returns to Python.
 
-The gradient is the adjoint method with fusion kept in the backward pass: one fused kernel reads
-``phi`` and every ``lambda`` at a block's output, accumulates the block-local transition matrix
-``R[r, c] = sum_g conj(lambda[g, r]) phi[g, c]`` and un-applies the block. Each gate's
-derivative then costs a few ``2**k x 2**k`` products on ``R`` (moving the gate from the
-"before" to the "after" side), not passes over the state.
+The gradient is the adjoint method with fusion kept in the backward pass: at a block's output
+the block-local transition matrix ``R[r, c] = sum_g conj(lambda[g, r]) phi[g, c]`` is summed
+and the block un-applied from ``phi`` and every ``lambda``. Each gate's derivative then costs a
+few ``2**k x 2**k`` products on ``R`` (moving the gate from the "before" to the "after" side),
+not passes over the state. The CPU engine sweeps region by region (:func:`adjoint_blocked`:
+a chunk of ``phi`` and of every ``lambda`` in cache, all the region's blocks on it);
+:func:`adjoint_sweep`, a pass per block, is the MPI ranks' sweep over their slices.
 """
 from __future__ import annotations
 
@@ -300,28 +302,10 @@ def evolve(arrays, theta, psi, parallel):
 
 
 @njit(**_opts)
-def forward(arrays, theta, psi, parallel):
-    """``psi <- U(theta)|0>`` (without the global phase)."""
-    psi[:] = 0
-    psi[0] = 1
-    evolve(arrays, theta, psi, parallel)
-
-
-@njit(**_opts)
 def expectations(psi, x_all, z_all, pre_all, starts, out, parallel):
     for o in range(starts.shape[0] - 1):
         s, e = starts[o], starts[o + 1]
         out[o] = kernels.pauli_expectation(psi, x_all[s:e], z_all[s:e], pre_all[s:e], parallel).real
-
-
-@njit(**_opts)
-def adjoint(arrays, theta, psi, lams, x_all, z_all, pre_all, starts, grad, parallel):
-    """Gradient of every observable by every parameter; ``psi`` holds ``U(theta)|0>`` on entry."""
-    for o in range(starts.shape[0] - 1):
-        s, e = starts[o], starts[o + 1]
-        kernels.apply_pauli_sum(psi, lams[o], x_all[s:e], z_all[s:e], pre_all[s:e], parallel)
-    grad[:, :] = 0.0
-    adjoint_sweep(arrays, theta, psi, lams, grad, parallel)
 
 
 @njit(**_opts)
@@ -374,22 +358,6 @@ def evolve_batch(arrays, thetas, states):
         evolve(arrays, thetas[b], states[b], True)
 
 
-
-
-@njit(parallel=True, **_opts)
-def gradient_batch_over_sets(arrays, thetas, work, lam_work, x_all, z_all, pre_all, starts, grads):
-    workers, batch = work.shape[0], thetas.shape[0]
-    for w in prange(workers):
-        for b in range(w * batch // workers, (w + 1) * batch // workers):
-            forward(arrays, thetas[b], work[w], False)
-            adjoint(arrays, thetas[b], work[w], lam_work[w], x_all, z_all, pre_all, starts, grads[b], False)
-
-
-@njit(**_opts)
-def gradient_batch_over_amplitudes(arrays, thetas, psi, lams, x_all, z_all, pre_all, starts, grads):
-    for b in range(thetas.shape[0]):
-        forward(arrays, thetas[b], psi, True)
-        adjoint(arrays, thetas[b], psi, lams, x_all, z_all, pre_all, starts, grads[b], True)
 
 
 # ----------------------------------------------------------------------------- cache-blocked drivers

@@ -105,8 +105,8 @@ class GPUEngine:
 
     def program(self, circuit: Circuit) -> Program:
         # the CPU forward's narrow blocks pay off through cache blocking, which the GPU lacks:
-        # it keeps the wider blocks of the CPU's (pass-per-block) adjoint gradient
-        return self._compiler.program(circuit, gradient=True)
+        # it keeps the wider blocks of a pass per block
+        return self._compiler.program(circuit, unblocked=True)
 
     def widest_block(self, circuit: Circuit) -> int:
         return _widest_block(self.program(circuit))
