@@ -88,11 +88,6 @@ def apply_global_phase(states: np.ndarray, circuit: Circuit, thetas: np.ndarray)
         states *= np.exp(1j * phases)[:, None].astype(states.dtype)
 
 
-def _workers(batch: int) -> int:
-    """Independent slices of a batch: a few per thread, so uneven slices still balance."""
-    return max(1, min(batch, 4 * numba.get_num_threads()))
-
-
 def runs_over_sets(num_qubits: int, batch: int, vectors: int = 1, itemsize: int = 16) -> bool:
     """Whether a batch runs one parameter set per thread (serial kernels, one parallel region per
     call) rather than one set at a time with every kernel split over threads (a region per block).
