@@ -37,7 +37,9 @@ def test_blocked_forward_equals_qiskit_at_every_chunk_size(qc, data, seed, width
     workers = min(workers, 1 << (n - regions.chunk_qubits))
     sub_re, sub_im, work_re, work_im, _, _ = buffers(regions, workers, 1)
     psi = np.empty(2**n, complex)
-    prog.forward_blocked(program.arrays, regions.arrays, values, psi, sub_re, sub_im, work_re, work_im)
+    scratch = prog.set_scratch(program.arrays)
+    prog.load_set(program.arrays, values, scratch)
+    prog.forward_blocked(program.arrays, regions.arrays, scratch, psi, sub_re, sub_im, work_re, work_im)
     ref = Statevector(bind(qc, values)).data
     phase = ref[np.argmax(np.abs(ref))] / psi[np.argmax(np.abs(ref))]  # kernels leave the global phase out
     np.testing.assert_allclose(psi * phase, ref, atol=1e-10)
@@ -96,8 +98,10 @@ def test_blocked_adjoint_gradient_equals_qiskit_differences(data, qc, bits):
     psi, lams = np.empty(2**n, complex), np.empty((2, 2**n), complex)
     grad = np.empty((2, circuit.num_parameters))
     sub_re, sub_im, work_re, work_im, lam_re, lam_im = buffers(regions, workers, 2)
-    prog.forward_blocked(program.arrays, regions.arrays, values, psi, sub_re, sub_im, work_re, work_im)
-    prog.adjoint_blocked(program.arrays, regions.arrays, values, psi, lams, x_all, z_all, pre_all, starts, grad,
+    scratch = prog.set_scratch(program.arrays)
+    prog.load_set(program.arrays, values, scratch)
+    prog.forward_blocked(program.arrays, regions.arrays, scratch, psi, sub_re, sub_im, work_re, work_im)
+    prog.adjoint_blocked(program.arrays, regions.arrays, scratch, psi, lams, x_all, z_all, pre_all, starts, grad,
                          sub_re, sub_im, work_re, work_im, lam_re, lam_im)
     step = 1e-5
     for p in range(qc.num_parameters):

@@ -181,35 +181,130 @@ def compile_program(circuit: Circuit, width: int) -> Program:
 
 
 # ----------------------------------------------------------------------------- small matrices
+#
+# Per parameter set, every rotation's matrix is rebuilt and multiplied into its block, and the
+# adjoint moves every gate across each block's transition matrix: thousands of tiny products
+# per set in a batch. They run on a per-worker *set scratch* (:func:`set_scratch`), loaded once
+# per parameter set (:func:`load_set`: the angles, and every 1-qubit rotation's matrix and
+# derivative, so the forward, the adjoint's un-apply and the gradients share one evaluation of
+# the trigonometry), with the 1-qubit case in scalars: none of them allocates (an allocation
+# costs more than a 2x2 product).
 
 
 @njit(**_opts)
-def apply_to_rows(mat, u, pos, gq):
-    """``mat <- (u on local bits pos) @ mat`` for a block-local matrix (rows are local indices)."""
-    dim = mat.shape[0]
-    gdim = 1 << gq
-    mask = 0
+def set_scratch(arrays):
+    """Scratch for one parameter set at a time: its angles, the 1-qubit rotations' matrices and
+    derivatives (``rot[gi]``: four entries each), a gate's matrix and derivative for the generic
+    path, its row indices and column, and a block-sized matrix."""
+    gdim = 1 << arrays[10].shape[1]
+    kdim = 1 << arrays[1].shape[1]
+    num_params = max(1, int(arrays[11].max()) + 1) if arrays[11].shape[0] else 1
+    return (np.zeros(num_params), np.zeros((arrays[8].shape[0], 8), np.complex128),
+            np.empty(gdim * gdim, np.complex128), np.empty(gdim * gdim, np.complex128),
+            np.empty(gdim, np.int64), np.empty(gdim, np.complex128), np.empty(kdim * kdim, np.complex128))
+
+
+@njit(**_opts)
+def load_set(arrays, theta, scratch):
+    """Make ``scratch`` hold parameter set ``theta``: its angles and its 1-qubit rotations."""
+    g_kind, g_nq, g_param, g_a, g_b = arrays[8], arrays[9], arrays[11], arrays[12], arrays[13]
+    eigvec, eigval = arrays[17], arrays[18]
+    angles, rot = scratch[0], scratch[1]
+    m = min(angles.shape[0], theta.shape[0])  # the angles past the last one a gate reads are never read
+    angles[:m] = theta[:m]
+    for gi in range(g_kind.shape[0]):
+        if g_kind[gi] < 0 or g_nq[gi] != 1:
+            continue
+        kind = g_kind[gi]
+        angle = g_a[gi] * theta[g_param[gi]] + g_b[gi]
+        v00, v01, v10, v11 = eigvec[kind, 0, 0], eigvec[kind, 0, 1], eigvec[kind, 1, 0], eigvec[kind, 1, 1]
+        p0 = np.exp(-0.5j * angle * eigval[kind, 0])
+        p1 = np.exp(-0.5j * angle * eigval[kind, 1])
+        for half in range(2):  # the matrix, then its derivative by the angle
+            w00, w01, w10, w11 = v00 * p0, v01 * p1, v10 * p0, v11 * p1
+            rot[gi, 4 * half] = w00 * np.conj(v00) + w01 * np.conj(v01)
+            rot[gi, 4 * half + 1] = w00 * np.conj(v10) + w01 * np.conj(v11)
+            rot[gi, 4 * half + 2] = w10 * np.conj(v00) + w11 * np.conj(v01)
+            rot[gi, 4 * half + 3] = w10 * np.conj(v10) + w11 * np.conj(v11)
+            p0 *= -0.5j * eigval[kind, 0]
+            p1 *= -0.5j * eigval[kind, 1]
+
+
+@njit(inline="always", **_opts)
+def _spread(r, m, pos, gq):
+    """Local index ``r`` with gate-local index ``m`` written into the bits ``pos``."""
     for j in range(gq):
-        mask |= 1 << pos[j]
-    idx = np.empty(gdim, np.int64)
-    col = np.empty(gdim, mat.dtype)
+        if (m >> j) & 1:
+            r |= 1 << pos[j]
+    return r
+
+
+@njit(**_opts)
+def apply_to_rows(mat, u, pos, gq, transpose, idx, col):
+    """``mat <- op(u on local bits pos) @ mat``, ``op(u)`` = ``u`` or ``u.T`` (rows are local
+    indices; ``idx``/``col`` scratch of the gate's dimension)."""
+    dim, cols = mat.shape[0], mat.shape[1]
+    if gq == 1:
+        bit = 1 << pos[0]
+        a, d = u[0, 0], u[1, 1]
+        b, c = (u[1, 0], u[0, 1]) if transpose else (u[0, 1], u[1, 0])
+        for r in range(dim):
+            if r & bit:
+                continue
+            top, bottom = mat[r], mat[r | bit]
+            for j in range(cols):
+                x0, x1 = top[j], bottom[j]
+                top[j] = a * x0 + b * x1
+                bottom[j] = c * x0 + d * x1
+        return
+    gdim = 1 << gq
+    mask = _spread(0, gdim - 1, pos, gq)
     for r in range(dim):
         if r & mask:
             continue
         for m in range(gdim):
-            i = r
-            for j in range(gq):
-                if (m >> j) & 1:
-                    i |= 1 << pos[j]
-            idx[m] = i
-        for c in range(mat.shape[1]):
+            idx[m] = _spread(r, m, pos, gq)
+        for j in range(cols):
             for m in range(gdim):
-                col[m] = mat[idx[m], c]
+                col[m] = mat[idx[m], j]
             for m in range(gdim):
                 acc = 0j
                 for l in range(gdim):
-                    acc += u[m, l] * col[l]
-                mat[idx[m], c] = acc
+                    acc += (u[l, m] if transpose else u[m, l]) * col[l]
+                mat[idx[m], j] = acc
+
+
+@njit(**_opts)
+def apply_conj_to_columns(mat, u, pos, gq, idx, col):
+    """``mat <- mat @ conj(u on local bits pos)`` (columns are local indices)."""
+    rows, dim = mat.shape[0], mat.shape[1]
+    if gq == 1:
+        bit = 1 << pos[0]
+        a, b, c, d = np.conj(u[0, 0]), np.conj(u[0, 1]), np.conj(u[1, 0]), np.conj(u[1, 1])
+        for i in range(rows):
+            row = mat[i]
+            for j in range(dim):
+                if j & bit:
+                    continue
+                x0, x1 = row[j], row[j | bit]
+                row[j] = x0 * a + x1 * c
+                row[j | bit] = x0 * b + x1 * d
+        return
+    gdim = 1 << gq
+    mask = _spread(0, gdim - 1, pos, gq)
+    for j0 in range(dim):
+        if j0 & mask:
+            continue
+        for m in range(gdim):
+            idx[m] = _spread(j0, m, pos, gq)
+        for i in range(rows):
+            for m in range(gdim):
+                col[m] = mat[i, idx[m]]
+            for m in range(gdim):
+                acc = 0j
+                for l in range(gdim):
+                    acc += col[l] * np.conj(u[l, m])
+                mat[i, idx[m]] = acc
 
 
 @njit(**_opts)
@@ -217,30 +312,23 @@ def embedded_trace(u, mat, pos, gq):
     """``sum_{r,c} (u on local bits pos, identity elsewhere)[r, c] * mat[r, c]``."""
     dim = mat.shape[0]
     gdim = 1 << gq
-    mask = 0
-    for j in range(gq):
-        mask |= 1 << pos[j]
+    mask = _spread(0, gdim - 1, pos, gq)
     total = 0j
     for e in range(dim):
         if e & mask:
             continue
         for a in range(gdim):
-            ra = e
-            for j in range(gq):
-                if (a >> j) & 1:
-                    ra |= 1 << pos[j]
+            ra = _spread(e, a, pos, gq)
             for b in range(gdim):
-                cb = e
-                for j in range(gq):
-                    if (b >> j) & 1:
-                        cb |= 1 << pos[j]
-                total += u[a, b] * mat[ra, cb]
+                total += u[a, b] * mat[ra, _spread(e, b, pos, gq)]
     return total
 
 
 @njit(**_opts)
-def gate_matrix(arrays, gi, theta, derivative):
-    """Matrix (or its derivative by the angle) of gate ``gi`` at parameters ``theta``."""
+def gate_matrix(arrays, gi, theta, derivative, buf):
+    """Matrix (or its derivative by the angle) of gate ``gi`` at parameters ``theta``: a fixed
+    gate's compiled matrix, a rotation's built in the flat scratch ``buf`` (valid until its
+    next use)."""
     g_kind, g_nq, g_param, g_a, g_b, g_mat, gate_buf = arrays[8], arrays[9], arrays[11], arrays[12], arrays[13], arrays[14], arrays[15]
     eigvec, eigval = arrays[17], arrays[18]
     dim = 1 << g_nq[gi]
@@ -248,7 +336,8 @@ def gate_matrix(arrays, gi, theta, derivative):
         return gate_buf[g_mat[gi]: g_mat[gi] + dim * dim].reshape((dim, dim))
     kind = g_kind[gi]
     angle = g_a[gi] * theta[g_param[gi]] + g_b[gi]
-    out = np.zeros((dim, dim), np.complex128)
+    out = buf[:dim * dim].reshape((dim, dim))
+    out[:, :] = 0
     for s in range(dim):
         phase = np.exp(-0.5j * angle * eigval[kind, s])
         if derivative:
@@ -260,23 +349,78 @@ def gate_matrix(arrays, gi, theta, derivative):
     return out
 
 
+@njit(inline="always", **_opts)
+def gate_2x2(arrays, gi, scratch, derivative):
+    """:func:`gate_matrix` of a 1-qubit gate as four scalars ``(m00, m01, m10, m11)``: a fixed
+    gate's compiled entries, a rotation's from the loaded set."""
+    if arrays[8][gi] < 0:
+        o, gate_buf = arrays[14][gi], arrays[15]
+        return gate_buf[o], gate_buf[o + 1], gate_buf[o + 2], gate_buf[o + 3]
+    rot, o = scratch[1], 4 if derivative else 0
+    return rot[gi, o], rot[gi, o + 1], rot[gi, o + 2], rot[gi, o + 3]
+
+
+@njit(inline="always", **_opts)
+def rows_2x2(mat, bit, a, b, c, d):
+    """``mat <- [[a, b], [c, d]] (on local bit ``bit``) @ mat``."""
+    for r in range(mat.shape[0]):
+        if r & bit:
+            continue
+        for j in range(mat.shape[1]):
+            x0, x1 = mat[r, j], mat[r | bit, j]
+            mat[r, j] = a * x0 + b * x1
+            mat[r | bit, j] = c * x0 + d * x1
+
+
+@njit(inline="always", **_opts)
+def columns_2x2(mat, bit, a, b, c, d):
+    """``mat <- mat @ [[a, b], [c, d]] (on local bit ``bit``)``."""
+    for i in range(mat.shape[0]):
+        for j in range(mat.shape[1]):
+            if j & bit:
+                continue
+            x0, x1 = mat[i, j], mat[i, j | bit]
+            mat[i, j] = x0 * a + x1 * c
+            mat[i, j | bit] = x0 * b + x1 * d
+
+
+@njit(inline="always", **_opts)
+def trace_2x2(mat, bit, a, b, c, d):
+    """:func:`embedded_trace` of ``[[a, b], [c, d]]`` on local bit ``bit``."""
+    total = 0j
+    for e in range(mat.shape[0]):
+        if e & bit:
+            continue
+        total += a * mat[e, e] + b * mat[e, e | bit] + c * mat[e | bit, e] + d * mat[e | bit, e | bit]
+    return total
+
+
 @njit(**_opts)
-def build_block(arrays, bi, theta):
+def build_block(arrays, bi, scratch):
+    """Block ``bi``'s matrix at the loaded set, into the scratch's block matrix (returned, sized)."""
     b_nq, b_gstart, b_gend, g_pos, g_nq = arrays[0], arrays[3], arrays[4], arrays[10], arrays[9]
+    theta, _, ubuf, _, idx, col, block = scratch
     dim = 1 << b_nq[bi]
-    mat = np.zeros((dim, dim), np.complex128)
+    mat = block[:dim * dim].reshape((dim, dim))
+    mat[:, :] = 0
     for r in range(dim):
         mat[r, r] = 1.0
     for gi in range(b_gstart[bi], b_gend[bi]):
-        apply_to_rows(mat, gate_matrix(arrays, gi, theta, False), g_pos[gi], g_nq[gi])
+        if g_nq[gi] == 1:
+            a, b, c, d = gate_2x2(arrays, gi, scratch, False)
+            rows_2x2(mat, 1 << g_pos[gi, 0], a, b, c, d)
+        else:
+            apply_to_rows(mat, gate_matrix(arrays, gi, theta, False, ubuf), g_pos[gi], g_nq[gi], False, idx, col)
     return mat
 
 
 @njit(**_opts)
-def block_matrix(arrays, bi, theta):
+def block_matrix(arrays, bi, scratch):
+    """Block ``bi``'s matrix: the compiled one of a fixed block, else built at the loaded set
+    in the scratch (valid until the scratch's next use)."""
     b_nq, b_fixed, block_buf = arrays[0], arrays[6], arrays[16]
     if b_fixed[bi] < 0:
-        return build_block(arrays, bi, theta)
+        return build_block(arrays, bi, scratch)
     dim = 1 << b_nq[bi]
     return block_buf[b_fixed[bi]: b_fixed[bi] + dim * dim].reshape((dim, dim))
 
@@ -284,9 +428,11 @@ def block_matrix(arrays, bi, theta):
 @njit(**_opts)
 def _fill_fixed_blocks(arrays, theta):
     b_fixed, block_buf = arrays[6], arrays[16]
+    scratch = set_scratch(arrays)
+    load_set(arrays, theta, scratch)
     for bi in range(b_fixed.shape[0]):
         if b_fixed[bi] >= 0:
-            mat = build_block(arrays, bi, theta)
+            mat = build_block(arrays, bi, scratch)
             block_buf[b_fixed[bi]: b_fixed[bi] + mat.size] = mat.ravel()
 
 
@@ -297,8 +443,11 @@ def _fill_fixed_blocks(arrays, theta):
 def evolve(arrays, theta, psi, parallel):
     """``psi <- U(theta) psi`` in place (without the global phase)."""
     b_nq, b_qubits, b_offsets, b_kind = arrays[0], arrays[1], arrays[2], arrays[5]
+    scratch = set_scratch(arrays)
+    load_set(arrays, theta, scratch)
     for bi in range(b_nq.shape[0]):
-        kernels.apply_block(psi, block_matrix(arrays, bi, theta), b_kind[bi], b_qubits[bi], b_nq[bi], b_offsets[bi], parallel)
+        mat = block_matrix(arrays, bi, scratch)
+        kernels.apply_block(psi, mat, b_kind[bi], b_qubits[bi], b_nq[bi], b_offsets[bi], parallel)
 
 
 @njit(**_opts)
@@ -313,41 +462,50 @@ def adjoint_sweep(arrays, theta, psi, lams, grad, parallel):
     """The backward sweep: un-apply the program from ``psi`` and every ``lams[o]`` and *add* each
     parameter's gradient into ``grad`` (a distributed run sweeps one segment at a time, on
     one slice of the state, and sums the slices' gradients)."""
-    b_nq, b_qubits, b_offsets, b_gstart, b_gend, b_param = arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[7]
-    g_nq, g_pos, g_param, g_a, g_kind = arrays[9], arrays[10], arrays[11], arrays[12], arrays[8]
-    num_obs = lams.shape[0]
+    b_nq, b_qubits, b_offsets, b_param = arrays[0], arrays[1], arrays[2], arrays[7]
+    scratch = set_scratch(arrays)
+    load_set(arrays, theta, scratch)
     for bi in range(b_nq.shape[0] - 1, -1, -1):
-        mat = block_matrix(arrays, bi, theta)
-        mat_adj = np.ascontiguousarray(mat.conj().T)
+        mat_adj = np.ascontiguousarray(block_matrix(arrays, bi, scratch).conj().T)
         reduce = b_param[bi] == 1
         trans = kernels.unapply_and_reduce(psi, lams, mat_adj, b_qubits[bi], b_nq[bi], b_offsets[bi], reduce, parallel)
         if reduce:
-            block_gradients(arrays, bi, theta, trans, grad)
+            block_gradients(arrays, bi, trans, grad, scratch)
 
 
 @njit(**_opts)
-def block_gradients(arrays, bi, theta, trans, grad):
+def block_gradients(arrays, bi, trans, grad, scratch):
     """Add block ``bi``'s gates' derivatives to ``grad[o, p]`` from its transition matrices
     ``trans[o]`` (taken at the block's output; consumed): walking the gates backwards, each
     moves from the "before" to the "after" side of ``R``, a rotation's derivative a trace
     against ``R`` in between."""
     b_gstart, b_gend = arrays[3], arrays[4]
     g_nq, g_pos, g_param, g_a, g_kind = arrays[9], arrays[10], arrays[11], arrays[12], arrays[8]
+    theta, _, ubuf, dubuf, idx, col, _ = scratch
     num_obs = trans.shape[0]
     for gi in range(b_gend[bi] - 1, b_gstart[bi] - 1, -1):
-        u = gate_matrix(arrays, gi, theta, False)
-        u_adj = np.ascontiguousarray(u.conj().T)
-        u_t = np.ascontiguousarray(u.T)
-        for o in range(num_obs):
-            apply_to_rows(trans[o].T, u_adj, g_pos[gi], g_nq[gi])  # R <- R conj(U): U leaves "before"
-        if g_kind[gi] >= 0:
-            du = gate_matrix(arrays, gi, theta, True)
+        pos, gq = g_pos[gi], g_nq[gi]
+        if gq == 1:  # the same three steps in scalars
+            bit = 1 << pos[0]
+            a, b, c, d = gate_2x2(arrays, gi, scratch, False)
+            da, db, dc, dd = gate_2x2(arrays, gi, scratch, g_kind[gi] >= 0)
+            ca, cb, cc, cd = np.conj(a), np.conj(b), np.conj(c), np.conj(d)
             for o in range(num_obs):
-                grad[o, g_param[gi]] += 2.0 * g_a[gi] * embedded_trace(du, trans[o], g_pos[gi], g_nq[gi]).real
+                r = trans[o]
+                columns_2x2(r, bit, ca, cb, cc, cd)
+                if g_kind[gi] >= 0:
+                    grad[o, g_param[gi]] += 2.0 * g_a[gi] * trace_2x2(r, bit, da, db, dc, dd).real
+                rows_2x2(r, bit, a, c, b, d)
+            continue
+        u = gate_matrix(arrays, gi, theta, False, ubuf)
         for o in range(num_obs):
-            apply_to_rows(trans[o], u_t, g_pos[gi], g_nq[gi])  # R <- U^T R: U joins "after"
-
-
+            apply_conj_to_columns(trans[o], u, pos, gq, idx, col)  # R <- R conj(U): U leaves "before"
+        if g_kind[gi] >= 0:
+            du = gate_matrix(arrays, gi, theta, True, dubuf)
+            for o in range(num_obs):
+                grad[o, g_param[gi]] += 2.0 * g_a[gi] * embedded_trace(du, trans[o], pos, gq).real
+        for o in range(num_obs):
+            apply_to_rows(trans[o], u, pos, gq, True, idx, col)  # R <- U^T R: U joins "after"
 
 
 @njit(**_opts)
@@ -368,25 +526,25 @@ def evolve_batch(arrays, thetas, states):
 
 
 @njit(**_opts)
-def fill_all_submatrices(arrays, rg, theta, adjoint, sub_re, sub_im):
+def fill_all_submatrices(arrays, rg, scratch, adjoint, sub_re, sub_im):
     e_block = rg[4]
     for e in range(e_block.shape[0]):
-        blocking.fill_submatrices(rg, e, block_matrix(arrays, e_block[e], theta), adjoint, sub_re, sub_im)
+        blocking.fill_submatrices(rg, e, block_matrix(arrays, e_block[e], scratch), adjoint, sub_re, sub_im)
 
 
 @njit(**_opts)
-def forward_blocked(arrays, rg, theta, psi, sub_re, sub_im, work_re, work_im):
-    """``psi <- U(theta)|0>`` (without the global phase), region by region."""
-    fill_all_submatrices(arrays, rg, theta, False, sub_re, sub_im)
+def forward_blocked(arrays, rg, scratch, psi, sub_re, sub_im, work_re, work_im):
+    """``psi <- U(theta)|0>`` at the scratch's loaded set (without the global phase), region by region."""
+    fill_all_submatrices(arrays, rg, scratch, False, sub_re, sub_im)
     psi[:] = 0
     psi[0] = 1
     blocking.evolve_blocked(psi, rg, sub_re, sub_im, work_re, work_im)
 
 
 @njit(**_opts)
-def adjoint_blocked(arrays, rg, theta, psi, lams, x_all, z_all, pre_all, starts, grad,
+def adjoint_blocked(arrays, rg, scratch, psi, lams, x_all, z_all, pre_all, starts, grad,
                     sub_re, sub_im, work_re, work_im, lam_re, lam_im):
-    """:func:`adjoint`, region by region: one gather of ``psi`` and every ``lambda`` per region
+    """The backward sweep, region by region: one gather of ``psi`` and every ``lambda`` per region
     and chunk, then every block of the region (last first) reduced and un-applied in cache."""
     b_nq, b_param = arrays[0], arrays[7]
     num_obs = starts.shape[0] - 1
@@ -396,9 +554,10 @@ def adjoint_blocked(arrays, rg, theta, psi, lams, x_all, z_all, pre_all, starts,
         s, e = starts[o], starts[o + 1]
         kernels.apply_pauli_sum(psi, lams[o], x_all[s:e], z_all[s:e], pre_all[s:e], parallel)
     grad[:, :] = 0.0
-    fill_all_submatrices(arrays, rg, theta, True, sub_re, sub_im)
+    fill_all_submatrices(arrays, rg, scratch, True, sub_re, sub_im)
     r_start, e_block = rg[0], rg[4]
     kdim = 1 << rg[7].shape[1]
+    trans_buf = np.empty(num_obs * kdim * kdim, np.complex128)
     chunks = psi.shape[0] >> rg[1].shape[1]
     for r in range(r_start.shape[0] - 2, -1, -1):
         first, last = r_start[r], r_start[r + 1]
@@ -413,10 +572,11 @@ def adjoint_blocked(arrays, rg, theta, psi, lams, x_all, z_all, pre_all, starts,
             bi = e_block[e]
             if b_param[bi]:
                 dim = 1 << b_nq[bi]
-                trans = np.zeros((num_obs, dim, dim), np.complex128)
-                for w in range(workers):
+                trans = trans_buf[:num_obs * dim * dim].reshape((num_obs, dim, dim))
+                trans[:] = partial[0, e - first, :, :dim, :dim]
+                for w in range(1, workers):
                     trans += partial[w, e - first, :, :dim, :dim]
-                block_gradients(arrays, bi, theta, trans, grad)
+                block_gradients(arrays, bi, trans, grad, scratch)
 
 
 @njit(parallel=True, **_opts)
@@ -425,14 +585,18 @@ def forward_blocked_over_sets(arrays, rg, thetas, out, sub_re, sub_im, work_re, 
     ``sub_*[w]``, ``work_*[w : w + 1]``)."""
     workers, batch = work_re.shape[0], thetas.shape[0]
     for w in prange(workers):
+        scratch = set_scratch(arrays)
         for b in range(w * batch // workers, (w + 1) * batch // workers):
-            forward_blocked(arrays, rg, thetas[b], out[b], sub_re[w], sub_im[w], work_re[w:w + 1], work_im[w:w + 1])
+            load_set(arrays, thetas[b], scratch)
+            forward_blocked(arrays, rg, scratch, out[b], sub_re[w], sub_im[w], work_re[w:w + 1], work_im[w:w + 1])
 
 
 @njit(**_opts)
 def forward_blocked_over_amplitudes(arrays, rg, thetas, out, sub_re, sub_im, work_re, work_im):
+    scratch = set_scratch(arrays)
     for b in range(thetas.shape[0]):
-        forward_blocked(arrays, rg, thetas[b], out[b], sub_re, sub_im, work_re, work_im)
+        load_set(arrays, thetas[b], scratch)
+        forward_blocked(arrays, rg, scratch, out[b], sub_re, sub_im, work_re, work_im)
 
 
 @njit(parallel=True, **_opts)
@@ -440,16 +604,20 @@ def expect_blocked_over_sets(arrays, rg, thetas, work, x_all, z_all, pre_all, st
                              sub_re, sub_im, work_re, work_im):
     workers, batch = work.shape[0], thetas.shape[0]
     for w in prange(workers):
+        scratch = set_scratch(arrays)
         for b in range(w * batch // workers, (w + 1) * batch // workers):
-            forward_blocked(arrays, rg, thetas[b], work[w], sub_re[w], sub_im[w], work_re[w:w + 1], work_im[w:w + 1])
+            load_set(arrays, thetas[b], scratch)
+            forward_blocked(arrays, rg, scratch, work[w], sub_re[w], sub_im[w], work_re[w:w + 1], work_im[w:w + 1])
             expectations(work[w], x_all, z_all, pre_all, starts, out[b], False)
 
 
 @njit(**_opts)
 def expect_blocked_over_amplitudes(arrays, rg, thetas, psi, x_all, z_all, pre_all, starts, out,
                                    sub_re, sub_im, work_re, work_im):
+    scratch = set_scratch(arrays)
     for b in range(thetas.shape[0]):
-        forward_blocked(arrays, rg, thetas[b], psi, sub_re, sub_im, work_re, work_im)
+        load_set(arrays, thetas[b], scratch)
+        forward_blocked(arrays, rg, scratch, psi, sub_re, sub_im, work_re, work_im)
         expectations(psi, x_all, z_all, pre_all, starts, out[b], True)
 
 
@@ -458,16 +626,20 @@ def gradient_blocked_over_sets(arrays, rg, thetas, work, lam_work, x_all, z_all,
                                sub_re, sub_im, work_re, work_im, lam_re, lam_im):
     workers, batch = work.shape[0], thetas.shape[0]
     for w in prange(workers):
+        scratch = set_scratch(arrays)
         for b in range(w * batch // workers, (w + 1) * batch // workers):
-            forward_blocked(arrays, rg, thetas[b], work[w], sub_re[w], sub_im[w], work_re[w:w + 1], work_im[w:w + 1])
-            adjoint_blocked(arrays, rg, thetas[b], work[w], lam_work[w], x_all, z_all, pre_all, starts, grads[b],
+            load_set(arrays, thetas[b], scratch)
+            forward_blocked(arrays, rg, scratch, work[w], sub_re[w], sub_im[w], work_re[w:w + 1], work_im[w:w + 1])
+            adjoint_blocked(arrays, rg, scratch, work[w], lam_work[w], x_all, z_all, pre_all, starts, grads[b],
                             sub_re[w], sub_im[w], work_re[w:w + 1], work_im[w:w + 1], lam_re[w:w + 1], lam_im[w:w + 1])
 
 
 @njit(**_opts)
 def gradient_blocked_over_amplitudes(arrays, rg, thetas, psi, lams, x_all, z_all, pre_all, starts, grads,
                                      sub_re, sub_im, work_re, work_im, lam_re, lam_im):
+    scratch = set_scratch(arrays)
     for b in range(thetas.shape[0]):
-        forward_blocked(arrays, rg, thetas[b], psi, sub_re, sub_im, work_re, work_im)
-        adjoint_blocked(arrays, rg, thetas[b], psi, lams, x_all, z_all, pre_all, starts, grads[b],
+        load_set(arrays, thetas[b], scratch)
+        forward_blocked(arrays, rg, scratch, psi, sub_re, sub_im, work_re, work_im)
+        adjoint_blocked(arrays, rg, scratch, psi, lams, x_all, z_all, pre_all, starts, grads[b],
                         sub_re, sub_im, work_re, work_im, lam_re, lam_im)
