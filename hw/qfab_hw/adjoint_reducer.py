@@ -25,9 +25,9 @@ term is the plain sum of its four products; an inactive pair gets 0 operands.
 
 Stages (II = 1, never stalls): 1. the products (registered: a DSP48 each), 2. the lane's term
 (the sum of its four products), 3. ``total += sum of the lanes' terms``. :attr:`latency` =
-3: a row presented in cycle c is in ``total`` from cycle c + 3 on. With the memory's read cycle
-this is the spec's ADJOINT_REDUCE_DRAIN_CYCLES = 3 after a pass's last issue cycle: ``total`` is
-final in the first cycle after the drain (the gradient update's first cycle).
+3: a row presented in cycle c is in ``total`` from cycle c + 3 on. With the memory's read
+(``MEMORY_READ_LATENCY`` = 2) this is ADJOINT_REDUCE_DRAIN_CYCLES = 4 after a pass's last issue
+cycle: ``total`` is final in the first cycle after the drain (the gradient update's first cycle).
 
 ``clear`` (one clock) zeroes ``total`` and drops what is in flight (every row presented up to and
 including the clear cycle); rows from the next cycle on accumulate. ``total`` is signed

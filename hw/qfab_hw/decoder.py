@@ -9,6 +9,13 @@ and the parameter memory's shape.
 Every opcode of the instruction set is executed by the RTL (:data:`RTL_OPCODES`); any other
 opcode is BAD_OPCODE, the first check, so such a program is refused at that word with its
 packet discarded, never silently mis-run.
+
+Timing (docs/fpga.md, "Pipelining for Fmax"): the decoder checks only streamed words (a
+replayed header was checked when it was stored), so the pipeline feeds it the input stream's
+word and takes a replayed header's fields from :func:`header_fields` of the fetched word; and
+no check waits for a product: LOAD_PARAMS' B*P <= param_depth is B <= floor(param_depth / P),
+a constant table indexed by P. The products B*P and s0*P go only into registers (the parameter
+memory's word count, the RUN's set base).
 """
 
 from __future__ import annotations
@@ -43,6 +50,22 @@ from qfab_hw.program_memory import STORED_PAYLOAD_WORDS
 RTL_OPCODES = frozenset(Opcode)
 
 FIELD_BITS = 16
+
+
+def header_fields(word) -> dict:
+    """A header word's fields (slices of ``word``), named as the decoder's outputs."""
+    return {
+        "opcode": word[:8],
+        "target": word[TARGET_SHIFT : TARGET_SHIFT + 8],
+        "control": word[CONTROL_SHIFT : CONTROL_SHIFT + 8],
+        "controlled": word[CONTROLLED_BIT],
+        "last": word[LAST_BIT],
+        "quarter_turns": word[QUARTER_SHIFT : QUARTER_SHIFT + 2],
+        "kind": word[KIND_SHIFT : KIND_SHIFT + 2],
+        "mask": word[MASK_SHIFT:],
+        "field_a": word[FIELD_A_SHIFT : FIELD_A_SHIFT + FIELD_BITS],
+        "field_b": word[FIELD_B_SHIFT : FIELD_B_SHIFT + FIELD_BITS],
+    }
 
 
 class InstructionDecoder(wiring.Component):
@@ -87,18 +110,7 @@ class InstructionDecoder(wiring.Component):
         m = Module()
         params = self.params
         word = self.word
-        m.d.comb += [
-            self.opcode.eq(word[:8]),
-            self.target.eq(word[TARGET_SHIFT : TARGET_SHIFT + 8]),
-            self.control.eq(word[CONTROL_SHIFT : CONTROL_SHIFT + 8]),
-            self.controlled.eq(word[CONTROLLED_BIT]),
-            self.last.eq(word[LAST_BIT]),
-            self.quarter_turns.eq(word[QUARTER_SHIFT : QUARTER_SHIFT + 2]),
-            self.kind.eq(word[KIND_SHIFT : KIND_SHIFT + 2]),
-            self.mask.eq(word[MASK_SHIFT:]),
-            self.field_a.eq(word[FIELD_A_SHIFT : FIELD_A_SHIFT + FIELD_BITS]),
-            self.field_b.eq(word[FIELD_B_SHIFT : FIELD_B_SHIFT + FIELD_BITS]),
-        ]
+        m.d.comb += [getattr(self, name).eq(value) for name, value in header_fields(word).items()]
 
         known = Signal()
         allowed = Signal(64)
@@ -140,14 +152,21 @@ class InstructionDecoder(wiring.Component):
                 | (is_end != (self.words_left == stored_words))
             )
 
-        # One multiplier for both products: LOAD_PARAMS' B*P (P below 2**13 once BAD_PARAM has
-        # passed) and RUN's first angle index s0*P (P the loaded count).
+        # One multiplier for both products: LOAD_PARAMS' B*P (P <= max_params once BAD_PARAM has
+        # passed) and RUN's first angle index s0*P (P the loaded count). No check reads it.
         count_bits = params.max_params.bit_length()
         angles = self.product
         m.d.comb += [
             angles.eq(Mux(flags["is_run"], a, b) * Mux(flags["is_run"], self.param_count, a[:count_bits])),
             self.param_words.eq((angles + 1) >> 1),
         ]
+        # LOAD_PARAMS' set limit floor(param_depth / P) for P = 1..max_params (the others are
+        # BAD_PARAM, checked first): B*P <= param_depth without the product.
+        max_sets = Signal(range(params.param_depth + 1))
+        with m.Switch(a[:count_bits]):
+            for count in range(1, params.max_params + 1):
+                with m.Case(count):
+                    m.d.comb += max_sets.eq(params.param_depth // count)
 
         bad_control = self.controlled & ((self.control >= n) | (self.control == self.target))
         error = self.error
@@ -171,7 +190,7 @@ class InstructionDecoder(wiring.Component):
         with m.Elif(opcode == Opcode.LOAD_PARAMS):
             with m.If((a == 0) | (a > params.max_params)):
                 m.d.comb += error.eq(ErrorCode.BAD_PARAM)
-            with m.Elif((b == 0) | (angles > params.param_depth)):
+            with m.Elif((b == 0) | (b > max_sets)):
                 m.d.comb += error.eq(ErrorCode.BAD_SET)
         with m.Elif(opcode == Opcode.PROGRAM):
             with m.If(a == 0):

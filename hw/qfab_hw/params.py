@@ -18,13 +18,18 @@ CORE_VERSION = 2
 BEAT_BITS = 64
 
 #: Pipeline of the gate datapath, in cycles from issuing a pair's read addresses to its
-#: write-back: one cycle of memory read latency plus the gate lane's two register stages.
-MEMORY_READ_LATENCY = 1
+#: write-back: the state memory's read (the block RAM, then its output register, so no consumer
+#: sees the RAM's slow clock-to-out; docs/fpga.md, "Pipelining for Fmax") plus the gate lane's
+#: two register stages.
+MEMORY_READ_LATENCY = 2
 GATE_LANE_LATENCY = 2
 GATE_DRAIN_CYCLES = MEMORY_READ_LATENCY + GATE_LANE_LATENCY
 
-#: The Z-string reducer: memory read, squared magnitudes, accumulation.
-REDUCE_DRAIN_CYCLES = 2
+#: The Z-string reducer (``readout.ZStringReducer``): a register for the squares, one for the
+#: signed terms, then the accumulator. A READ_EXPZ / OBS pass drains through the memory read and
+#: the reducer; the total is final in the cycle after the drain.
+ZSTRING_LATENCY = 3
+REDUCE_DRAIN_CYCLES = MEMORY_READ_LATENCY + ZSTRING_LATENCY - 1
 
 # -- instruction set v2 (hw/README.md, "Instruction set v2") ------------------------------------
 #: Rotation setup before a GATE_ROT pass: parameter-memory read, the affine a*t + b (product,
@@ -58,7 +63,7 @@ GRAD_UPDATE_CYCLES = GRAD_PRODUCT_LATENCY + 1
 #: pass over bank B, so it adds no cycles (the fused schedule); the gradient update is issued in
 #: the gate's last drain cycle, and a set's 1 + P beats start GRAD_EMIT_CYCLES later, when the
 #: last update is in the gradient memory.
-ADJOINT_REDUCE_DRAIN_CYCLES = 3
+ADJOINT_REDUCE_DRAIN_CYCLES = MEMORY_READ_LATENCY + 2  # + the reducer's 3 stages - 1
 #: From the cycle after the last update until the emission starts (the update's product, so
 #: that its read-modify-write is done when the beats read the memory). RUN_SHIFT spends it
 #: instead of its last occurrence's final GRAD_UPDATE cycle.

@@ -52,7 +52,7 @@ from amaranth.lib.wiring import In, Out
 
 from qfab_hw.address_gen import AddressGenerator
 from qfab_hw.adjoint_reducer import AdjointReducer
-from qfab_hw.decoder import InstructionDecoder
+from qfab_hw.decoder import InstructionDecoder, header_fields
 from qfab_hw.gate_lane import GateLane
 from qfab_hw.gradient_memory import GradientUnit, ShiftRuleTable
 from qfab_hw.inverse import InverseCoefficients
@@ -67,6 +67,7 @@ from qfab_hw.params import (
     GRAD_EMIT_CYCLES,
     GRAD_PRODUCT_LATENCY,
     GRAD_UPDATE_CYCLES,
+    MEMORY_READ_LATENCY,
     OBS_DRAIN_CYCLES,
     PARAM_READ_LATENCY,
     REDUCE_DRAIN_CYCLES,
@@ -145,11 +146,13 @@ class QfabPipeline(wiring.Component):
             accept.eq(source_ready & (replaying | self.i.valid)),
         ]
 
-        # The decoder: a streamed header, a stored header while storing (against the body's n
-        # and the record so far), or a replayed one (checked when it was stored).
+        # The decoder checks a streamed header, or a stored one while storing (against the
+        # body's n and the record so far); a replayed header was checked when it was stored, so
+        # the fetched word reaches only the FSM (`header`), never the checks.
         storing = Signal()  # STORE, and the next body word is a header
+        header = header_fields(word)
         m.d.comb += [
-            decoder.word.eq(word),
+            decoder.word.eq(self.i.payload.data),
             decoder.n_qubits.eq(Mux(storing, program.n_qubits, self.n_qubits)),
             decoder.storing.eq(storing),
             decoder.words_left.eq(program.words_left),
@@ -246,6 +249,15 @@ class QfabPipeline(wiring.Component):
             observable.i.payload.eq(reducer.total),
         ]
 
+        def read_delayed(value, name):
+            """``value`` of an issue cycle, in step with that cycle's read data (a pass keeps
+            ``rd_en`` high until its last read is out, so a plain delay line follows it)."""
+            for stage in range(MEMORY_READ_LATENCY):
+                register = Signal(value.shape(), name=f"{name}_d{stage + 1}")
+                m.d.sync += register.eq(value)
+                value = register
+            return value
+
         # Gate pipeline bookkeeping: pair addresses travel beside the data to the write-back.
         issue = Signal()
         pipeline_depth = GATE_DRAIN_CYCLES
@@ -255,9 +267,8 @@ class QfabPipeline(wiring.Component):
         i1_stages = [[Signal(params.max_qubits, name=f"i1_l{j}_d{d}") for d in range(pipeline_depth + 1)]
                      for j in range(lanes)]
         bank_stages = [Signal(name=f"bank_d{d}") for d in range(pipeline_depth + 1)]
-        active_d1 = Signal(lanes)
+        active_read = read_delayed(addresses.active, "active")
         m.d.comb += [valid_stages[0].eq(issue), bank_stages[0].eq(second_pass)]
-        m.d.sync += active_d1.eq(addresses.active)
         for d in range(pipeline_depth):
             m.d.sync += [valid_stages[d + 1].eq(valid_stages[d]),
                          bank_stages[d + 1].eq(bank_stages[d])]
@@ -268,10 +279,10 @@ class QfabPipeline(wiring.Component):
                              i1_stages[j][d + 1].eq(i1_stages[j][d])]
             gate_lane = gate_lanes[j]
             m.d.comb += [
-                gate_lane.i.valid.eq(valid_stages[1]),
+                gate_lane.i.valid.eq(valid_stages[MEMORY_READ_LATENCY]),
                 gate_lane.i.payload.x0.eq(memory.rd_data[2 * j]),
                 gate_lane.i.payload.x1.eq(memory.rd_data[2 * j + 1]),
-                gate_lane.i.payload.active.eq(active_d1[j]),
+                gate_lane.i.payload.active.eq(active_read[j]),
             ]
             with m.If(gate_lane.overflow):
                 m.d.sync += self.overflow.eq(1)
@@ -279,27 +290,25 @@ class QfabPipeline(wiring.Component):
         if params.adjoint:
             # The adjoint reducer: psi's and lambda's pairs at the lanes' addresses during the
             # backward pass over bank A (before the write-back), for a rotation.
-            reduce_pairs = Signal()
-            m.d.sync += reduce_pairs.eq(issue & backward & ~second_pass & (opcode == Opcode.GATE_ROT))
+            reduce_pairs = read_delayed(issue & backward & ~second_pass & (opcode == Opcode.GATE_ROT),
+                                        "reduce_pairs")
             m.d.comb += [adjoint_reducer.kind.eq(kind), adjoint_reducer.i.valid.eq(reduce_pairs)]
             for j in range(lanes):
                 pair = adjoint_reducer.i.payload[j]
                 m.d.comb += [pair.x0.eq(memory.rd_data_a[2 * j]), pair.x1.eq(memory.rd_data_a[2 * j + 1]),
                              pair.l0.eq(memory.rd_data_b[2 * j]), pair.l1.eq(memory.rd_data_b[2 * j + 1]),
-                             pair.active.eq(active_d1[j])]
+                             pair.active.eq(active_read[j])]
             # U-dagger saturating is an overflow, as in the model (checked while the pass runs).
-            with m.If(valid_stages[1] & backward & inverse.overflow):
+            with m.If(valid_stages[MEMORY_READ_LATENCY] & backward & inverse.overflow):
                 m.d.sync += self.overflow.eq(1)
 
-        # Reducer rows: addresses row*banks + port, one clock behind the memory read.
+        # Reducer rows: addresses row*banks + port, in step with the memory read.
         reduce_issue = Signal()
         row_addresses = [Cat(Const(port, params.lane_bits + 1), step)[: params.max_qubits]
                          for port in range(banks)]
-        reduce_valid = Signal()
-        row_addresses_d = [Signal(params.max_qubits, name=f"row_addr{p}") for p in range(banks)]
-        m.d.sync += reduce_valid.eq(reduce_issue)
+        reduce_valid = read_delayed(reduce_issue, "reduce_valid")
+        row_addresses_d = [read_delayed(row_addresses[p], f"row_addr{p}") for p in range(banks)]
         for port in range(banks):
-            m.d.sync += row_addresses_d[port].eq(row_addresses[port])
             m.d.comb += [reducer.amplitudes[port].eq(memory.rd_data_a[port]),
                          reducer.addresses[port].eq(row_addresses_d[port])]
         m.d.comb += reducer.valid.eq(reduce_valid)
@@ -336,7 +345,7 @@ class QfabPipeline(wiring.Component):
             gradients.update.payload.scale_shift.eq(program.obs_shift),
             gradients.emit_count.eq(parameters.count),
             gradients.value.eq(set_value),
-            program.gate_index.eq(Mux(backward, gate_index - 1, program.gate_count - 1)),
+            program.gate_index.eq(gate_index - 1),  # the backward sweep's next gate
         ]
         with m.If(gradients.overflow):
             m.d.sync += self.overflow.eq(1)
@@ -375,9 +384,12 @@ class QfabPipeline(wiring.Component):
                 memory.wr_data[0].im.eq(word[32 : 32 + width]),
             ]
 
-        # Streamed readout: `beat_valid` marks the memory output as the pending output beat.
-        beat_valid = Signal()
-        beat_last = Signal()
+        # Streamed readout: a valid and a last bit per read in flight, advancing with the
+        # memory's read stages (both move with `advance`); the last stage's marks the memory
+        # output as the pending output beat. A readout ends with every stage empty.
+        in_flight = [Signal(name=f"beat_valid_d{d + 1}") for d in range(MEMORY_READ_LATENCY)]
+        in_flight_last = [Signal(name=f"beat_last_d{d + 1}") for d in range(MEMORY_READ_LATENCY)]
+        beat_valid, beat_last = in_flight[-1], in_flight_last[-1]
         stream_probabilities = Signal()
         advance = Signal()
         m.d.comb += advance.eq(~beat_valid | self.o.ready)
@@ -440,15 +452,15 @@ class QfabPipeline(wiring.Component):
                                & (program.fetch_pc == program.last_read))
                 with m.If(accept):
                     m.d.sync += [
-                        opcode.eq(decoder.opcode),
-                        target.eq(decoder.target),
-                        control.eq(decoder.control),
-                        controlled.eq(decoder.controlled),
-                        last.eq(Mux(replaying, replay_last, decoder.last)),
-                        quarter_turns.eq(decoder.quarter_turns),
-                        kind.eq(decoder.kind),
-                        param_index.eq(decoder.field_a),
-                        mask.eq(decoder.mask),
+                        opcode.eq(header["opcode"]),
+                        target.eq(header["target"]),
+                        control.eq(header["control"]),
+                        controlled.eq(header["controlled"]),
+                        last.eq(Mux(replaying, replay_last, header["last"])),
+                        quarter_turns.eq(header["quarter_turns"]),
+                        kind.eq(header["kind"]),
+                        param_index.eq(header["field_a"]),
+                        mask.eq(header["mask"]),
                         step.eq(0),
                         wait.eq(0),
                         coefficient_index.eq(0),
@@ -456,7 +468,7 @@ class QfabPipeline(wiring.Component):
                     with m.If(~replaying & (decoder.error != ErrorCode.NONE)):
                         refuse(decoder.error)
                     with m.Else():
-                        with m.Switch(decoder.opcode):
+                        with m.Switch(header["opcode"]):
                             with m.Case(Opcode.END):
                                 with m.If(~replaying):
                                     finish()
@@ -488,15 +500,15 @@ class QfabPipeline(wiring.Component):
                                     with m.Else():
                                         m.d.sync += [backward.eq(1),
                                                      gate_index.eq(program.gate_count - 1)]
-                                        m.d.comb += program.fetch_jump.eq(1)
+                                        m.d.comb += program.fetch_backward.eq(1)
                             with m.Case(Opcode.INIT):
-                                m.d.sync += n.eq(decoder.target)
+                                m.d.sync += n.eq(header["target"])
                                 m.d.comb += observable.clear.eq(1)
                                 with m.If(replaying):
                                     m.d.sync += [rotation_seen.eq(0), first_term.eq(1)]
                                 m.next = "CLEAR"
                             with m.Case(Opcode.LOAD):
-                                m.d.sync += n.eq(decoder.target)
+                                m.d.sync += n.eq(header["target"])
                                 m.next = "LOAD"
                             with m.Case(Opcode.GATE_U):
                                 m.d.sync += lane_op.eq(LaneOp.MATRIX)
@@ -512,11 +524,11 @@ class QfabPipeline(wiring.Component):
                                 m.d.sync += lane_op.eq(LaneOp.PHASE4)
                                 m.next = "GATE"
                             with m.Case(Opcode.READ_STATE):
-                                m.d.sync += [stream_probabilities.eq(0), beat_valid.eq(0)]
+                                m.d.sync += stream_probabilities.eq(0)
                                 with m.If(~gradient_run):  # skipped in RUN_SHIFT / RUN_ADJOINT
                                     m.next = "STREAM"
                             with m.Case(Opcode.READ_PROBS):
-                                m.d.sync += [stream_probabilities.eq(1), beat_valid.eq(0)]
+                                m.d.sync += stream_probabilities.eq(1)
                                 with m.If(~gradient_run):  # skipped in RUN_SHIFT / RUN_ADJOINT
                                     m.next = "STREAM"
                             with m.Case(Opcode.READ_EXPZ):
@@ -530,9 +542,9 @@ class QfabPipeline(wiring.Component):
                                              shift_now.eq(target_occurrence)]
                                 with m.If(target_occurrence):
                                     m.d.sync += [
-                                        occurrence_param.eq(decoder.field_a),
-                                        occurrence_four_term.eq(decoder.controlled
-                                                                & (decoder.kind != RotationKind.P)),
+                                        occurrence_param.eq(header["field_a"]),
+                                        occurrence_four_term.eq(header["controlled"]
+                                                                & (header["kind"] != RotationKind.P)),
                                     ]
                                 m.next = "ROT_AFFINE"
                             with m.Case(Opcode.OBS):
@@ -541,19 +553,19 @@ class QfabPipeline(wiring.Component):
                             with m.Case(Opcode.LOAD_PARAMS):
                                 m.d.comb += [
                                     parameters.load.eq(1),
-                                    parameters.load_count.eq(decoder.field_a),
-                                    parameters.load_sets.eq(decoder.field_b),
+                                    parameters.load_count.eq(header["field_a"]),
+                                    parameters.load_sets.eq(header["field_b"]),
                                     parameters.load_words.eq(decoder.param_words),
                                 ]
                                 m.next = "LOAD_PARAMS"
                             with m.Case(Opcode.PROGRAM):
                                 m.d.comb += [program.store_start.eq(1),
-                                             program.store_words.eq(decoder.field_a)]
+                                             program.store_words.eq(header["field_a"])]
                                 m.next = "STORE"
                             with m.Case(*RUN_OPCODES):
-                                m.d.sync += [replaying.eq(1), sets_left.eq(decoder.field_b),
-                                             set_base.eq(decoder.product), run_last.eq(decoder.last),
-                                             run_opcode.eq(decoder.opcode), shifting.eq(0),
+                                m.d.sync += [replaying.eq(1), sets_left.eq(header["field_b"]),
+                                             set_base.eq(decoder.product), run_last.eq(header["last"]),
+                                             run_opcode.eq(header["opcode"]), shifting.eq(0),
                                              backward.eq(0)]
                                 m.d.comb += program.fetch_restart.eq(1)
                     if params.adjoint:
@@ -614,6 +626,10 @@ class QfabPipeline(wiring.Component):
 
             with m.State("GATE_DRAIN"):
                 m.d.sync += wait.eq(wait + 1)
+                m.d.comb += memory.rd_en.eq(wait < MEMORY_READ_LATENCY - 1)  # the last reads out
+                # The backward sweep's next gate: its header is read a clock before the jump.
+                m.d.comb += program.fetch_prepare.eq(backward & (gate_index != 0)
+                                                     & (wait == GATE_DRAIN_CYCLES - 2))
                 with m.If(wait == GATE_DRAIN_CYCLES - 1):
                     with m.If(~backward):
                         m.next = "FETCH"
@@ -675,11 +691,14 @@ class QfabPipeline(wiring.Component):
                 with m.Else():
                     m.d.comb += self.o.payload.data.eq(amplitude_beat(m, amplitude))
                 with m.If(advance):
+                    m.d.sync += [in_flight[0].eq(step != amplitude_count),
+                                 in_flight_last[0].eq(step == amplitude_count - 1)]
+                    m.d.sync += [in_flight[d + 1].eq(in_flight[d]) for d in range(MEMORY_READ_LATENCY - 1)]
+                    m.d.sync += [in_flight_last[d + 1].eq(in_flight_last[d])
+                                 for d in range(MEMORY_READ_LATENCY - 1)]
                     with m.If(step != amplitude_count):
-                        m.d.sync += [step.eq(step + 1), beat_valid.eq(1),
-                                     beat_last.eq(step == amplitude_count - 1)]
-                    with m.Else():
-                        m.d.sync += beat_valid.eq(0)
+                        m.d.sync += step.eq(step + 1)
+                    with m.If(beat_valid & beat_last):  # the last beat leaves this clock
                         m.next = "FETCH"
 
             with m.State("OBS_WEIGHT"):
@@ -701,6 +720,7 @@ class QfabPipeline(wiring.Component):
 
             with m.State("REDUCE_DRAIN"):
                 m.d.sync += wait.eq(wait + 1)
+                m.d.comb += memory.rd_en.eq(wait < MEMORY_READ_LATENCY - 1)
                 with m.If(wait == REDUCE_DRAIN_CYCLES - 1):
                     m.next = "REDUCE_RESULT"
 
@@ -718,6 +738,7 @@ class QfabPipeline(wiring.Component):
             with m.State("OBS_DRAIN"):
                 # The reducer's square and sum, then c * E and the accumulation.
                 m.d.sync += wait.eq(wait + 1)
+                m.d.comb += memory.rd_en.eq(wait < MEMORY_READ_LATENCY - 1)
                 m.d.comb += observable.i.valid.eq(wait == REDUCE_DRAIN_CYCLES)
                 with m.If(wait == OBS_DRAIN_CYCLES - 1):
                     m.d.sync += first_term.eq(0)

@@ -18,9 +18,19 @@ Storing (the decoder checks each stored header against :meth:`context`-like outp
   ``obs_shift`` k = max(0, bitlen(S - 1) - 24) (RUN_ADJOINT's lambda scale), and
   ``last_read``: the address of the last READ_* header (0: none, since address 0 is the INIT).
 
-Fetching (RUN): ``fetch_word`` is the word at ``fetch_pc``, always valid. ``fetch_advance``
-consumes it (the next word is there one clock later, so a replay fetches one word per clock
-like a stall-free stream); ``fetch_restart`` makes the next word address 0 (a new replay).
+Fetching (RUN): ``fetch_word`` is the word at ``fetch_pc``, always valid, and a register: the
+memory's output goes into it, never into the sequencer's logic (docs/fpga.md, "Pipelining for
+Fmax"). The memory reads one word ahead of it, so ``fetch_advance`` consumes the word and the
+next one is there one clock later (a replay fetches one word per clock like a stall-free
+stream). The other moves cost no clock either:
+
+* ``fetch_restart``: the next word is address 0 (a new replay), from a copy of the first word
+  kept while storing;
+* ``fetch_backward``: the next word is the last gate's header (RUN_ADJOINT's backward sweep
+  from the forward replay's END), from a copy kept while storing;
+* ``fetch_prepare`` then ``fetch_jump`` on the next clock: the next word is the header of the
+  gate ``gate_index`` names (the gate table, ``gate_address``); ``fetch_prepare`` reads it while
+  the consumer waits (a gate's drain), ``fetch_jump`` takes it.
 """
 
 from __future__ import annotations
@@ -72,6 +82,8 @@ class ProgramMemory(wiring.Component):
                 "gate_index": In(range(depth)),
                 "gate_address": Out(range(depth)),
                 "fetch_restart": In(1),
+                "fetch_backward": In(1),
+                "fetch_prepare": In(1),
                 "fetch_jump": In(1),
                 "fetch_advance": In(1),
                 "fetch_word": Out(BEAT_BITS),
@@ -98,6 +110,11 @@ class ProgramMemory(wiring.Component):
         word = self.store_word
         opcode = word[:8]
         pointer = Signal(range(depth))
+        # The fetch's branch targets: word 0 (every replay starts there) and the last gate's
+        # header (the backward sweep starts there), kept as they are stored.
+        first_word = Signal(BEAT_BITS)
+        last_gate = Signal(range(depth))
+        last_gate_word = Signal(BEAT_BITS)
         payload_left = Signal(3)
         obs_payload = Signal()  # the payload word being awaited is an OBS weight
         m.d.comb += [
@@ -114,6 +131,8 @@ class ProgramMemory(wiring.Component):
             ]
         with m.Elif(self.store_en):
             m.d.sync += [pointer.eq(pointer + 1), self.words_left.eq(self.words_left - 1)]
+            with m.If(pointer == 0):
+                m.d.sync += first_word.eq(word)
             with m.If(self.words_left == 1):
                 m.d.sync += self.valid.eq(1)
             with m.If(self.header_expected):
@@ -133,7 +152,8 @@ class ProgramMemory(wiring.Component):
                     with m.Case(*PROGRAM_GATE_OPCODES):
                         m.d.comb += [gate_write.en.eq(1), gate_write.addr.eq(self.gate_count),
                                      gate_write.data.eq(pointer)]
-                        m.d.sync += self.gate_count.eq(self.gate_count + 1)
+                        m.d.sync += [self.gate_count.eq(self.gate_count + 1),
+                                     last_gate.eq(pointer), last_gate_word.eq(word)]
                         with m.If(opcode == Opcode.GATE_ROT):
                             m.d.sync += self.rotation_count.eq(self.rotation_count + 1)
                 with m.If(opcode == Opcode.GATE_ROT):
@@ -157,16 +177,25 @@ class ProgramMemory(wiring.Component):
         with m.If((self.weight_sum > 1) & (bit_length > OBS_FRAC_BITS)):
             m.d.comb += self.obs_shift.eq(bit_length - OBS_FRAC_BITS)
 
-        # -- fetching: the read port always reads the next word's address ------------------
-        next_pc = Signal(range(depth))
+        # -- fetching: the read port reads the word after fetch_pc (or, on fetch_prepare, the
+        # jump's target), so every move loads fetch_word from a register or the memory's output.
+        target = Signal(range(depth))
+        with m.If(self.fetch_prepare):
+            m.d.sync += target.eq(self.gate_address)
         with m.If(self.fetch_restart):
-            m.d.comb += next_pc.eq(0)
+            m.d.sync += [self.fetch_pc.eq(0), self.fetch_word.eq(first_word)]
+            m.d.comb += read.addr.eq(1)
+        with m.Elif(self.fetch_backward):
+            m.d.sync += [self.fetch_pc.eq(last_gate), self.fetch_word.eq(last_gate_word)]
+            m.d.comb += read.addr.eq(last_gate + 1)
         with m.Elif(self.fetch_jump):
-            m.d.comb += next_pc.eq(self.gate_address)
+            m.d.sync += [self.fetch_pc.eq(target), self.fetch_word.eq(read.data)]
+            m.d.comb += read.addr.eq(target + 1)
         with m.Elif(self.fetch_advance):
-            m.d.comb += next_pc.eq(self.fetch_pc + 1)
+            m.d.sync += [self.fetch_pc.eq(self.fetch_pc + 1), self.fetch_word.eq(read.data)]
+            m.d.comb += read.addr.eq(self.fetch_pc + 2)
+        with m.Elif(self.fetch_prepare):
+            m.d.comb += read.addr.eq(self.gate_address)
         with m.Else():
-            m.d.comb += next_pc.eq(self.fetch_pc)
-        m.d.comb += [read.addr.eq(next_pc), self.fetch_word.eq(read.data)]
-        m.d.sync += self.fetch_pc.eq(next_pc)
+            m.d.comb += read.addr.eq(self.fetch_pc + 1)
         return m

@@ -7,12 +7,12 @@ Model: the READ_* branches of :class:`qfab_hw.model.CoreModel`.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from qfab_hw.layouts import complex_layout
-from qfab_hw.params import REDUCE_DRAIN_CYCLES, CoreParams
+from qfab_hw.params import ZSTRING_LATENCY, CoreParams
 
 
 def squared_magnitude(amplitude):
@@ -31,8 +31,10 @@ class ZStringReducer(wiring.Component):
     """Accumulates sum_a (-1)**popcount(a & mask) |amp_a|**2 over streamed amplitude rows.
 
     ``clear`` zeroes the sum; each clock with ``valid`` adds one row of ``2 * lanes``
-    amplitudes with their addresses. ``total`` is final ``REDUCE_DRAIN_CYCLES`` clocks after
-    the last row is presented (one register stage for the signed squares, one for the sum).
+    amplitudes with their addresses. ``total`` is final ``ZSTRING_LATENCY`` clocks after
+    the last row is presented: a register stage for the squares (a multiplier's product
+    register each, so no adder follows a multiplier in the same clock; docs/fpga.md,
+    "Pipelining for Fmax"), one for the signed terms, one for the sum.
     """
 
     def __init__(self, params: CoreParams):
@@ -51,21 +53,26 @@ class ZStringReducer(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return REDUCE_DRAIN_CYCLES
+        return ZSTRING_LATENCY
 
     def elaborate(self, platform):
         m = Module()
         params = self.params
+        square_shape = unsigned(2 * params.width - 1)  # at most 2**(2W-2)
         term_shape = signed(2 * params.width + 1)
         terms = []
         for port in range(params.banks):
+            amplitude = self.amplitudes[port]
+            squares = [Signal(square_shape, name=f"square{port}_{part}") for part in ("re", "im")]
+            negative = Signal(name=f"negative{port}")
+            m.d.sync += [squares[0].eq(amplitude.re * amplitude.re), squares[1].eq(amplitude.im * amplitude.im),
+                         negative.eq((self.addresses[port] & self.mask[: params.max_qubits]).xor())]
+            magnitude = squares[0] + squares[1]
             term = Signal(term_shape, name=f"term{port}")
-            magnitude = squared_magnitude(self.amplitudes[port])
-            negative = (self.addresses[port] & self.mask[: params.max_qubits]).xor()
             m.d.sync += term.eq(Mux(negative, -magnitude, magnitude))
             terms.append(term)
-        terms_valid = Signal()
-        m.d.sync += terms_valid.eq(self.valid & ~self.clear)
+        squares_valid, terms_valid = Signal(), Signal()
+        m.d.sync += [squares_valid.eq(self.valid & ~self.clear), terms_valid.eq(squares_valid & ~self.clear)]
         with m.If(self.clear):
             m.d.sync += self.total.eq(0)
         with m.Elif(terms_valid):

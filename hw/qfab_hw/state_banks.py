@@ -5,8 +5,9 @@ each, ``blackbox`` forwarded), so every address maps to the same bank and offset
 port plan serves every pass RUN_ADJOINT needs with one read-address bus and one write bus:
 
 * **reads**: both memories read the same ``rd_addr`` in every clock ``rd_en`` is high:
-  ``rd_data_a`` (psi) and ``rd_data_b`` (lambda) arrive together one clock later, and ``rd_data``
-  is the one ``rd_bank`` selected (registered with the read, so it follows the data; held while
+  ``rd_data_a`` (psi) and ``rd_data_b`` (lambda) arrive together ``MEMORY_READ_LATENCY`` clocks
+  of ``rd_en`` later (:class:`~qfab_hw.state_memory.BankedStateMemory`), and ``rd_data`` is the
+  one ``rd_bank`` selected (registered with the read, so it follows the data; held while
   ``rd_en`` is low). The gate lanes take ``rd_data``; the adjoint reducer takes ``rd_data_a`` and
   ``rd_data_b`` at the lanes' pair addresses; the Z-string reducer ``rd_data_a`` and the lambda
   preparation both at the OBS row addresses.
@@ -31,7 +32,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from qfab_hw.layouts import complex_layout
-from qfab_hw.params import CoreParams, require_core_params
+from qfab_hw.params import MEMORY_READ_LATENCY, CoreParams, require_core_params
 from qfab_hw.state_memory import BankedStateMemory
 
 
@@ -84,9 +85,12 @@ class StateBanks(wiring.Component):
             ]
         m.d.comb += self.rd_data_a.eq(memories[0].rd_data)
         if len(memories) > 1:
-            bank_d = Signal()
-            with m.If(self.rd_en):
-                m.d.sync += bank_d.eq(self.rd_bank)
+            bank_d = self.rd_bank
+            for stage in range(MEMORY_READ_LATENCY):
+                register = Signal(name=f"rd_bank_d{stage + 1}")
+                with m.If(self.rd_en):
+                    m.d.sync += register.eq(bank_d)
+                bank_d = register
             m.d.comb += [self.rd_data_b.eq(memories[1].rd_data),
                          self.rd_data.eq(Mux(bank_d, memories[1].rd_data, memories[0].rd_data))]
         else:

@@ -3,8 +3,12 @@
 Each of the ``2 * lanes`` ports reads one amplitude and writes one amplitude per clock by
 full amplitude address (``rd_ports`` selects the ports in use); the crossbars route each
 address to its bank (see :mod:`qfab_hw.model.addressing` for the mapping and why the lanes
-never collide). Read data arrive one clock after the address (``rd_en`` low holds the data,
-for output back-pressure).
+never collide). Read data arrive ``MEMORY_READ_LATENCY`` = 2 clocks after the address: the
+block RAM's read, then a register on each bank's output (the RAM's own output register where the
+tools fold it: Vivado's DOB_REG; on the ECP5 yosys keeps it in fabric), so the RAM's slow
+clock-to-out ends at a flip-flop, not in a multiplier (docs/fpga.md, "Pipelining for Fmax").
+Both stages advance with ``rd_en``: low, it holds them (output back-pressure), so the clock
+after a pass's last read keeps ``rd_en`` high to bring that read out.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 
 from qfab_hw.layouts import complex_layout
-from qfab_hw.params import CoreParams
+from qfab_hw.params import MEMORY_READ_LATENCY, CoreParams
 
 
 #: Module name of a bank when the memory is a black box (see ``blackbox_stub``).
@@ -74,7 +78,10 @@ class BankedStateMemory(wiring.Component):
         banks = []
         for bank in range(params.banks):
             read, write = self._bank(m, bank, cplx)
-            banks.append(read.data.as_value())
+            output = Signal(cplx, name=f"bank{bank}_q")
+            with m.If(self.rd_en):
+                m.d.sync += output.eq(read.data)
+            banks.append(output.as_value())
             m.d.comb += read.en.eq(self.rd_en)
             for port in range(params.banks):
                 with m.If(self.rd_ports[port] & (self.bank_of(self.rd_addr[port]) == bank)):
@@ -87,9 +94,12 @@ class BankedStateMemory(wiring.Component):
                     ]
         bank_data = Array(banks)
         for port in range(params.banks):
-            selected = Signal(range(params.banks), name=f"rd_bank{port}")
-            with m.If(self.rd_en):
-                m.d.sync += selected.eq(self.bank_of(self.rd_addr[port]))
+            selected = self.bank_of(self.rd_addr[port])
+            for stage in range(MEMORY_READ_LATENCY):  # the bank select travels with the read
+                register = Signal(range(params.banks), name=f"rd_bank{port}_d{stage + 1}")
+                with m.If(self.rd_en):
+                    m.d.sync += register.eq(selected)
+                selected = register
             m.d.comb += self.rd_data[port].eq(bank_data[selected])
         return m
 

@@ -43,7 +43,7 @@ from qfab_hw.model.gradient_memory import GradientMemoryModel, max_post_shift
 from qfab_hw.model.inverse import lane_inverse
 from qfab_hw.model.lambda_prep import LATENCY as LAMBDA_LATENCY
 from qfab_hw.model.lambda_prep import lambda_row, max_scale_shift
-from qfab_hw.params import GRAD_EMIT_CYCLES, GRAD_PRODUCT_LATENCY
+from qfab_hw.params import GRAD_EMIT_CYCLES, GRAD_PRODUCT_LATENCY, MEMORY_READ_LATENCY
 from qfab_hw.program import RotationKind
 from qfab_hw.state_banks import StateBanks
 
@@ -839,17 +839,25 @@ def test_state_banks_shared_reads_and_per_bank_writes(lanes, adjoint):
             ctx.set(unit.rd_ports, (1 << banks) - 1)
             ctx.set(unit.rd_bank, select)
             await ctx.tick()
+            # The next read (other addresses, the other bank) brings this one out of the RAM's
+            # output register: MEMORY_READ_LATENCY clocks of rd_en, its select in step.
+            for port in range(banks):
+                ctx.set(unit.rd_addr[port], int(rng.integers(size)))
+            ctx.set(unit.rd_bank, 1 - select if adjoint else 0)
+            for _ in range(MEMORY_READ_LATENCY - 1):
+                await ctx.tick()
             ctx.set(unit.rd_en, 0)
-            ctx.set(unit.rd_bank, 1 - select if adjoint else 0)  # changes after the read: ignored
-            for port, address in enumerate(addresses):
-                psi = (contents[0][0][address], contents[0][1][address])
-                assert get_complex(ctx, unit.rd_data_a[port]) == psi
-                if adjoint:
-                    lam = (contents[1][0][address], contents[1][1][address])
-                    assert get_complex(ctx, unit.rd_data_b[port]) == lam
-                    assert get_complex(ctx, unit.rd_data[port]) == (lam if select else psi)
-                else:
-                    assert get_complex(ctx, unit.rd_data[port]) == psi
+            for hold in range(2):  # rd_en low holds the data
+                for port, address in enumerate(addresses):
+                    psi = (contents[0][0][address], contents[0][1][address])
+                    assert get_complex(ctx, unit.rd_data_a[port]) == psi
+                    if adjoint:
+                        lam = (contents[1][0][address], contents[1][1][address])
+                        assert get_complex(ctx, unit.rd_data_b[port]) == lam
+                        assert get_complex(ctx, unit.rd_data[port]) == (lam if select else psi)
+                    else:
+                        assert get_complex(ctx, unit.rd_data[port]) == psi
+                await ctx.tick()
 
     simulate(unit, testbench)
 

@@ -30,6 +30,7 @@ from qfab_hw.observable import ObservableUnit
 from qfab_hw.param_memory import ParameterMemory
 from qfab_hw.program import (
     DecoderContext,
+    PROGRAM_GATE_OPCODES,
     RotationKind,
     decode_header,
     decode_program,
@@ -148,22 +149,48 @@ def test_program_memory_records_and_fetches(seed):
                 address += ins.word_count
             reads = [a for a, op in headers if op in (Opcode.READ_STATE, Opcode.READ_PROBS, Opcode.READ_EXPZ)]
             assert ctx.get(unit.last_read) == (reads[-1] if reads else 0)
-            # Fetch: restart, then random advances (a stalled consumer holds the word).
+            gates = [a for a, op in headers if op in PROGRAM_GATE_OPCODES]
+            assert ctx.get(unit.gate_count) == len(gates)
+            # Fetch: restart, then random moves (a stalled consumer holds the word): advance,
+            # restart, the backward sweep's start at the last gate, a prepared jump to a gate.
             ctx.set(unit.fetch_restart, 1)
             await ctx.tick()
             ctx.set(unit.fetch_restart, 0)
             pc = 0
-            for _ in range(3 * len(words)):
+            for _ in range(4 * len(words)):
                 assert ctx.get(unit.fetch_pc) == pc
                 assert ctx.get(unit.fetch_word) == words[pc]
-                advance = bool(rng.integers(2)) and pc + 1 < len(words)
-                restart = not advance and rng.random() < 0.1
-                ctx.set(unit.fetch_advance, int(advance))
-                ctx.set(unit.fetch_restart, int(restart))
-                await ctx.tick()
-                pc = 0 if restart else pc + advance
-            ctx.set(unit.fetch_advance, 0)
-            ctx.set(unit.fetch_restart, 0)
+                move = rng.choice(["advance", "hold", "restart", "backward", "jump"], p=[0.5, 0.2, 0.1, 0.1, 0.1])
+                if move == "advance" and pc + 1 < len(words):
+                    ctx.set(unit.fetch_advance, 1)
+                    await ctx.tick()
+                    ctx.set(unit.fetch_advance, 0)
+                    pc += 1
+                elif move == "restart":
+                    ctx.set(unit.fetch_restart, 1)
+                    await ctx.tick()
+                    ctx.set(unit.fetch_restart, 0)
+                    pc = 0
+                elif move == "backward" and gates:
+                    ctx.set(unit.fetch_backward, 1)
+                    await ctx.tick()
+                    ctx.set(unit.fetch_backward, 0)
+                    pc = gates[-1]
+                elif move == "jump" and gates:
+                    gate = int(rng.integers(len(gates)))
+                    ctx.set(unit.gate_index, gate)
+                    await ctx.tick()  # the gate table's read
+                    assert ctx.get(unit.gate_address) == gates[gate]
+                    ctx.set(unit.fetch_prepare, 1)
+                    await ctx.tick()
+                    ctx.set(unit.fetch_prepare, 0)
+                    assert ctx.get(unit.fetch_word) == words[pc]  # held until the jump
+                    ctx.set(unit.fetch_jump, 1)
+                    await ctx.tick()
+                    ctx.set(unit.fetch_jump, 0)
+                    pc = gates[gate]
+                else:
+                    await ctx.tick()
 
     simulate(unit, testbench)
 

@@ -428,9 +428,9 @@ def test_gate_rot_and_obs_cycles(lanes):
                 1 + (1 if name == "rot" else 1))  # the extra stored words in PROGRAM
         passes = (1 << n) // 2 // lanes
         assert cycles["rot"] - cycles["base"] == instruction_cycles(Opcode.GATE_ROT, n, params) \
-            == 1 + 1 + 10 + passes + 3
+            == 1 + 1 + 10 + passes + 4
         assert cycles["obs"] - cycles["base"] == instruction_cycles(Opcode.OBS, n, params) + 1 \
-            == 1 + 1 + passes + 8 + 1  # + the value beat at END
+            == 1 + 1 + passes + 10 + 1  # + the value beat at END
 
 
 # -- host words and step cost ------------------------------------------------------------

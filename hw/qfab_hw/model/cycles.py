@@ -16,6 +16,7 @@ from qfab_hw.params import (
     GATE_DRAIN_CYCLES,
     GRAD_EMIT_CYCLES,
     GRAD_UPDATE_CYCLES,
+    MEMORY_READ_LATENCY,
     OBS_DRAIN_CYCLES,
     REDUCE_DRAIN_CYCLES,
     SHIFT_MAC_CYCLES,
@@ -76,7 +77,7 @@ def instruction_cycles(opcode: Opcode, n_qubits: int, params: CoreParams) -> int
     if opcode == Opcode.OBS:
         return HEADER_CYCLES + OBS_PAYLOAD_WORDS + gate_pass_cycles(n_qubits, params) + OBS_DRAIN_CYCLES
     if opcode in (Opcode.READ_STATE, Opcode.READ_PROBS):
-        return HEADER_CYCLES + amplitudes + 1  # one beat per clock plus the memory latency
+        return HEADER_CYCLES + amplitudes + MEMORY_READ_LATENCY  # one beat per clock after the read
     if opcode == Opcode.READ_EXPZ:
         return HEADER_CYCLES + bank_rows + REDUCE_DRAIN_CYCLES + 1  # + the result beat
     if opcode in (Opcode.LOAD_PARAMS, Opcode.PROGRAM) or opcode in MODES:
