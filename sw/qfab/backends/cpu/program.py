@@ -193,26 +193,38 @@ def compile_program(circuit: Circuit, width: int) -> Program:
 
 @njit(**_opts)
 def set_scratch(arrays):
-    """Scratch for one parameter set at a time: its angles, the 1-qubit rotations' matrices and
-    derivatives (``rot[gi]``: four entries each), a gate's matrix and derivative for the generic
-    path, its row indices and column, and a block-sized matrix."""
+    """Scratch for one parameter set at a time: its angles, every 1-qubit gate's matrix and
+    derivative (``rot[gi]``: four entries each; a fixed gate's entered here, a rotation's by
+    :func:`load_set`), a gate's matrix and derivative for the generic path, its row indices and
+    column, and a block-sized matrix."""
+    g_kind, g_nq, g_mat, gate_buf = arrays[8], arrays[9], arrays[14], arrays[15]
     gdim = 1 << arrays[10].shape[1]
     kdim = 1 << arrays[1].shape[1]
     num_params = max(1, int(arrays[11].max()) + 1) if arrays[11].shape[0] else 1
-    return (np.zeros(num_params), np.zeros((arrays[8].shape[0], 8), np.complex128),
-            np.empty(gdim * gdim, np.complex128), np.empty(gdim * gdim, np.complex128),
+    rot = np.zeros((g_kind.shape[0], 8), np.complex128)
+    for gi in range(g_kind.shape[0]):
+        if g_kind[gi] < 0 and g_nq[gi] == 1:
+            rot[gi, :4] = gate_buf[g_mat[gi]: g_mat[gi] + 4]
+    return (np.zeros(num_params), rot, np.empty(gdim * gdim, np.complex128), np.empty(gdim * gdim, np.complex128),
             np.empty(gdim, np.int64), np.empty(gdim, np.complex128), np.empty(kdim * kdim, np.complex128))
 
 
 @njit(**_opts)
 def load_set(arrays, theta, scratch):
     """Make ``scratch`` hold parameter set ``theta``: its angles and its 1-qubit rotations."""
+    load_gates(arrays, theta, scratch, 0, arrays[8].shape[0])
+
+
+@njit(**_opts)
+def load_gates(arrays, theta, scratch, first, last):
+    """:func:`load_set` for gates ``first..last`` only (the GPU host, which works on one block of
+    every set at a time)."""
     g_kind, g_nq, g_param, g_a, g_b = arrays[8], arrays[9], arrays[11], arrays[12], arrays[13]
     eigvec, eigval = arrays[17], arrays[18]
     angles, rot = scratch[0], scratch[1]
     m = min(angles.shape[0], theta.shape[0])  # the angles past the last one a gate reads are never read
     angles[:m] = theta[:m]
-    for gi in range(g_kind.shape[0]):
+    for gi in range(first, last):
         if g_kind[gi] < 0 or g_nq[gi] != 1:
             continue
         kind = g_kind[gi]
@@ -257,6 +269,20 @@ def apply_to_rows(mat, u, pos, gq, transpose, idx, col):
                 top[j] = a * x0 + b * x1
                 bottom[j] = c * x0 + d * x1
         return
+    if gq == 2:  # in scalars too (a CNOT of the ladder in every block)
+        b0, b1 = 1 << pos[0], 1 << pos[1]
+        u = u.T if transpose else u
+        for r in range(dim):
+            if r & (b0 | b1):
+                continue
+            i1, i2, i3 = r | b0, r | b1, r | b0 | b1
+            for j in range(cols):
+                x0, x1, x2, x3 = mat[r, j], mat[i1, j], mat[i2, j], mat[i3, j]
+                mat[r, j] = u[0, 0] * x0 + u[0, 1] * x1 + u[0, 2] * x2 + u[0, 3] * x3
+                mat[i1, j] = u[1, 0] * x0 + u[1, 1] * x1 + u[1, 2] * x2 + u[1, 3] * x3
+                mat[i2, j] = u[2, 0] * x0 + u[2, 1] * x1 + u[2, 2] * x2 + u[2, 3] * x3
+                mat[i3, j] = u[3, 0] * x0 + u[3, 1] * x1 + u[3, 2] * x2 + u[3, 3] * x3
+        return
     gdim = 1 << gq
     mask = _spread(0, gdim - 1, pos, gq)
     for r in range(dim):
@@ -289,6 +315,24 @@ def apply_conj_to_columns(mat, u, pos, gq, idx, col):
                 x0, x1 = row[j], row[j | bit]
                 row[j] = x0 * a + x1 * c
                 row[j | bit] = x0 * b + x1 * d
+        return
+    if gq == 2:
+        b0, b1 = 1 << pos[0], 1 << pos[1]
+        for i in range(rows):
+            row = mat[i]
+            for j in range(dim):
+                if j & (b0 | b1):
+                    continue
+                j1, j2, j3 = j | b0, j | b1, j | b0 | b1
+                x0, x1, x2, x3 = row[j], row[j1], row[j2], row[j3]
+                row[j] = (x0 * np.conj(u[0, 0]) + x1 * np.conj(u[1, 0]) + x2 * np.conj(u[2, 0])
+                          + x3 * np.conj(u[3, 0]))
+                row[j1] = (x0 * np.conj(u[0, 1]) + x1 * np.conj(u[1, 1]) + x2 * np.conj(u[2, 1])
+                           + x3 * np.conj(u[3, 1]))
+                row[j2] = (x0 * np.conj(u[0, 2]) + x1 * np.conj(u[1, 2]) + x2 * np.conj(u[2, 2])
+                           + x3 * np.conj(u[3, 2]))
+                row[j3] = (x0 * np.conj(u[0, 3]) + x1 * np.conj(u[1, 3]) + x2 * np.conj(u[2, 3])
+                           + x3 * np.conj(u[3, 3]))
         return
     gdim = 1 << gq
     mask = _spread(0, gdim - 1, pos, gq)
@@ -349,14 +393,12 @@ def gate_matrix(arrays, gi, theta, derivative, buf):
     return out
 
 
-@njit(inline="always", **_opts)
-def gate_2x2(arrays, gi, scratch, derivative):
-    """:func:`gate_matrix` of a 1-qubit gate as four scalars ``(m00, m01, m10, m11)``: a fixed
-    gate's compiled entries, a rotation's from the loaded set."""
-    if arrays[8][gi] < 0:
-        o, gate_buf = arrays[14][gi], arrays[15]
-        return gate_buf[o], gate_buf[o + 1], gate_buf[o + 2], gate_buf[o + 3]
-    rot, o = scratch[1], 4 if derivative else 0
+@njit(**_opts)
+def gate_2x2(rot, gi, half):
+    """A 1-qubit gate's matrix (``half`` 0) or derivative (1) at the loaded set, as four scalars
+    ``(m00, m01, m10, m11)`` from the scratch's table ``rot`` (a branch-free read that LLVM
+    inlines: these run thousands of times per set)."""
+    o = 4 * half
     return rot[gi, o], rot[gi, o + 1], rot[gi, o + 2], rot[gi, o + 3]
 
 
@@ -399,7 +441,7 @@ def trace_2x2(mat, bit, a, b, c, d):
 def build_block(arrays, bi, scratch):
     """Block ``bi``'s matrix at the loaded set, into the scratch's block matrix (returned, sized)."""
     b_nq, b_gstart, b_gend, g_pos, g_nq = arrays[0], arrays[3], arrays[4], arrays[10], arrays[9]
-    theta, _, ubuf, _, idx, col, block = scratch
+    theta, rot, ubuf, _, idx, col, block = scratch
     dim = 1 << b_nq[bi]
     mat = block[:dim * dim].reshape((dim, dim))
     mat[:, :] = 0
@@ -407,7 +449,7 @@ def build_block(arrays, bi, scratch):
         mat[r, r] = 1.0
     for gi in range(b_gstart[bi], b_gend[bi]):
         if g_nq[gi] == 1:
-            a, b, c, d = gate_2x2(arrays, gi, scratch, False)
+            a, b, c, d = gate_2x2(rot, gi, 0)
             rows_2x2(mat, 1 << g_pos[gi, 0], a, b, c, d)
         else:
             apply_to_rows(mat, gate_matrix(arrays, gi, theta, False, ubuf), g_pos[gi], g_nq[gi], False, idx, col)
@@ -481,14 +523,14 @@ def block_gradients(arrays, bi, trans, grad, scratch):
     against ``R`` in between."""
     b_gstart, b_gend = arrays[3], arrays[4]
     g_nq, g_pos, g_param, g_a, g_kind = arrays[9], arrays[10], arrays[11], arrays[12], arrays[8]
-    theta, _, ubuf, dubuf, idx, col, _ = scratch
+    theta, rot, ubuf, dubuf, idx, col, _ = scratch
     num_obs = trans.shape[0]
     for gi in range(b_gend[bi] - 1, b_gstart[bi] - 1, -1):
         pos, gq = g_pos[gi], g_nq[gi]
         if gq == 1:  # the same three steps in scalars
             bit = 1 << pos[0]
-            a, b, c, d = gate_2x2(arrays, gi, scratch, False)
-            da, db, dc, dd = gate_2x2(arrays, gi, scratch, g_kind[gi] >= 0)
+            a, b, c, d = gate_2x2(rot, gi, 0)
+            da, db, dc, dd = gate_2x2(rot, gi, 1)
             ca, cb, cc, cd = np.conj(a), np.conj(b), np.conj(c), np.conj(d)
             for o in range(num_obs):
                 r = trans[o]

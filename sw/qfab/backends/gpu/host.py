@@ -59,5 +59,5 @@ def block_gate_gradients(arrays, thetas, bi, trans, grads):
     for b in prange(thetas.shape[0]):
         local = np.ascontiguousarray(trans[b, :, :dim, :dim])
         scratch = prog.set_scratch(arrays)
-        prog.load_set(arrays, thetas[b], scratch)
+        prog.load_gates(arrays, thetas[b], scratch, arrays[3][bi], arrays[4][bi])
         prog.block_gradients(arrays, bi, local, grads[b], scratch)
