@@ -11,6 +11,9 @@ at the same time (test workers, benchmark workers): data files are numbered by t
 in an index that each process rewrites, so one process can load another's machine code for the
 wrong signature. :func:`compile_lock` lets one process at a time compile (or load) every
 specialisation qfab uses, in :func:`qfab.backends.cpu.warmup.warm_up`, before any other work.
+Once one process has done so, the folder holds them all (:func:`mark_complete`): later processes
+only read it, each loading what its calls need when they need it, so a new process's first
+small call loads a few kernels, not every one (:func:`is_complete`).
 """
 from __future__ import annotations
 
@@ -35,14 +38,33 @@ def _source_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+_DIGEST = _source_digest()
 if not os.environ.get("NUMBA_CACHE_DIR"):
-    numba.config.CACHE_DIR = str(Path(platformdirs.user_cache_dir("qfab")) / "numba" / _source_digest())
+    numba.config.CACHE_DIR = str(Path(platformdirs.user_cache_dir("qfab")) / "numba" / _DIGEST)
+
+
+def _folder() -> Path:
+    return Path(numba.config.CACHE_DIR or platformdirs.user_cache_dir("qfab"))
+
+
+def _complete_stamp() -> Path:
+    # named by the sources' digest too: a user's own NUMBA_CACHE_DIR outlives an edit
+    return _folder() / f".qfab-complete-{_DIGEST}"
+
+
+def is_complete() -> bool:
+    """Whether a process has compiled every specialisation into the cache folder."""
+    return _complete_stamp().exists()
+
+
+def mark_complete() -> None:
+    _complete_stamp().touch()
 
 
 @contextlib.contextmanager
 def compile_lock():
     """An exclusive lock on the cache folder, held while this process compiles."""
-    folder = Path(numba.config.CACHE_DIR or platformdirs.user_cache_dir("qfab"))
+    folder = _folder()
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".qfab-compile.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
