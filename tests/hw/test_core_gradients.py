@@ -17,7 +17,7 @@ import pytest
 from qfab_hw import Assembler, CoreModel, CoreParams
 from qfab_hw.model.cycles import run_cycles
 from qfab_hw.program import Opcode, RotationKind
-from qfab_hw.registers import CONTROL_RESET, CONTROL_START, Register
+from qfab_hw.register_map import CONTROL_RESET, CONTROL_START, Register
 from qfab_hw.testing import random_gradient_packets, random_stored_body
 
 from .test_blocks_v2 import CoreBench, check

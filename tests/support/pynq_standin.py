@@ -10,7 +10,7 @@ never complete, like a DMA whose TLAST never came.
 from __future__ import annotations
 
 import numpy as np
-from qfab_hw.registers import CONTROL_RESET, CONTROL_START, STATUS_DONE, STATUS_ERROR_SHIFT, STATUS_OVERFLOW, Register
+from qfab_hw.register_map import CONTROL_RESET, CONTROL_START, STATUS_DONE, STATUS_ERROR_SHIFT, STATUS_OVERFLOW, Register
 
 
 class Buffer(np.ndarray):

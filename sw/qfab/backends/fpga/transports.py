@@ -26,7 +26,7 @@ import numpy as np
 from qfab_hw import CORE_VERSION, CoreModel, CoreParams, ErrorCode
 from qfab_hw import processes
 from qfab_hw.params import build_version
-from qfab_hw.registers import (CONTROL_RESET, CONTROL_START, STATUS_BUSY, STATUS_ERROR_SHIFT, STATUS_OVERFLOW,
+from qfab_hw.register_map import (CONTROL_RESET, CONTROL_START, STATUS_BUSY, STATUS_ERROR_SHIFT, STATUS_OVERFLOW,
                                Register)
 
 from qfab.backends.fpga.driver import CoreRun, FPGAError
