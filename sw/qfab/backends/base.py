@@ -112,11 +112,12 @@ class EngineDevice(Device):
         result = JobResult(device=self.name, seconds=0.0)
         if job.want_state or job.shots:
             result.states = engine.statevector(circuit, params, dtype=job.dtype)
-        if obs:
+        if obs and job.gradient == "adjoint":  # the sweep's forward gives the values too
+            result.expectations = np.empty((params.shape[0], len(obs)))
+            result.gradients = engine.adjoint_gradient(circuit, obs, params, dtype=job.dtype, values=result.expectations)
+        elif obs:
             result.expectations = engine.expectation(circuit, obs, params, dtype=job.dtype)
-            if job.gradient == "adjoint":
-                result.gradients = engine.adjoint_gradient(circuit, obs, params, dtype=job.dtype)
-            elif job.gradient == "parameter-shift":
+            if job.gradient == "parameter-shift":
                 result.gradients = engine.parameter_shift_gradient(circuit, obs, params, dtype=job.dtype)
         return result
 

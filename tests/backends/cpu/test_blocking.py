@@ -101,8 +101,10 @@ def test_blocked_adjoint_gradient_equals_qiskit_differences(data, qc, bits):
     scratch = prog.set_scratch(program.arrays)
     prog.load_set(program.arrays, values, scratch)
     prog.forward_blocked(program.arrays, regions.arrays, scratch, psi, sub_re, sub_im, work_re, work_im)
-    prog.adjoint_blocked(program.arrays, regions.arrays, scratch, psi, lams, x_all, z_all, pre_all, starts, grad,
+    at_end = np.empty(2)
+    prog.adjoint_blocked(program.arrays, regions.arrays, scratch, psi, lams, x_all, z_all, pre_all, starts, at_end, grad,
                          sub_re, sub_im, work_re, work_im, lam_re, lam_im)
+    np.testing.assert_allclose(at_end, [expectation(qc, values, op) for op in ops], atol=1e-10)
     step = 1e-5
     for p in range(qc.num_parameters):
         up, down = values.copy(), values.copy()

@@ -122,15 +122,17 @@ class CPUCostModel(CostModel):
         over_sets = runs_over_sets(circuit.num_qubits, sets, vectors, itemsize)
         forward = _forward_counts(program, circuit.num_qubits, over_sets, threads)
         calls = passes = cached = flops = launches = matrix = 0.0
-        forwards = (1 if job.want_state or job.shots else 0) + (1 if observables else 0)
+        adjoint = bool(observables) and job.gradient == "adjoint"
+        # the adjoint's sweep gives the expectation values too: no forward of their own
+        forwards = (1 if job.want_state or job.shots else 0) + (1 if observables and not adjoint else 0)
         calls += forwards
         passes += forwards * forward.passes + (0.5 * terms if observables else 0.0)  # each term reads the state
         cached += forwards * forward.cached
         flops += forwards * forward.flops
         launches += forwards * forward.launches + (observables if observables else 0)
         matrix += forwards * forward.matrix
-        if observables and job.gradient == "adjoint":
-            # a second call on the same program and regions: forward again, each observable
+        if adjoint:
+            # one call on the forward's program and regions: the forward, the values, each observable
             # applied into its lambda, then per region a read and write of psi and every lambda,
             # and per block psi and every lambda un-applied in cache with each lambda's
             # transition matrix summed (as many flops again as an un-apply)

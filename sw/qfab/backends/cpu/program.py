@@ -584,14 +584,17 @@ def forward_blocked(arrays, rg, scratch, psi, sub_re, sub_im, work_re, work_im):
 
 
 @njit(**_opts)
-def adjoint_blocked(arrays, rg, scratch, psi, lams, x_all, z_all, pre_all, starts, grad,
+def adjoint_blocked(arrays, rg, scratch, psi, lams, x_all, z_all, pre_all, starts, values, grad,
                     sub_re, sub_im, work_re, work_im, lam_re, lam_im):
     """The backward sweep, region by region: one gather of ``psi`` and every ``lambda`` per region
-    and chunk, then every block of the region (last first) reduced and un-applied in cache."""
+    and chunk, then every block of the region (last first) reduced and un-applied in cache. The
+    expectation values at the final state go into ``values`` on the way (one pass, against a
+    forward's for a separate call)."""
     b_nq, b_param = arrays[0], arrays[7]
     num_obs = starts.shape[0] - 1
     workers = work_re.shape[0]
     parallel = workers > 1
+    expectations(psi, x_all, z_all, pre_all, starts, values, parallel)
     for o in range(num_obs):
         s, e = starts[o], starts[o + 1]
         kernels.apply_pauli_sum(psi, lams[o], x_all[s:e], z_all[s:e], pre_all[s:e], parallel)
@@ -664,7 +667,7 @@ def expect_blocked_over_amplitudes(arrays, rg, thetas, psi, x_all, z_all, pre_al
 
 
 @njit(parallel=True, **_opts)
-def gradient_blocked_over_sets(arrays, rg, thetas, work, lam_work, x_all, z_all, pre_all, starts, grads,
+def gradient_blocked_over_sets(arrays, rg, thetas, work, lam_work, x_all, z_all, pre_all, starts, values, grads,
                                sub_re, sub_im, work_re, work_im, lam_re, lam_im):
     workers, batch = work.shape[0], thetas.shape[0]
     for w in prange(workers):
@@ -672,16 +675,16 @@ def gradient_blocked_over_sets(arrays, rg, thetas, work, lam_work, x_all, z_all,
         for b in range(w * batch // workers, (w + 1) * batch // workers):
             load_set(arrays, thetas[b], scratch)
             forward_blocked(arrays, rg, scratch, work[w], sub_re[w], sub_im[w], work_re[w:w + 1], work_im[w:w + 1])
-            adjoint_blocked(arrays, rg, scratch, work[w], lam_work[w], x_all, z_all, pre_all, starts, grads[b],
+            adjoint_blocked(arrays, rg, scratch, work[w], lam_work[w], x_all, z_all, pre_all, starts, values[b], grads[b],
                             sub_re[w], sub_im[w], work_re[w:w + 1], work_im[w:w + 1], lam_re[w:w + 1], lam_im[w:w + 1])
 
 
 @njit(**_opts)
-def gradient_blocked_over_amplitudes(arrays, rg, thetas, psi, lams, x_all, z_all, pre_all, starts, grads,
+def gradient_blocked_over_amplitudes(arrays, rg, thetas, psi, lams, x_all, z_all, pre_all, starts, values, grads,
                                      sub_re, sub_im, work_re, work_im, lam_re, lam_im):
     scratch = set_scratch(arrays)
     for b in range(thetas.shape[0]):
         load_set(arrays, thetas[b], scratch)
         forward_blocked(arrays, rg, scratch, psi, sub_re, sub_im, work_re, work_im)
-        adjoint_blocked(arrays, rg, scratch, psi, lams, x_all, z_all, pre_all, starts, grads[b],
+        adjoint_blocked(arrays, rg, scratch, psi, lams, x_all, z_all, pre_all, starts, values[b], grads[b],
                         sub_re, sub_im, work_re, work_im, lam_re, lam_im)

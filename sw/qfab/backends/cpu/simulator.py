@@ -203,7 +203,11 @@ class CPUEngine:
                                                 out, *b.forward)
         return out
 
-    def adjoint_gradient(self, circuit: Circuit, sums: list[PauliSum], thetas: np.ndarray, dtype=np.complex128) -> np.ndarray:
+    def adjoint_gradient(self, circuit: Circuit, sums: list[PauliSum], thetas: np.ndarray, dtype=np.complex128,
+                         values: np.ndarray | None = None) -> np.ndarray:
+        """Gradients ``(batch, observables, parameters)`` by the adjoint method; ``values``, if
+        given ``(batch, observables)``, receives the expectation values the sweep computes on its
+        way (a job that wants both then runs one forward per set, not two)."""
         dtype = _DTYPES[np.dtype(dtype)]
         batch, n = thetas.shape[0], circuit.num_qubits
         # the forward's blocks and regions: the backward sweep un-applies a region per pass over
@@ -211,6 +215,7 @@ class CPUEngine:
         program = self.program(circuit)
         x_all, z_all, pre_all, starts = pack_observables(sums)
         grads = np.empty((batch, len(sums), circuit.num_parameters))
+        values = np.empty((batch, len(sums))) if values is None else values
         vectors = 1 + len(sums)
         if runs_over_sets(n, batch, vectors, np.dtype(dtype).itemsize):
             workers = min(batch, numba.get_num_threads())  # a state, its lambdas and chunk buffers per thread
@@ -219,14 +224,14 @@ class CPUEngine:
             lam_work = np.empty((workers, len(sums), 2**n), dtype)
             b = _Buffers(program, n, workers, over_sets=True, observables=len(sums))
             prog.gradient_blocked_over_sets(program.arrays, b.regions, thetas, work, lam_work, x_all, z_all, pre_all,
-                                            starts, grads, *b.gradient)
+                                            starts, values, grads, *b.gradient)
         else:
             check_memory(n, vectors, dtype, "adjoint gradient")
             psi = np.empty(2**n, dtype)
             lams = np.empty((len(sums), 2**n), dtype)
             b = _Buffers(program, n, numba.get_num_threads(), over_sets=False, observables=len(sums))
             prog.gradient_blocked_over_amplitudes(program.arrays, b.regions, thetas, psi, lams, x_all, z_all, pre_all,
-                                                  starts, grads, *b.gradient)
+                                                  starts, values, grads, *b.gradient)
         return grads
 
     def parameter_shift_gradient(self, circuit: Circuit, sums: list[PauliSum], thetas: np.ndarray, dtype=np.complex128) -> np.ndarray:

@@ -180,7 +180,11 @@ class GPUEngine:
         pauli_expectations[(blocks, sets), threads](states, *observables, out)
         return out.copy_to_host()
 
-    def adjoint_gradient(self, circuit: Circuit, sums: list[PauliSum], thetas: np.ndarray, dtype=np.complex128) -> np.ndarray:
+    def adjoint_gradient(self, circuit: Circuit, sums: list[PauliSum], thetas: np.ndarray, dtype=np.complex128,
+                         values: np.ndarray | None = None) -> np.ndarray:
+        """The CPU engine's ``adjoint_gradient`` (``values`` filled by a separate expectation)."""
+        if values is not None:
+            values[:] = self.expectation(circuit, sums, thetas, dtype)
         dtype = _DTYPES[np.dtype(dtype)]
         program = self.program(circuit)
         parts = self._chunks(program, thetas.shape[0], 1 + len(sums), dtype, "adjoint gradient")
