@@ -8,6 +8,8 @@ Shared by the RTL test benches (``sim/cocotb_core.py``) and the program runner
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
@@ -31,11 +33,43 @@ from qfab_hw.registers import (
     Register,
 )
 
-__all__ = ["SIM_TIMEOUT_MS", "CoreBench", "Status", "first_difference", "start_bench"]
+__all__ = ["CORE_PORTS", "OVERLAY_PORTS", "SIM_TIMEOUT_MS", "CoreBench", "Ports", "Status",
+           "first_difference", "ports_of", "start_bench"]
 
 #: Simulated-time limit of one bench: a core that hangs (e.g. never drains a packet) fails
 #: the test instead of stalling the suite. The longest bench simulates a few ms.
 SIM_TIMEOUT_MS = 200
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Where a top level has the core's clock, reset and buses, so one bench drives both the
+    core and the overlay wrapper Vivado instantiates (:func:`qfab_hw.bitstream.overlay_wrapper`),
+    whose port names and reset polarity differ."""
+
+    clock: str
+    reset: str
+    reset_active_level: bool
+    stream_in: str
+    stream_out: str
+    lite: str
+    separator: str
+
+    def signal(self, dut, bus: str, field: str):
+        """The handle of ``field`` (``tvalid``, ``awaddr`` ...) of ``bus`` (a prefix above)."""
+        return getattr(dut, f"{bus}{self.separator}{field}")
+
+
+#: The core's own ports (Amaranth's ``s_axis__tdata`` names, active-high ``rst``).
+CORE_PORTS = Ports("clk", "rst", True, "s_axis", "m_axis", "s_axil", "__")
+#: The overlay wrapper's Xilinx names and active-low ``aresetn``.
+OVERLAY_PORTS = Ports("aclk", "aresetn", False, "s_axis", "m_axis", "s_axi_control", "_")
+TOPS = {"qfab_core": CORE_PORTS, "qfab_overlay_top": OVERLAY_PORTS}
+
+
+def ports_of(dut) -> Ports:
+    """The :class:`Ports` of the simulated top level, by its module name."""
+    return TOPS[dut._name]
 
 
 class Status:
@@ -52,23 +86,34 @@ class CoreBench:
 
     def __init__(self, dut):
         self.dut = dut
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        self.ports = ports = ports_of(dut)
+        self.clock = getattr(dut, ports.clock)
+        self.reset_pin = getattr(dut, ports.reset)
+        cocotb.start_soon(Clock(self.clock, 10, unit="ns").start())
+        models = {"bus_separator": ports.separator}
+        reset = {"reset": self.reset_pin, "reset_active_level": ports.reset_active_level}
         self.source = AxiStreamSource(
-            AxiStreamBus.from_prefix(dut, "s_axis", bus_separator="__"), dut.clk, dut.rst)
+            AxiStreamBus.from_prefix(dut, ports.stream_in, **models), self.clock, **reset)
         self.sink = AxiStreamSink(
-            AxiStreamBus.from_prefix(dut, "m_axis", bus_separator="__"), dut.clk, dut.rst)
+            AxiStreamBus.from_prefix(dut, ports.stream_out, **models), self.clock, **reset)
         self.axil = AxiLiteMaster(
-            AxiLiteBus.from_prefix(dut, "s_axil", bus_separator="__"), dut.clk, dut.rst)
+            AxiLiteBus.from_prefix(dut, ports.lite, **models), self.clock, **reset)
         self.params: CoreParams | None = None
 
     async def reset(self) -> None:
-        self.dut.rst.value = 1
-        await ClockCycles(self.dut.clk, 5)
-        self.dut.rst.value = 0
-        await ClockCycles(self.dut.clk, 2)
+        """Hold the reset pin for 5 cycles (power-up, or a host resetting the PL mid-program):
+        the AXI models drop what they were sending or receiving, and BUILD is read back (the
+        first time, :attr:`params` comes from it)."""
+        self.reset_pin.value = int(self.ports.reset_active_level)
+        await ClockCycles(self.clock, 5)
+        self.reset_pin.value = int(not self.ports.reset_active_level)
+        self.source.clear()
+        self.sink.clear()
+        await ClockCycles(self.clock, 2)
         build = await self.read(Register.BUILD)
-        self.params = CoreParams(max_qubits=build & 0xFF, lanes=(build >> 8) & 0xFF,
-                                 width=(build >> 16) & 0xFF)
+        if self.params is None:
+            self.params = CoreParams(max_qubits=build & 0xFF, lanes=(build >> 8) & 0xFF,
+                                     width=(build >> 16) & 0xFF)
         assert build == self.params.build_word
 
     async def read(self, register: int) -> int:
@@ -93,7 +138,7 @@ class CoreBench:
             status = await self.status()
             if not status.busy:
                 return status
-            await ClockCycles(self.dut.clk, 10)
+            await ClockCycles(self.clock, 10)
         raise AssertionError("the core did not finish")
 
     async def run(self, words, model: CoreModel, *, exact_cycles: bool = True):
@@ -131,7 +176,9 @@ def first_difference(actual, expected) -> str:
     return f"beat {index}: RTL {actual[index]:#018x}, model {expected[index]:#018x}"
 
 
-async def start_bench(dut) -> CoreBench:
-    bench = CoreBench(dut)
+async def start_bench(dut, bench_class: type[CoreBench] = CoreBench) -> CoreBench:
+    """A bench (``bench_class``: :class:`CoreBench` or a subclass with checks of its own) on
+    ``dut``, after the reset that starts every simulation."""
+    bench = bench_class(dut)
     await bench.reset()
     return bench

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -24,10 +25,12 @@ from qfab_hw.params import CoreParams
 from qfab_hw.paths import cache_dir
 from qfab_hw.verilator import require_tools
 
-__all__ = ["TOPLEVEL", "build_core", "build_root", "design_key", "generate_verilog", "run_cocotb",
-           "setup_verilator_environment"]
+__all__ = ["OVERLAY_TOPLEVEL", "TOPLEVEL", "build_core", "build_root", "design_key",
+           "generate_verilog", "run_cocotb", "setup_verilator_environment", "top_sources"]
 
 TOPLEVEL = "qfab_core"
+#: The AXI-named wrapper of the core in a PYNQ overlay (:func:`qfab_hw.bitstream.overlay_wrapper`).
+OVERLAY_TOPLEVEL = "qfab_overlay_top"
 SOURCE_LOCATION = re.compile(r"\(\* src = \"[^\"]*\" \*\)")
 #: Files of a finished build that running it does not need (the precompiled headers are 140 MB).
 PRUNE = ("*.gch",)
@@ -90,34 +93,51 @@ def generate_verilog(params: CoreParams) -> str:
     return verilog.convert(QfabCore(params), name=TOPLEVEL)
 
 
-def design_key(params: CoreParams, source: str) -> str:
-    """Build directory name: parameters plus a hash of the Verilog. Amaranth's ``src``
-    attributes (file:line) are left out, so edits that move lines do not force a rebuild."""
+def top_sources(params: CoreParams, toplevel: str) -> dict[str, str]:
+    """The Verilog files of a top level: the core, and for :data:`OVERLAY_TOPLEVEL` the
+    wrapper Vivado instantiates around it (what ``make bitstream`` builds from)."""
+    sources = {TOPLEVEL: generate_verilog(params)}
+    if toplevel == OVERLAY_TOPLEVEL:
+        from qfab_hw.bitstream import overlay_wrapper
+
+        sources[OVERLAY_TOPLEVEL] = overlay_wrapper()
+    elif toplevel != TOPLEVEL:
+        raise ValueError(f"no Verilog for a top level {toplevel!r}; use {TOPLEVEL} or {OVERLAY_TOPLEVEL}")
+    return sources
+
+
+def design_key(params: CoreParams, source: str, toplevel: str = TOPLEVEL) -> str:
+    """Build directory name: parameters plus a hash of the Verilog (and the top level, when
+    it is not the core). Amaranth's ``src`` attributes (file:line) are left out, so edits that
+    move lines do not force a rebuild."""
     digest = hashlib.sha256(SOURCE_LOCATION.sub("", source).encode()).hexdigest()[:12]
-    return f"q{params.max_qubits}_l{params.lanes}_w{params.width}-{digest}"
+    top = "" if toplevel == TOPLEVEL else f"_{toplevel}"
+    return f"q{params.max_qubits}_l{params.lanes}_w{params.width}{top}-{digest}"
 
 
-def build_core(params: CoreParams) -> Path:
-    """The build directory of ``params``, compiling it if not cached."""
+def build_core(params: CoreParams, toplevel: str = TOPLEVEL) -> Path:
+    """The build directory of ``params`` with ``toplevel`` (the core, or the overlay wrapper
+    around it), compiling it if not cached."""
     require_tools()
     from cocotb_tools.runner import get_runner
 
     setup_verilator_environment()
-    source_text = generate_verilog(params)
-    key = design_key(params, source_text)
+    sources_text = top_sources(params, toplevel)
+    key = design_key(params, "".join(sources_text.values()), toplevel)
     root = build_root()
     build_dir = root / key
     build_dir.mkdir(parents=True, exist_ok=True)
-    executable = build_dir / TOPLEVEL
+    executable = build_dir / toplevel
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not executable.exists():
-            source = build_dir / f"{TOPLEVEL}.v"
-            source.write_text(source_text)
+            sources = [build_dir / f"{name}.v" for name in sources_text]
+            for path, text in zip(sources, sources_text.values()):
+                path.write_text(text)
             runner = get_runner("verilator")
             runner.build(
-                sources=[source],
-                hdl_toplevel=TOPLEVEL,
+                sources=sources,
+                hdl_toplevel=toplevel,
                 build_dir=build_dir,
                 build_args=["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"],
                 always=True,
@@ -137,9 +157,14 @@ def remove_stale_builds(root: Path, key: str) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def run_cocotb(build_dir: Path, test_module: str, testcase: str, test_dir: Path | None = None,
-               **env: str) -> None:
-    """Run one cocotb test of ``test_module`` on a built core; raises on failure.
+def run_cocotb(build_dir: Path, test_module: str, tests: str | Sequence[str],
+               test_dir: Path | None = None, toplevel: str = TOPLEVEL, log_file: Path | None = None,
+               **env: str) -> Path:
+    """Run cocotb tests of ``test_module`` on a built core: one test name, or several run one
+    after another in one simulation (the simulator's start-up is paid once). Returns the xUnit
+    results file (a ``testcase`` element per test, with its ``failure``); under pytest the
+    runner raises SystemExit when a test failed, after writing it. The simulator's output goes
+    to ``log_file`` if given, else to this process's stdout.
 
     The simulator's Python finds ``test_module`` on this process's ``sys.path`` (cocotb's runner
     passes it on as PYTHONPATH): a module of an installed package, or the folder pytest put on
@@ -149,14 +174,21 @@ def run_cocotb(build_dir: Path, test_module: str, testcase: str, test_dir: Path 
     from cocotb_tools.runner import get_runner
 
     setup_verilator_environment()
+    names = [tests] if isinstance(tests, str) else list(tests)
+    if test_dir is None:
+        test_dir = Path(build_dir) / "runs" / (names[0] if len(names) == 1 else "tests")
+    results = Path(test_dir).resolve() / "results.xml"
     get_runner("verilator").test(
-        hdl_toplevel=TOPLEVEL,
+        hdl_toplevel=toplevel,
         hdl_toplevel_lang="verilog",
         test_module=test_module,
-        # exactly this test: the runner's ``testcase`` also runs every test whose name ends
-        # with it (``random_programs_match_model`` would run ``v2_random_programs_...`` too)
-        test_filter=rf"\.{re.escape(testcase)}$",
+        # exactly these tests: the runner's ``testcase`` also runs every test whose name ends
+        # with one (``random_programs_match_model`` would run ``v2_random_programs_...`` too)
+        test_filter=rf"\.({'|'.join(map(re.escape, names))})$",
         build_dir=build_dir,
-        test_dir=test_dir if test_dir is not None else Path(build_dir) / "runs" / testcase,
+        test_dir=test_dir,
+        results_xml=str(results),
+        log_file=log_file,
         extra_env=env,
     )
+    return results
