@@ -16,12 +16,12 @@ serves all three products, since they never happen in the same clock; it is pipe
   - RUN_ADJOINT (``adjoint`` = 1): g = round_half_up(mu * f * a * 2**k / 2**28), f = 1 for RX, RY,
     RZ and -2 for P (``kind``), k = ``scale_shift``: the product mu * (+-a) shifted left by k (+1
     for P) before rounding at bit 28 (k + 1 < 28 for every build, so rounding stays exact).
-  Stages: 1. the product (P clocks), 2. shift, round half up, clamp to 66 bits (exact for the
-  saturating sum, since |grad| < 2**63 < 2**65 - 2**63), the memory read of grad[index], 3. the
+  Stages: 1. the product (P clocks), 2. shift, round half up, 3. clamp to 66 bits (exact for the
+  saturating sum, since |grad| < 2**63 < 2**65 - 2**63), the memory read of grad[index], 4. the
   sum, saturation to 64 bits, the write (``overflow`` pulses with a saturated write; the sequencer
-  keeps it sticky). An update in cycle t is written by the edge ending t + P + 1; the read port is
+  keeps it sticky). An update in cycle t is written by the edge ending t + P + 2; the read port is
   transparent, so updates may follow each other in consecutive clocks, to any indices, and an
-  emission may start reading in cycle t + P + 1 (``emit`` in t + P).
+  emission may start reading in cycle t + P + 2 (``emit`` in t + P + 1).
 * ``emit`` (one clock, with ``emit_count`` = P): from the next cycle ``o`` carries the set's beats
   ``value`` (held by the sequencer), grad[0], ..., grad[P-1] (``o.payload.last`` on the final one),
   one per clock while ``o.ready``; each gradient entry is cleared as it is sent, so the memory is
@@ -200,15 +200,20 @@ class GradientUnit(wiring.Component):
         with m.If(mac1):
             m.d.sync += d.eq(Mux(first1, product, d + product))
 
-        # -- stage 2: contribution, clamped; memory read -------------------------------------
+        # -- stage 2: shift, round half up ------------------------------------------------------
         scaled = product << shift1
         rounded = Signal(signed(scaled.shape().width - AFFINE_FRAC_BITS + 1))
-        m.d.comb += rounded.eq((scaled + (1 << (AFFINE_FRAC_BITS - 1))) >> AFFINE_FRAC_BITS)
-        bound = (1 << (CONTRIBUTION_BITS - 1)) - 1
-        contribution = Signal(signed(CONTRIBUTION_BITS))
+        m.d.sync += rounded.eq((scaled + (1 << (AFFINE_FRAC_BITS - 1))) >> AFFINE_FRAC_BITS)
         update2 = Signal()
         index2 = Signal(range(depth))
         m.d.sync += [update2.eq(update1), index2.eq(index1)]
+
+        # -- stage 3: contribution, clamped; memory read -------------------------------------
+        bound = (1 << (CONTRIBUTION_BITS - 1)) - 1
+        contribution = Signal(signed(CONTRIBUTION_BITS))
+        update3 = Signal()
+        index3 = Signal(range(depth))
+        m.d.sync += [update3.eq(update2), index3.eq(index2)]
         with m.If(rounded > bound):
             m.d.sync += contribution.eq(bound)
         with m.Elif(rounded < -bound):
@@ -216,7 +221,7 @@ class GradientUnit(wiring.Component):
         with m.Else():
             m.d.sync += contribution.eq(rounded)
 
-        # -- stage 3: saturating sum, write --------------------------------------------------
+        # -- stage 4: saturating sum, write --------------------------------------------------
         old = Signal(signed(BEAT_BITS))
         m.d.comb += old.eq(read.data)
         total = Signal(signed(CONTRIBUTION_BITS + 1))
@@ -230,7 +235,7 @@ class GradientUnit(wiring.Component):
             m.d.comb += [new.eq(low), clipped.eq(1)]
         with m.Else():
             m.d.comb += new.eq(total)
-        m.d.sync += self.overflow.eq(update2 & clipped)
+        m.d.sync += self.overflow.eq(update3 & clipped)
 
         # -- emission and the sweep ------------------------------------------------------------
         emitting = Signal()
@@ -243,7 +248,8 @@ class GradientUnit(wiring.Component):
             self.o.payload.data.eq(Mux(beat == 0, self.value, read.data)),
             self.o.payload.last.eq(beat == count),
             transfer.eq(emitting & self.o.ready),
-            self.busy.eq(emitting | self.clearing | Cat(*mac_stages, *update_stages).any() | update2),
+            self.busy.eq(emitting | self.clearing | Cat(*mac_stages, *update_stages).any()
+                         | update2 | update3),
         ]
         with m.If(self.emit):
             m.d.sync += [emitting.eq(1), beat.eq(0), count.eq(self.emit_count)]
@@ -262,10 +268,10 @@ class GradientUnit(wiring.Component):
         with m.If(emitting):
             m.d.comb += [read.addr.eq(beat), read.en.eq(transfer & (beat < count))]
         with m.Else():
-            m.d.comb += [read.addr.eq(index1), read.en.eq(update1)]
+            m.d.comb += [read.addr.eq(index2), read.en.eq(update2)]
         # Write port: the update, else the emission's clear of the entry just sent, else the sweep.
-        with m.If(update2):
-            m.d.comb += [write.en.eq(1), write.addr.eq(index2), write.data.eq(new)]
+        with m.If(update3):
+            m.d.comb += [write.en.eq(1), write.addr.eq(index3), write.data.eq(new)]
         with m.Elif(transfer & (beat != 0)):
             m.d.comb += [write.en.eq(1), write.addr.eq(beat - 1), write.data.eq(0)]
         with m.Elif(self.clearing):

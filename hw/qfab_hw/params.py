@@ -64,10 +64,10 @@ GRAD_UPDATE_CYCLES = GRAD_PRODUCT_LATENCY + 1
 #: the gate's last drain cycle, and a set's 1 + P beats start GRAD_EMIT_CYCLES later, when the
 #: last update is in the gradient memory.
 ADJOINT_REDUCE_DRAIN_CYCLES = MEMORY_READ_LATENCY + 2  # + the reducer's 3 stages - 1
-#: From the cycle after the last update until the emission starts (the update's product, so
-#: that its read-modify-write is done when the beats read the memory). RUN_SHIFT spends it
-#: instead of its last occurrence's final GRAD_UPDATE cycle.
-GRAD_EMIT_CYCLES = GRAD_PRODUCT_LATENCY
+#: From the cycle after the last update until the emission starts (the update's product, then
+#: its rounding stage, so that its read-modify-write is done when the beats read the memory).
+#: RUN_SHIFT spends it instead of its last occurrence's final GRAD_UPDATE cycle.
+GRAD_EMIT_CYCLES = GRAD_PRODUCT_LATENCY + 1
 
 #: Fixed-point formats of the v2 words: angles are 32-bit binary half-angles (w means
 #: phi = 4*pi*w / 2**32), the affine scale a is Q4.28, observable weights Q8.24, shift-rule

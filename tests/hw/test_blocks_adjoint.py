@@ -729,8 +729,9 @@ def test_gradient_unit_rounding_and_saturation_corners():
 
 
 def test_gradient_unit_tightest_schedule_and_same_index_back_to_back():
-    """The sequencer's tightest order: an update in cycle t, emit in t + P (beats from t + P + 1;
-    the first gradient read sees the write of t + P + 1, transparent; P = GRAD_PRODUCT_LATENCY).
+    """The sequencer's tightest order: an update in cycle t, emit in t + P + 1 (beats from
+    t + P + 2; the first gradient read sees the write of t + P + 2, transparent;
+    P = GRAD_PRODUCT_LATENCY, GRAD_EMIT_CYCLES = P + 1).
     Updates in consecutive clocks to the same entry accumulate."""
     params = gradient_params(max_params=4)
     unit = GradientUnit(params)
@@ -775,7 +776,7 @@ def test_gradient_unit_reset_sweep():
         for index in range(params.max_params):
             bench.update_adjoint(index, int(rng.integers(1, 1 << 30)), RotationKind.RX, 1 << 28, 0)
             await bench.tick()
-        await bench.ticks(GRAD_PRODUCT_LATENCY + 2)  # the last update's product and write
+        await bench.ticks(GRAD_PRODUCT_LATENCY + 3)  # the product, round, clamp and write
         assert not bench.ctx.get(unit.busy)
         assert any(model.grads)
 

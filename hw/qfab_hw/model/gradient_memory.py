@@ -26,10 +26,10 @@ from qfab_hw.params import (
 )
 from qfab_hw.program import RotationKind
 
-#: An ``update`` in cycle t is written by the clock edge ending cycle t + P + 1 (P =
-#: GRAD_PRODUCT_LATENCY: the product; contribution, read-modify-write); a read issued in that
-#: cycle already sees it (transparent read port).
-UPDATE_LATENCY = GRAD_PRODUCT_LATENCY + 2
+#: An ``update`` in cycle t is written by the clock edge ending cycle t + P + 2 (P =
+#: GRAD_PRODUCT_LATENCY: the product; shift and round; clamp; read-modify-write); a read issued
+#: in that cycle already sees it (transparent read port).
+UPDATE_LATENCY = GRAD_PRODUCT_LATENCY + 3
 #: A ``mac`` in cycle t is in d after the edge ending cycle t + P: an update may follow in t + P + 1.
 MAC_LATENCY = GRAD_PRODUCT_LATENCY + 1
 #: Terms per occurrence the d accumulator is sized for (the four-term rule).
