@@ -1,6 +1,7 @@
-"""device="auto" without the runtime for small jobs of a shape planned before: the same results
-as the full path (and as Qiskit), the planner asked once per shape, and a device that fails on
-the direct path sends the job back through the runtime's failover."""
+"""device="auto" without the runtime for jobs of a shape planned before: the same results as the
+full path (and as Qiskit), the planner asked once per shape, and a device that fails on the direct
+path sends the job back through the runtime's failover; jobs small enough for the CPU's numpy path
+are never planned. The circuit has 11 qubits, one more than that path takes."""
 import numpy as np
 import pytest
 from qiskit import QuantumCircuit
@@ -14,7 +15,7 @@ from qfab.scheduling import fastpath
 @pytest.fixture()
 def circuit():
     a, b = Parameter("a"), Parameter("b")
-    qc = QuantumCircuit(2)
+    qc = QuantumCircuit(11)
     qc.ry(a, 0)
     qc.cx(0, 1)
     qc.rz(b, 1)
@@ -22,7 +23,10 @@ def circuit():
     return qc
 
 
-def exact(qc, values, label="ZX"):
+ZX = "I" * 9 + "ZX"
+
+
+def exact(qc, values, label=ZX):
     return Statevector(qc.assign_parameters(values)).expectation_value(SparsePauliOp(label)).real
 
 
@@ -33,9 +37,9 @@ def test_second_call_of_a_shape_skips_the_planner(circuit, monkeypatch):
     monkeypatch.setattr(fastpath, "plan", lambda work: planned.append(work) or real_plan(work))
     values = np.random.default_rng(1).uniform(-np.pi, np.pi, (5, 2))
     for row in values:
-        assert api.expectation(circuit, SparsePauliOp("ZX"), row, device="auto") == pytest.approx(exact(circuit, row), abs=1e-12)
+        assert api.expectation(circuit, SparsePauliOp(ZX), row, device="auto") == pytest.approx(exact(circuit, row), abs=1e-12)
     assert len(planned) == 1  # the first call planned; the other four went straight to the device
-    batch = api.expectation(circuit, SparsePauliOp("ZX"), values, device="auto")
+    batch = api.expectation(circuit, SparsePauliOp(ZX), values, device="auto")
     np.testing.assert_allclose(batch, [exact(circuit, row) for row in values], atol=1e-12)
     assert len(planned) == 2  # a new batch size is a new shape
 
@@ -43,7 +47,7 @@ def test_second_call_of_a_shape_skips_the_planner(circuit, monkeypatch):
 def test_a_device_failing_on_the_direct_path_falls_back_to_the_runtime(circuit, monkeypatch):
     fastpath.forget_choices()
     row = np.array([0.3, -1.1])
-    api.expectation(circuit, SparsePauliOp("ZX"), row, device="auto")  # remembers the choice
+    api.expectation(circuit, SparsePauliOp(ZX), row, device="auto")  # remembers the choice
 
     class Broken:
         def run(self, jobs):
@@ -54,7 +58,7 @@ def test_a_device_failing_on_the_direct_path_falls_back_to_the_runtime(circuit, 
     planned = []
     real_plan = fastpath.plan
     monkeypatch.setattr(fastpath, "plan", lambda work: planned.append(work) or real_plan(work))
-    assert api.expectation(circuit, SparsePauliOp("ZX"), row, device="auto") == pytest.approx(exact(circuit, row), abs=1e-12)
+    assert api.expectation(circuit, SparsePauliOp(ZX), row, device="auto") == pytest.approx(exact(circuit, row), abs=1e-12)
     assert len(planned) == 1  # the failure sent the job through plan and run
     monkeypatch.setattr(fastpath, "get_device", real_get)
 
@@ -62,7 +66,7 @@ def test_a_device_failing_on_the_direct_path_falls_back_to_the_runtime(circuit, 
 def test_non_finite_results_are_not_accepted_on_the_direct_path(circuit, monkeypatch):
     fastpath.forget_choices()
     row = np.array([0.7, 0.2])
-    api.expectation(circuit, SparsePauliOp("ZX"), row, device="auto")
+    api.expectation(circuit, SparsePauliOp(ZX), row, device="auto")
     real_get = fastpath.get_device
 
     class NaNs:
@@ -72,7 +76,7 @@ def test_non_finite_results_are_not_accepted_on_the_direct_path(circuit, monkeyp
             return results
 
     monkeypatch.setattr(fastpath, "get_device", lambda name: NaNs())
-    assert api.expectation(circuit, SparsePauliOp("ZX"), row, device="auto") == pytest.approx(exact(circuit, row), abs=1e-12)
+    assert api.expectation(circuit, SparsePauliOp(ZX), row, device="auto") == pytest.approx(exact(circuit, row), abs=1e-12)
 
 
 def test_estimator_pubs_take_the_same_path(circuit):
@@ -82,5 +86,20 @@ def test_estimator_pubs_take_the_same_path(circuit):
     estimator = EstimatorV2()
     values = np.random.default_rng(2).uniform(-np.pi, np.pi, (3, 2))
     for row in values:
-        evs = estimator.run([(circuit, SparsePauliOp("ZX"), row)]).result()[0].data.evs
+        evs = estimator.run([(circuit, SparsePauliOp(ZX), row)]).result()[0].data.evs
         assert float(evs) == pytest.approx(exact(circuit, row), abs=1e-12)
+
+
+def test_small_jobs_go_to_the_cpu_unplanned(monkeypatch):
+    fastpath.forget_choices()
+    planned = []
+    real_plan = fastpath.plan
+    monkeypatch.setattr(fastpath, "plan", lambda work: planned.append(work) or real_plan(work))
+    a = Parameter("a")
+    qc = QuantumCircuit(2)
+    qc.ry(a, 0)
+    qc.cx(0, 1)
+    assert api.expectation(qc, SparsePauliOp("XX"), [0.4], device="auto") == pytest.approx(exact(qc, [0.4], "XX"), abs=1e-12)
+    assert planned == []
+    api.gradient(qc, SparsePauliOp("XX"), [0.4], device="auto")  # a gradient is planned
+    assert len(planned) == 1

@@ -10,12 +10,19 @@ jobs of that shape go to that device directly. A remembered choice is re-made af
 :data:`REPLAN_AFTER` direct runs (measurements refine the history, devices come and go) and at once
 when the device raises or returns a non-finite result: that job then takes the full path, whose
 failover moves it to another device.
+
+Before any of that, a job only the CPU can sensibly run goes to it without a plan: an exact job
+small enough for the CPU's numpy path (:func:`qfab.backends.cpu.small.is_small`: no gradient, at
+most 10 qubits and 256 gate applications) costs the CPU microseconds, which no other device
+beats (the FPGA is never chosen for exact work, a GPU's launches and copies alone cost more), and
+planning it would start every device's cost model, numba's included: 1-1.5 s in a new process.
 """
 from __future__ import annotations
 
 import threading
 
 from qfab.backends import Job, JobResult, get_device
+from qfab.backends.cpu.small import is_small
 from qfab.scheduling.failover import non_finite
 from qfab.scheduling.history import signature
 from qfab.scheduling.planner import plan
@@ -48,7 +55,12 @@ def run_job(job: Job) -> JobResult:
 
 def run_jobs(jobs: list[Job]) -> list[JobResult]:
     """Run ``jobs`` where the planner would put them: directly on one device when jobs of these
-    shapes were planned whole onto that device before, else through :func:`plan` and :func:`run`."""
+    shapes were planned whole onto that device before, else through :func:`plan` and :func:`run`;
+    small exact jobs straight to the CPU (the module docstring)."""
+    if all(is_small(job) for job in jobs):
+        results = _direct("cpu", jobs)
+        if results is not None:
+            return results
     key = tuple((signature(job), job.batch) for job in jobs)
     with _lock:
         entry = _choices.get(key)

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from qfab.backends.cpu import numba_cache  # noqa: F401  (must precede every @njit(cache=True))
 from numba import njit, prange
 
 from qfab.backends.cpu.kernels import insert_zeros

@@ -11,6 +11,7 @@ Block matrices use the block's sorted qubits as local bits (local bit ``j`` is q
 from __future__ import annotations
 
 import numpy as np
+from qfab.backends.cpu import numba_cache  # noqa: F401  (must precede every @njit(cache=True))
 from numba import njit, prange
 
 DENSE, DIAGONAL, MONOMIAL = 0, 1, 2

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from qfab.backends.cpu import numba_cache  # noqa: F401  (must precede every @njit(cache=True))
 from numba import njit, prange
 
 from qfab.core import gates

@@ -10,12 +10,13 @@ import numba
 import numpy as np
 
 from qfab.backends.base import InsufficientMemoryError
-from qfab.backends.job import check_free_memory
 from qfab.core.shift import parameter_shift
 from qfab.core.ir import Circuit
 from qfab.core.observables import PauliSum
+from qfab.backends.cpu import numba_cache  # noqa: F401  (must precede every @njit(cache=True))
 from qfab.backends.cpu import program as prog
 from qfab.backends.cpu.program import Program, compile_program
+from qfab.backends.cpu.small import apply_global_phase, check_memory
 from qfab.backends.cpu.warmup import warm_up
 
 __all__ = ["CPUEngine", "fusion_width", "apply_global_phase", "runs_over_sets",
@@ -61,13 +62,6 @@ def unblocked_fusion_width(num_qubits: int) -> int:
     return 4
 
 
-def check_memory(num_qubits: int, vectors: int, dtype, what: str) -> None:
-    itemsize = np.dtype(dtype).itemsize
-    check_free_memory(vectors * (2**num_qubits) * itemsize, f"{what} at n={num_qubits}",
-                      f"{vectors} state vector(s) of {np.dtype(dtype).name} (2^{num_qubits} amplitudes x "
-                      f"{itemsize} B each)")
-
-
 def pack_observables(sums: list[PauliSum]):
     """Pauli sums as the flat arrays the kernels read: (x masks, z masks, prefactors, term starts)."""
     starts = np.zeros(len(sums) + 1, np.int64)
@@ -78,14 +72,6 @@ def pack_observables(sums: list[PauliSum]):
         np.concatenate([s.prefactors for s in sums]),
         starts,
     )
-
-
-def apply_global_phase(states: np.ndarray, circuit: Circuit, thetas: np.ndarray) -> None:
-    """Multiply each row of ``states`` by the circuit's global phase at its parameters (kernels
-    leave it out; Qiskit's Statevector carries it)."""
-    phases = np.array([circuit.phase(t) for t in thetas])
-    if np.any(phases != 0):
-        states *= np.exp(1j * phases)[:, None].astype(states.dtype)
 
 
 def runs_over_sets(num_qubits: int, batch: int, vectors: int = 1, itemsize: int = 16) -> bool:
