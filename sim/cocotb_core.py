@@ -209,7 +209,10 @@ async def reset_aborts_the_running_packet(bench, what: str) -> None:
 
 def long_program(params: CoreParams) -> tuple[list[int], int]:
     """A program whose packet is still arriving after the returned number of cycles from
-    START, while the core runs its gates (the reset benches' target)."""
+    START, while the core runs its gates (the reset benches' target). The cycles include the
+    gradient memory's sweep after the bench's reset (``max_params`` clocks, START waits for it):
+    a RESET before the core has taken the packet's first word leaves the packet for the next
+    START, which is not what these benches test."""
     n_qubits = min(8, params.max_qubits)
     program = Assembler(params.width).init(n_qubits)
     for qubit in range(n_qubits):
@@ -217,7 +220,7 @@ def long_program(params: CoreParams) -> tuple[list[int], int]:
     for _ in range(4):
         for qubit in range(n_qubits):
             program.rx(0.3, qubit)
-    return program.read_state().end().words(), 3 * (1 << n_qubits) // params.lanes
+    return program.read_state().end().words(), params.max_params + 3 * (1 << n_qubits) // params.lanes
 
 
 @bench_test
